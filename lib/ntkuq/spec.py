@@ -1,0 +1,68 @@
+"""The MLP specification shared by every part of the library (Roberts-Yaida-Hanin notation)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+ACTIVATIONS = ("relu", "erf", "tanh", "gelu")
+"""Activations the library knows: ReLU and erf have closed-form kernels, the rest use quadrature."""
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    """An MLP of `depth` weight layers (depth - 1 hidden layers) and its training hyperparameters.
+
+    Initialization: b ~ N(0, C_b), W^(l) ~ N(0, C_W / n_{l-1}).  Training: bias learning rate
+    eta * lambda_b, layer-l weight learning rate eta * lambda_W / n_{l-1}.  ``width`` is the hidden
+    width n (None means infinitely wide); ``n_out`` the number of outputs k (used by finite nets).
+    """
+
+    depth: int = 3
+    activation: str = "relu"
+    C_b: float = 0.0
+    C_W: float = 2.0
+    lambda_b: float = 1.0
+    lambda_W: float = 1.0
+    width: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
+            raise ValueError(f"depth: expected an integer >= 1 (number of weight layers), got {self.depth!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {self.activation!r}")
+        for name, lower, strict in (("C_b", 0.0, False), ("C_W", 0.0, True),
+                                    ("lambda_b", 0.0, False), ("lambda_W", 0.0, True)):
+            value = getattr(self, name)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: expected a finite real number, got {value!r}") from None
+            if not math.isfinite(value) or value < lower or (strict and value == lower):
+                rel = ">" if strict else ">="
+                raise ValueError(f"{name}: expected a finite number {rel} {lower}, got {value!r}")
+            object.__setattr__(self, name, value)
+        if self.width is not None:
+            if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+                raise ValueError(f"width: expected a positive integer or None (infinite), got {self.width!r}")
+
+    @property
+    def is_infinite(self) -> bool:
+        """True when the spec describes the infinite-width limit."""
+        return self.width is None
+
+    def with_width(self, width: Optional[int]) -> "MLPSpec":
+        """The same spec at another hidden width (None: infinite)."""
+        return MLPSpec(self.depth, self.activation, self.C_b, self.C_W, self.lambda_b, self.lambda_W, width)
+
+    @classmethod
+    def critical(cls, activation: str = "relu", depth: int = 3, lambda_ratio: float = 10.0,
+                 width: Optional[int] = None) -> "MLPSpec":
+        """The paper's setup: an activation at criticality and lambda_b / lambda_W = lambda_ratio."""
+        # K* = 0 criticality: C_b = 0 and C_W sigma'(0)^2 = 1 (ReLU: C_W <sigma'^2> = 1 gives 2).
+        crit = {"relu": (0.0, 2.0), "tanh": (0.0, 1.0), "erf": (0.0, math.pi / 4.0)}
+        if activation not in crit:
+            raise ValueError(f"activation: expected one of {tuple(crit)} (criticality known), got {activation!r}")
+        C_b, C_W = crit[activation]
+        return cls(depth=depth, activation=activation, C_b=C_b, C_W=C_W,
+                   lambda_b=float(lambda_ratio), lambda_W=1.0, width=width)
