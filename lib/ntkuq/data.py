@@ -1,0 +1,338 @@
+"""Real MNIST and CIFAR-10: verified files, pickle-free parsers, preprocessing and nested training subsets.
+
+Every data file is resolved by one function, `data_file`: first ``$NTKUQ_DATA_DIR`` in the canonical layout
+(``mnist/*.gz``, ``cifar10/cifar-10-batches-bin/*.bin``), then the download cache (``$NTKUQ_CACHE_DIR`` or
+``pooch.os_cache('ntkuq')``, same layout), downloading into it with pooch when needed.  Every file is checked
+against its published SHA256 (memoized per (path, size, mtime), so each file is hashed once per process).
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pooch
+
+MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+CIFAR10_ARCHIVE_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
+CIFAR10_DIR = "cifar-10-batches-bin"
+
+SHA256 = {  # relative path in the data folder / cache -> sha256 of the canonical file
+    "mnist/train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "mnist/train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "mnist/t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "mnist/t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    f"cifar10/{CIFAR10_DIR}/data_batch_1.bin": "cee916563c9f80d84e3cc88e17fdc0941787f1244f00a67874d45b261883ada5",
+    f"cifar10/{CIFAR10_DIR}/data_batch_2.bin": "a591ca11fa1708a91ee40f54b3da4784ccd871ecf2137de63f51ada8b3fa57ed",
+    f"cifar10/{CIFAR10_DIR}/data_batch_3.bin": "bbe8596564c0f86427f876058170b84dac6670ddf06d79402899d93ceea26f67",
+    f"cifar10/{CIFAR10_DIR}/data_batch_4.bin": "014e562d6e23c72197cc727519169a60359f5eccd8945ad5a09d710285ff4e48",
+    f"cifar10/{CIFAR10_DIR}/data_batch_5.bin": "755304fc0b379caeae8c14f0dac912fbc7d6cd469eb67a1029a08a39453a9add",
+    f"cifar10/{CIFAR10_DIR}/test_batch.bin": "8e2eb146ae340b09e24670f29cabc6326dba54da8789dab6768acf480273f65b",
+}
+FILES = {  # (name, split) -> files in the data folder: (images, labels) for MNIST, the batches for CIFAR-10
+    ("mnist", "train"): ("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz"),
+    ("mnist", "test"): ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"),
+    ("cifar10", "train"): tuple(f"cifar10/{CIFAR10_DIR}/data_batch_{i}.bin" for i in range(1, 6)),
+    ("cifar10", "test"): (f"cifar10/{CIFAR10_DIR}/test_batch.bin",),
+}
+NAMES = ("mnist", "cifar10")
+IMAGE_SIZE = {"mnist": 28, "cifar10": 32}
+SPLITS = ("train", "test")
+N_CLASSES = 10
+STANDARDIZE = ("feature", "image", None)
+STD_FLOOR = 1e-8
+CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+class DataUnavailableError(RuntimeError):
+    """A data file is neither in $NTKUQ_DATA_DIR nor in the cache, and could not be downloaded."""
+
+
+class DataIntegrityError(ValueError):
+    """A data file is corrupted: wrong SHA256, truncated, or not in the expected format."""
+
+
+# ----------------------------------------------------------------------------------------------- files
+
+def cache_dir() -> Path:
+    """The download cache: $NTKUQ_CACHE_DIR, else pooch.os_cache('ntkuq')."""
+    env = os.environ.get("NTKUQ_CACHE_DIR")
+    return Path(env).expanduser() if env else Path(pooch.os_cache("ntkuq"))
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
+    """SHA256 of a file; the key (path, size, mtime) invalidates the memo when the file changes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256(path: Path) -> str:
+    """SHA256 of a file, computed once per process for each (path, size, mtime)."""
+    st = os.stat(path)
+    return _sha256_memo(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def verify(path: Path, expected: str) -> Path:
+    """Return `path` if its SHA256 is `expected`, else raise DataIntegrityError."""
+    actual = sha256(path)
+    if actual != expected:
+        raise DataIntegrityError(f"{path}: SHA256 mismatch (corrupted or truncated file): "
+                                 f"expected {expected}, got {actual}")
+    return Path(path)
+
+
+def _download(rel: str, cache: Path) -> None:
+    """Download `rel` (or, for CIFAR-10, the archive holding it) into `cache` with pooch."""
+    try:
+        if rel.startswith("mnist/"):
+            name = rel.split("/")[-1]
+            pooch.retrieve(MNIST_URL + name, f"sha256:{SHA256[rel]}", fname=name, path=cache / "mnist")
+        else:  # extracts cifar-10-batches-bin/ next to the archive (pooch re-extracts missing members)
+            pooch.retrieve(CIFAR10_URL, f"sha256:{CIFAR10_ARCHIVE_SHA256}", fname="cifar-10-binary.tar.gz",
+                           path=cache / "cifar10", processor=pooch.Untar(extract_dir="."))
+    except OSError as exc:  # includes requests' and urllib's connection errors
+        raise DataUnavailableError(_unavailable_message(rel, cache, exc)) from exc
+    except ValueError as exc:  # pooch: the downloaded file failed its hash check
+        raise DataIntegrityError(f"download for {rel} failed its SHA256 check: {exc}") from exc
+
+
+def _unavailable_message(rel: str, cache: Path, exc: Exception) -> str:
+    """What to download, from where, and where to put it."""
+    data_dir = os.environ.get("NTKUQ_DATA_DIR")
+    where = f"(now {data_dir})" if data_dir else "(not set)"
+    if rel.startswith("mnist/"):
+        url, name = MNIST_URL + rel.split("/")[-1], rel.split("/")[-1]
+        what = (f"Download {url} (sha256 {SHA256[rel]}) and put it at either\n"
+                f"  $NTKUQ_DATA_DIR/{rel}  with NTKUQ_DATA_DIR {where}, or\n"
+                f"  {cache / 'mnist' / name}  (the download cache; NTKUQ_CACHE_DIR moves it).")
+    else:
+        what = (f"Download {CIFAR10_URL} (sha256 {CIFAR10_ARCHIVE_SHA256}) and either\n"
+                f"  extract it so that $NTKUQ_DATA_DIR/{rel} exists, with NTKUQ_DATA_DIR {where}, or\n"
+                f"  put the archive at {cache / 'cifar10' / 'cifar-10-binary.tar.gz'}  "
+                f"(the download cache, extracted automatically; NTKUQ_CACHE_DIR moves it).")
+    return f"{rel} not found locally and the download failed ({type(exc).__name__}: {exc}).\n{what}"
+
+
+def data_file(rel: str) -> Path:
+    """Path of a verified data file: $NTKUQ_DATA_DIR/rel if present, else the cache (downloading if needed)."""
+    if rel not in SHA256:
+        raise ValueError(f"rel: expected one of {sorted(SHA256)}, got {rel!r}")
+    data_dir = os.environ.get("NTKUQ_DATA_DIR")
+    if data_dir and (Path(data_dir).expanduser() / rel).is_file():
+        return verify(Path(data_dir).expanduser() / rel, SHA256[rel])
+    cache = cache_dir()
+    path = cache / rel
+    if path.is_file():
+        if sha256(path) == SHA256[rel]:
+            return path
+        path.unlink()  # a bad file in our own cache: fetch it again
+    _download(rel, cache)
+    if not path.is_file():
+        raise DataUnavailableError(_unavailable_message(rel, cache, FileNotFoundError(f"{path} missing")))
+    return verify(path, SHA256[rel])
+
+
+# --------------------------------------------------------------------------------------------- parsers
+
+def parse_idx_gz(path: Path, magic: int) -> np.ndarray:
+    """Parse a gzip-compressed IDX file of unsigned bytes (magic 0x803 images, 0x801 labels)."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError) as exc:
+        raise DataIntegrityError(f"{path}: unreadable or truncated gzip stream ({exc})") from exc
+    if len(raw) < 4 or int.from_bytes(raw[:4], "big") != magic:
+        found = hex(int.from_bytes(raw[:4], "big")) if len(raw) >= 4 else "a file under 4 bytes"
+        raise DataIntegrityError(f"{path}: bad IDX magic number: expected {magic:#x}, got {found}")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataIntegrityError(f"{path}: truncated IDX header")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) - header != int(np.prod(dims)):
+        raise DataIntegrityError(f"{path}: IDX dims {dims} need {int(np.prod(dims))} data bytes, "
+                                 f"file has {len(raw) - header}")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+
+
+def parse_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a CIFAR-10 binary batch: records of 1 label byte + 3072 pixel bytes (CHW) -> (N,32,32,3), labels."""
+    raw = np.fromfile(path, np.uint8)
+    if raw.size == 0 or raw.size % CIFAR_RECORD:
+        raise DataIntegrityError(f"{path}: size {raw.size} bytes is not a positive multiple of the "
+                                 f"{CIFAR_RECORD}-byte record (truncated or not a CIFAR-10 binary batch)")
+    rec = raw.reshape(-1, CIFAR_RECORD)
+    images = np.ascontiguousarray(rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return images, rec[:, 0].astype(np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def load_raw(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 (N,28,28) for MNIST or (N,32,32,3) for CIFAR-10, and int64 labels (read-only, cached)."""
+    _check_name_split(name, split)
+    files = [data_file(rel) for rel in FILES[(name, split)]]
+    if name == "mnist":
+        images, labels = parse_idx_gz(files[0], 0x803), parse_idx_gz(files[1], 0x801).astype(np.int64)
+    else:
+        parts = [parse_cifar_bin(f) for f in files]
+        images, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    if len(images) != len(labels) or not len(labels) or labels.max() >= N_CLASSES:
+        raise DataIntegrityError(f"{name}/{split}: expected as many labels as images and labels in "
+                                 f"0..{N_CLASSES - 1}, got {len(images)} images, {len(labels)} labels")
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return images, labels
+
+
+def _check_name_split(name: str, split: str) -> None:
+    """Raise ValueError for an unknown data set name or split."""
+    if name not in NAMES:
+        raise ValueError(f"name: expected one of {NAMES}, got {name!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+
+
+# ----------------------------------------------------------------------------------------------- tasks
+
+@dataclass(frozen=True)
+class Dataset:
+    """A preprocessed task: the training pool, a fixed test subset, one-hot targets and integer labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels_train: np.ndarray
+    labels_test: np.ndarray
+    options: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One-line summary: shapes, classes and preprocessing options."""
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return (f"{self.name}: pool {self.x_train.shape[0]} x {self.x_train.shape[1]}, "
+                f"test {self.x_test.shape[0]}, k={self.y_train.shape[1]} ({opts})")
+
+
+def _is_int(v: object) -> bool:
+    """True for Python/numpy integers other than bool."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _features(images: np.ndarray, grayscale: bool, downsample: int) -> np.ndarray:
+    """uint8 images -> flattened float64 features in [0, 1], optionally grayscale and average-pooled."""
+    x = images
+    if grayscale and x.ndim == 4:
+        x = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+    if downsample > 1:
+        n, h, w = x.shape[:3]
+        x = x.reshape(n, h // downsample, downsample, w // downsample, downsample, *x.shape[3:])
+        x = x.mean(axis=(2, 4), dtype=np.float64)
+    return np.divide(x, 255.0, dtype=np.float64).reshape(len(x), -1)
+
+
+def _per_image(x: np.ndarray) -> np.ndarray:
+    """Each row to zero mean and unit mean square (norm sqrt(d))."""
+    x = x - x.mean(axis=1, keepdims=True)
+    return x / np.maximum(x.std(axis=1, keepdims=True), STD_FLOOR)
+
+
+def load_task(name: str, *, n_test: Optional[int] = 1000, grayscale: bool = False, downsample: int = 1,
+              standardize: Optional[str] = "feature", center_targets: bool = False, seed: int = 0) -> Dataset:
+    """Load a preprocessed classification task: the whole training split as pool and a seeded test subset.
+
+    standardize='feature' uses the training pool's per-feature mean and std (features whose training std is
+    below 1e-8 are only centred, so test pixels that are never lit in training stay finite); 'image' makes
+    each image zero-mean with unit mean square; None leaves pixels in [0, 1].  Targets are one-hot (k=10),
+    minus 1/k if center_targets.  The test subset is the first n_test of a seeded permutation (None: all).
+    """
+    _check_name_split(name, "train")
+    if standardize not in STANDARDIZE:
+        raise ValueError(f"standardize: expected one of {STANDARDIZE}, got {standardize!r}")
+    size = IMAGE_SIZE[name]
+    if not _is_int(downsample) or downsample < 1 or size % downsample:
+        raise ValueError(f"downsample: expected a positive integer dividing the image size {size}, "
+                         f"got {downsample!r}")
+    x_tr, l_tr = load_raw(name, "train")
+    x_te, l_te = load_raw(name, "test")
+    if n_test is None:
+        n_test = len(x_te)
+    if not _is_int(n_test) or not 1 <= n_test <= len(x_te):
+        raise ValueError(f"n_test: expected None or an integer in [1, {len(x_te)}], got {n_test!r}")
+    test_idx = np.random.default_rng(seed).permutation(len(x_te))[:n_test]
+    x_train = _features(x_tr, grayscale, downsample)
+    x_test = _features(x_te[test_idx], grayscale, downsample)
+    if standardize == "feature":
+        mean = x_train.mean(axis=0)
+        x_train -= mean
+        x_test -= mean
+        std = np.sqrt(np.einsum("ij,ij->j", x_train, x_train) / len(x_train))
+        std[std < STD_FLOOR] = 1.0
+        x_train /= std
+        x_test /= std
+    elif standardize == "image":
+        x_train, x_test = _per_image(x_train), _per_image(x_test)
+    eye = np.eye(N_CLASSES) - (1.0 / N_CLASSES if center_targets else 0.0)
+    options = dict(n_test=n_test, grayscale=grayscale, downsample=downsample, standardize=standardize,
+                   center_targets=center_targets, seed=seed)
+    return Dataset(name, x_train, eye[l_tr], x_test, eye[l_te[test_idx]], np.array(l_tr),
+                   l_te[test_idx], options)
+
+
+# --------------------------------------------------------------------------------------------- subsets
+
+def nested_subsets(n_pool: int, sizes: Sequence[int], *, seed: int = 0,
+                   labels: Optional[np.ndarray] = None) -> list[np.ndarray]:
+    """Index arrays of the given sizes, all prefixes of one seeded permutation (class-balanced if labels)."""
+    if not _is_int(n_pool) or n_pool < 1:
+        raise ValueError(f"n_pool: expected a positive integer, got {n_pool!r}")
+    sizes = list(sizes)
+    if not sizes or not all(_is_int(s) and s >= 1 for s in sizes):
+        raise ValueError(f"sizes: expected a non-empty list of positive integers, got {sizes!r}")
+    if any(b <= a for a, b in zip(sizes, sizes[1:])):
+        raise ValueError(f"sizes: expected strictly increasing sizes, got {sizes!r}")
+    if sizes[-1] > n_pool:
+        raise ValueError(f"sizes: N_D = {sizes[-1]} exceeds the pool size n_pool = {n_pool}")
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        order = rng.permutation(n_pool)
+    else:
+        labels = np.asarray(labels)
+        if labels.shape != (n_pool,):
+            raise ValueError(f"labels: expected shape ({n_pool},), got {labels.shape}")
+        classes, cls = np.unique(labels, return_inverse=True)
+        rank = np.empty(n_pool, np.int64)  # position of each item in its class's permuted list
+        for c in range(len(classes)):
+            members = rng.permutation(np.flatnonzero(cls == c))
+            rank[members] = np.arange(len(members))
+        tie = rng.random((rank.max() + 1, len(classes)))[rank, cls]  # random class order in each round
+        order = np.lexsort((tie, rank))
+    return [order[:s].copy() for s in sizes]
+
+
+def training_subset(ds: Dataset, n: int, *, seed: int = 0, balanced: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The first n training points (x, y) of the seeded nested order (class-balanced if balanced)."""
+    if not _is_int(n) or not 1 <= n <= len(ds.x_train):
+        raise ValueError(f"n: expected an integer in [1, {len(ds.x_train)}] (the pool size), got {n!r}")
+    labels = ds.labels_train if balanced else None
+    (idx,) = nested_subsets(len(ds.x_train), [n], seed=seed, labels=labels)
+    return ds.x_train[idx], ds.y_train[idx]
+
+
+def subset_sizes(n_min: int, n_max: int, count: int) -> list[int]:
+    """Up to `count` log-spaced unique integers from n_min to n_max inclusive."""
+    if not _is_int(n_min) or not _is_int(n_max) or not 1 <= n_min <= n_max:
+        raise ValueError(f"n_min, n_max: expected integers with 1 <= n_min <= n_max, got {n_min!r}, {n_max!r}")
+    if not _is_int(count) or count < 1:
+        raise ValueError(f"count: expected a positive integer, got {count!r}")
+    return sorted({int(round(v)) for v in np.geomspace(n_min, n_max, count)})

@@ -1,0 +1,211 @@
+"""The trained ensemble at infinite width: Gaussian test outputs with mean m and covariance S.
+
+Time is defined by the training loss (the finite-width trainer uses the same one):
+
+    L_train = 1 / (2 N_D) sum_{a in train} sum_i (z_i(x_a) - y_ia)^2,
+
+so that gradient flow with per-group rates (eta lambda_b, eta lambda_W / n_{l-1}) moves the
+linearized network as dz/dt = -(eta / N_D) Theta (z - y).  With A = V^T (N_T x N_D):
+
+    gradient flow, time t:   V = Theta^{-1} (1 - exp(-eta t Theta / N_D)) Theta_Xs
+    T gradient-descent steps: V = Theta^{-1} (1 - (1 - eta Theta / N_D)^T) Theta_Xs
+    t -> infinity:            V = Theta^{-1} Theta_Xs                       (Cholesky solve)
+    NNGP posterior:           V = K^{-1} K_Xs                               (Cholesky solve)
+
+    mean m = V^T Y,   cov S = K_ss - K_sX V - V^T W,   W = K_Xs - K_XX V   (W = 0 for the posterior)
+
+which equals K_ss + A K A^T - A K_Xs - K_sX A^T (Lee et al. 2019).  S is kept in this factored form
+so that an N_T x N_T covariance is only ever formed one block of rows at a time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
+
+from ._checks import check_inputs, check_int, check_positive
+from .kernels import Kernels, kernel_diag, kernels
+from .spec import MLPSpec
+
+Array = jax.Array
+ILL_CONDITIONED = 1e-13
+"""A Cholesky pivot ratio (min/max of diag(L))^2 below this means the kernel is numerically singular."""
+
+
+@dataclass(frozen=True)
+class TrainTestKernels:
+    """The kernel blocks a prediction needs: train-train and train-test, NNGP (K) and NTK (Theta)."""
+
+    spec: MLPSpec
+    x_test: Array
+    K_XX: Array
+    Th_XX: Array
+    K_Xs: Array
+    Th_Xs: Array
+
+    @property
+    def n_train(self) -> int:
+        """Number of training points N_D."""
+        return self.K_XX.shape[0]
+
+    def leading(self, n: int) -> "TrainTestKernels":
+        """The kernels of the first n training points (a nested subset)."""
+        return TrainTestKernels(self.spec, self.x_test, self.K_XX[:n, :n], self.Th_XX[:n, :n],
+                                self.K_Xs[:n], self.Th_Xs[:n])
+
+
+@dataclass(frozen=True)
+class EnsemblePrediction:
+    """Mean (N_T, k) and factored covariance S = K_ss - K_sX V - V^T W of the ensemble's test outputs."""
+
+    mean: Array
+    V: Array
+    K_Xs: Array
+    W: Optional[Array]
+    spec: MLPSpec
+    x_test: Array
+
+    @property
+    def n_test(self) -> int:
+        """Number of test points N_T."""
+        return self.mean.shape[0]
+
+    def cov_diag(self) -> Array:
+        """The diagonal of S (per-test-point output variance), O(N_D N_T)."""
+        d = kernel_diag(self.spec, self.x_test).nngp - jnp.sum(self.K_Xs * self.V, axis=0)
+        return d if self.W is None else d - jnp.sum(self.V * self.W, axis=0)
+
+    def cov_rows(self, start: int, stop: int) -> Array:
+        """Rows start:stop of S, computing only the matching block of K_ss."""
+        k_ss = kernels(self.spec, self.x_test[start:stop], self.x_test).nngp
+        v_rows = None if self.W is None else self.V[:, start:stop]
+        return _cov_rows(k_ss, self.K_Xs[:, start:stop], self.V, v_rows, self.W)
+
+    def cov(self) -> Array:
+        """The full N_T x N_T covariance S (symmetrized); for small N_T only."""
+        s = self.cov_rows(0, self.n_test)
+        return 0.5 * (s + s.T)
+
+
+@jax.jit
+def _cov_rows(k_ss: Array, kxs_rows: Array, V: Array, v_rows: Optional[Array], W: Optional[Array]) -> Array:
+    rows = k_ss - kxs_rows.T @ V
+    return rows if W is None else rows - v_rows.T @ W
+
+
+def train_test_kernels(spec: MLPSpec, x_train, x_test, *, block_size: int = 256) -> TrainTestKernels:
+    """Compute K and Theta on train x train and train x test in one blocked pass over the training rows."""
+    x_train = check_inputs(x_train, "x_train")
+    x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
+    both = kernels(spec, x_train, jnp.concatenate([x_train, x_test]), block_size=block_size)
+    n = x_train.shape[0]
+    return TrainTestKernels(spec, x_test, both.nngp[:, :n], both.ntk[:, :n], both.nngp[:, n:], both.ntk[:, n:])
+
+
+def _check_targets(y, n: int, name: str = "y_train") -> Array:
+    return check_inputs(y, name, n_rows=n)
+
+
+@jax.jit
+def _cholesky(m: Array, diag_reg: float) -> Array:
+    return jnp.linalg.cholesky(m + diag_reg * jnp.eye(m.shape[0], dtype=m.dtype))
+
+
+def checked_cholesky(m: Array, diag_reg: float, what: str) -> Array:
+    """Lower Cholesky factor of m + diag_reg I, or a ValueError naming diag_reg if it is numerically singular."""
+    chol = _cholesky(m, diag_reg)
+    d = jnp.diag(chol)
+    ratio = float(jnp.min(d) / jnp.max(d)) ** 2 if bool(jnp.all(jnp.isfinite(chol))) else math.nan
+    if not ratio >= ILL_CONDITIONED:
+        raise ValueError(
+            f"diag_reg: the {what} train-train kernel plus diag_reg={diag_reg:g} is too ill-conditioned to solve "
+            f"(pivot ratio {ratio:.2g} < {ILL_CONDITIONED:g}; duplicate training inputs?); "
+            f"expected a larger diag_reg, e.g. {1e-8 * float(jnp.mean(jnp.diag(m))):.2g}")
+    return chol
+
+
+@jax.jit
+def _chol_solve(chol: Array, b: Array) -> Array:
+    return solve_triangular(chol, solve_triangular(chol, b, lower=True), lower=True, trans=1)
+
+
+@jax.jit
+def _finish(V: Array, K_XX: Optional[Array], K_Xs: Array, y: Array):
+    W = None if K_XX is None else K_Xs - K_XX @ V
+    return V.T @ y, W
+
+
+def _flow_gain(lam: Array, eta: float, n: int, time: Optional[float], steps: Optional[int]) -> Array:
+    """g(lambda) = (1 - exp(-eta lambda t / N)) / lambda (flow) or (1 - (1 - eta lambda / N)^T) / lambda (steps)."""
+    lam = jnp.maximum(lam, 0.0)
+    a = eta / n
+    if steps is None:
+        x, limit = -a * time * lam, a * time
+    else:
+        x, limit = steps * jnp.log1p(-a * lam), a * steps
+    tiny = lam * a < 1e-300
+    return jnp.where(tiny, limit, -jnp.expm1(x) / jnp.where(tiny, 1.0, lam))
+
+
+def max_stable_eta(Th_XX: Array) -> float:
+    """Largest learning rate for which discrete full-batch gradient descent converges: 2 N_D / lambda_max."""
+    lam_max = float(jnp.linalg.eigvalsh(Th_XX)[-1])
+    return 2.0 * Th_XX.shape[0] / lam_max
+
+
+def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = None,
+                   steps: Optional[int] = None, eta: float = 1.0, diag_reg: float = 0.0,
+                   allow_unstable: bool = False) -> EnsemblePrediction:
+    """The gradient-descent-trained ensemble: t = infinity (default), flow `time`, or discrete `steps`."""
+    y = _check_targets(y_train, kern.n_train)
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
+    eta = check_positive(eta, "eta")
+    if time is not None and steps is not None:
+        raise ValueError("time, steps: expected at most one of them (gradient flow time or discrete steps)")
+    if time is not None:
+        time = check_positive(time, "time", allow_zero=True, allow_inf=True)
+        if math.isinf(time):
+            time = None
+    if steps is not None:
+        steps = check_int(steps, "steps", minimum=0)
+    if time is None and steps is None:
+        V = _chol_solve(checked_cholesky(kern.Th_XX, diag_reg, "NTK"), kern.Th_Xs)
+    else:
+        th = kern.Th_XX + diag_reg * jnp.eye(kern.n_train)
+        lam, U = jnp.linalg.eigh(th)
+        if steps is not None and not allow_unstable and eta >= 2.0 * kern.n_train / float(lam[-1]):
+            raise ValueError(f"eta: expected a learning rate below the stable maximum 2 N_D / lambda_max = "
+                             f"{2.0 * kern.n_train / float(lam[-1]):.4g}, got {eta:g} (pass allow_unstable=True to override)")
+        g = _flow_gain(lam, eta, kern.n_train, time, steps)
+        V = U @ (g[:, None] * (U.T @ kern.Th_Xs))
+    mean, W = _finish(V, kern.K_XX, kern.K_Xs, y)
+    return EnsemblePrediction(mean, V, kern.K_Xs, W, kern.spec, kern.x_test)
+
+
+def nngp_posterior(kern: TrainTestKernels, y_train, *, diag_reg: float = 0.0) -> EnsemblePrediction:
+    """Bayesian inference with prior K and noise variance diag_reg: mean K_sX K^-1 Y, cov K_ss - K_sX K^-1 K_Xs."""
+    y = _check_targets(y_train, kern.n_train)
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
+    V = _chol_solve(checked_cholesky(kern.K_XX, diag_reg, "NNGP"), kern.K_Xs)
+    mean, _ = _finish(V, None, kern.K_Xs, y)
+    return EnsemblePrediction(mean, V, kern.K_Xs, None, kern.spec, kern.x_test)
+
+
+def predict(spec: MLPSpec, x_train, y_train, x_test, *, method: str = "ntk", time: Optional[float] = None,
+            steps: Optional[int] = None, eta: float = 1.0, diag_reg: float = 0.0) -> EnsemblePrediction:
+    """Kernels plus prediction in one call: method 'ntk' (gradient descent) or 'nngp' (Bayesian posterior)."""
+    if method not in ("ntk", "nngp"):
+        raise ValueError(f"method: expected 'ntk' or 'nngp', got {method!r}")
+    x_train = check_inputs(x_train, "x_train")
+    y_train = _check_targets(y_train, x_train.shape[0])
+    kern = train_test_kernels(spec, x_train, x_test)
+    if method == "nngp":
+        if time is not None or steps is not None:
+            raise ValueError("time, steps: the NNGP posterior has no training time; expected None")
+        return nngp_posterior(kern, y_train, diag_reg=diag_reg)
+    return ntk_prediction(kern, y_train, time=time, steps=steps, eta=eta, diag_reg=diag_reg)

@@ -1,0 +1,173 @@
+"""Statistics of the test loss L = 1/(N_T k) sum_d sum_i (z_i(x_d) - y_id)^2 over the Gaussian ensemble.
+
+Every output component i is Gaussian with mean m_i and the shared covariance S, so with the
+residual R = m - Y_test the quadratic-form moments give exactly
+
+    mu_L      = ( ||R||_F^2 + k tr S ) / (N_T k)
+    sigma_L^2 = ( 2 k ||S||_F^2 + 4 sum_i R_i^T S R_i ) / (N_T k)^2
+
+and L is a generalized chi-square variable: with S = U diag(lam) U^T and B = U^T R,
+L = sum_j w_j chi'^2_k(nc_j), w_j = lam_j / (N_T k), nc_j = sum_i B_ji^2 / lam_j.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.optimize import brentq
+
+from ._checks import check_inputs, check_int
+from .dynamics import EnsemblePrediction
+
+Array = jax.Array
+
+
+@dataclass(frozen=True)
+class LossStats:
+    """Exact mean, standard deviation and coefficient of variation of the test loss, and their parts."""
+
+    mu: float
+    sigma: float
+    n_test: int
+    n_out: int
+    bias2: float
+    trace_S: float
+    fro2_S: float
+    rSr: float
+
+    @property
+    def eps(self) -> float:
+        """Coefficient of variation eps_L = sigma_L / mu_L."""
+        return self.sigma / self.mu
+
+    @property
+    def var(self) -> float:
+        """Variance sigma_L^2."""
+        return self.sigma**2
+
+
+@jax.jit
+def _block_terms(s_rows: Array, r_rows: Array, r: Array):
+    return jnp.sum(s_rows**2), jnp.sum(r_rows * (s_rows @ r))
+
+
+def _residual(pred: EnsemblePrediction, y_test) -> Array:
+    y = check_inputs(y_test, "y_test", n_rows=pred.n_test)
+    if y.shape[1] != pred.mean.shape[1]:
+        raise ValueError(f"y_test: expected {pred.mean.shape[1]} output columns to match y_train, got {y.shape[1]}")
+    return pred.mean - y
+
+
+def loss_stats(pred: EnsemblePrediction, y_test, *, block_size: int = 1024) -> LossStats:
+    """mu_L, sigma_L, eps_L; S is visited in blocks of `block_size` test rows, never held whole."""
+    block_size = check_int(block_size, "block_size")
+    r = _residual(pred, y_test)
+    n_t, k = r.shape
+    trace = float(jnp.sum(pred.cov_diag()))
+    fro2 = rsr = 0.0
+    for start in range(0, n_t, block_size):
+        stop = min(start + block_size, n_t)
+        f, q = _block_terms(pred.cov_rows(start, stop), r[start:stop], r)
+        fro2 += float(f)
+        rsr += float(q)
+    bias2 = float(jnp.sum(r**2))
+    norm = n_t * k
+    mu = (bias2 + k * trace) / norm
+    var = (2 * k * fro2 + 4 * rsr) / norm**2
+    return LossStats(mu, math.sqrt(max(var, 0.0)), n_t, k, bias2, trace, fro2, rsr)
+
+
+@dataclass(frozen=True)
+class GeneralizedChi2:
+    """L = offset + sum_j w_j X_j with X_j ~ noncentral chi-square (dof degrees of freedom, noncentrality nc_j)."""
+
+    weights: np.ndarray
+    nc: np.ndarray
+    dof: int
+    offset: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        """E[L] = offset + sum_j w_j (dof + nc_j)."""
+        return float(self.offset + np.sum(self.weights * (self.dof + self.nc)))
+
+    @property
+    def std(self) -> float:
+        """sqrt(Var L) = sqrt(sum_j 2 w_j^2 (dof + 2 nc_j))."""
+        return float(np.sqrt(np.sum(2 * self.weights**2 * (self.dof + 2 * self.nc))))
+
+    def log_cf(self, u: np.ndarray) -> np.ndarray:
+        """Logarithm of the characteristic function E[exp(i u L)]."""
+        u = np.asarray(u, dtype=np.float64)[..., None]
+        one = 1 - 2j * self.weights * u
+        terms = -0.5 * self.dof * np.log(one) + 1j * self.nc * self.weights * u / one
+        return 1j * u[..., 0] * self.offset + terms.sum(-1)
+
+    def _grid(self, tol: float = 1e-15):
+        """Davies' midpoint grid u_m = (m + 1/2) h: h avoids aliasing, the end where |cf| < tol."""
+        span = self.mean + 40 * self.std - self.offset
+        h = 2 * np.pi / (2 * span)
+        # |cf(u)| <= (1 + 4 w_max^2 u^2)^(-dof/4) * ... ; walk out until the modulus is negligible.
+        m = 64
+        while np.exp(self.log_cf((m + 0.5) * h).real) > tol and m < 2**22:
+            m *= 2
+        return h, (np.arange(m) + 0.5) * h
+
+    def cdf(self, x) -> np.ndarray:
+        """P(L <= x) by Gil-Pelaez inversion of the characteristic function (Davies' trapezoid rule)."""
+        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+        h, u = self._grid()
+        cf = np.exp(self.log_cf(u))
+        phase = np.exp(-1j * np.outer(x, u))
+        val = 0.5 - np.sum((phase * cf).imag / (u / h), axis=1) / np.pi
+        return np.clip(val, 0.0, 1.0)
+
+    def pdf(self, x) -> np.ndarray:
+        """The density of L, by the same inversion."""
+        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+        h, u = self._grid()
+        cf = np.exp(self.log_cf(u))
+        return np.maximum(h / np.pi * np.sum((np.exp(-1j * np.outer(x, u)) * cf).real, axis=1), 0.0)
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile of L (0 < q < 1), by root finding on the CDF."""
+        if not 0 < q < 1:
+            raise ValueError(f"q: expected a probability strictly between 0 and 1, got {q!r}")
+        lo, hi = self.offset, self.mean + 40 * self.std
+        return float(brentq(lambda x: self.cdf(x)[0] - q, lo, hi, xtol=1e-14 * hi))
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """n independent draws of L (from its chi-square representation)."""
+        rng = np.random.default_rng(seed)
+        draws = rng.noncentral_chisquare(self.dof, np.maximum(self.nc, 1e-300), size=(n, self.weights.size))
+        return self.offset + draws @ self.weights
+
+
+def loss_distribution(pred: EnsemblePrediction, y_test, *, rtol: float = 1e-12) -> GeneralizedChi2:
+    """The exact distribution of L; eigendecomposes the full S, so N_T up to a few thousand."""
+    r = np.asarray(_residual(pred, y_test))
+    n_t, k = r.shape
+    lam, U = np.linalg.eigh(np.asarray(pred.cov()))
+    b2 = np.sum((U.T @ r) ** 2, axis=1)
+    keep = lam > rtol * max(lam[-1], 0.0)
+    offset = float(np.sum(b2[~keep]) / (n_t * k))
+    return GeneralizedChi2(lam[keep] / (n_t * k), b2[keep] / lam[keep], k, offset)
+
+
+def sample_test_losses(pred: EnsemblePrediction, y_test, n_samples: int, *, seed: int = 0) -> np.ndarray:
+    """Monte Carlo: draw the ensemble's test outputs z ~ N(m, S) per component and return their losses."""
+    n_samples = check_int(n_samples, "n_samples")
+    r = np.asarray(_residual(pred, y_test))
+    n_t, k = r.shape
+    lam, U = np.linalg.eigh(np.asarray(pred.cov()))
+    root = U * np.sqrt(np.maximum(lam, 0.0))
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_samples)
+    for i in range(n_samples):
+        z = r + root @ rng.standard_normal((n_t, k))
+        out[i] = np.sum(z**2) / (n_t * k)
+    return out
