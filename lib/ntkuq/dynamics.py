@@ -69,6 +69,8 @@ class EnsemblePrediction:
     W: Optional[Array]
     spec: MLPSpec
     x_test: Array
+    K_ss: Optional[Array] = None
+    """The test-test NNGP kernel if precomputed (e.g. shared across a sweep); else made block by block."""
 
     @property
     def n_test(self) -> int:
@@ -77,12 +79,16 @@ class EnsemblePrediction:
 
     def cov_diag(self) -> Array:
         """The diagonal of S (per-test-point output variance), O(N_D N_T)."""
-        d = kernel_diag(self.spec, self.x_test).nngp - jnp.sum(self.K_Xs * self.V, axis=0)
+        k_diag = kernel_diag(self.spec, self.x_test).nngp if self.K_ss is None else jnp.diag(self.K_ss)
+        d = k_diag - jnp.sum(self.K_Xs * self.V, axis=0)
         return d if self.W is None else d - jnp.sum(self.V * self.W, axis=0)
 
     def cov_rows(self, start: int, stop: int) -> Array:
         """Rows start:stop of S, computing only the matching block of K_ss."""
-        k_ss = kernels(self.spec, self.x_test[start:stop], self.x_test).nngp
+        if self.K_ss is None:
+            k_ss = kernels(self.spec, self.x_test[start:stop], self.x_test).nngp
+        else:
+            k_ss = self.K_ss[start:stop]
         v_rows = None if self.W is None else self.V[:, start:stop]
         return _cov_rows(k_ss, self.K_Xs[:, start:stop], self.V, v_rows, self.W)
 

@@ -85,19 +85,23 @@ POINTWISE: dict = {
 
 def _quadrature_moments(fn: Callable, dfn: Callable, n_quad: int,
                         kab: Array, kaa: Array, kbb: Array) -> Tuple[Array, Array]:
-    """<s s> and <s' s'> by Gauss-Hermite quadrature in the Cholesky coordinates of the 2x2 covariance."""
+    """<s s> and <s' s'> by 2-D Gauss-Hermite quadrature, u = sa (p z1 + q z2), v = sb (p z1 - q z2).
+
+    p = sqrt((1 + c) / 2), q = sqrt((1 - c) / 2) reproduce the correlation c; swapping a and b maps
+    z2 -> -z2, which the symmetric nodes respect, so the kernel comes out exactly symmetric."""
     z, w = np.polynomial.hermite_e.hermegauss(n_quad)
     z, w = jnp.asarray(z), jnp.asarray(w / math.sqrt(2 * math.pi))
     sa, sb = jnp.sqrt(kaa), jnp.sqrt(kbb)
     c = jnp.clip(kab / jnp.where(sa * sb > 0, sa * sb, 1.0), -1.0, 1.0)
-    s = jnp.sqrt(1 - c**2)
+    p, q = jnp.sqrt((1 + c) / 2)[..., None], jnp.sqrt((1 - c) / 2)[..., None]
+    sa, sb = sa[..., None], sb[..., None]
 
     def body(carry, zw):
         zi, wi = zw
-        u = sa * zi
-        v = sb[..., None] * (c[..., None] * zi + s[..., None] * z)
-        ss = carry[0] + wi * fn(u) * jnp.sum(w * fn(v), axis=-1)
-        dd = carry[1] + wi * dfn(u) * jnp.sum(w * dfn(v), axis=-1)
+        u = sa * (p * zi + q * z)
+        v = sb * (p * zi - q * z)
+        ss = carry[0] + wi * jnp.sum(w * fn(u) * fn(v), axis=-1)
+        dd = carry[1] + wi * jnp.sum(w * dfn(u) * dfn(v), axis=-1)
         return (ss, dd), None
 
     zero = jnp.zeros(jnp.broadcast_shapes(kab.shape, kaa.shape, kbb.shape), kab.dtype)

@@ -1,0 +1,63 @@
+"""Test-loss statistics at every size of a nested training set from one kernel and one Cholesky factor.
+
+For training sets that are prefixes of one permutation, the kernel of the first n points is the
+leading n x n block of the largest kernel, and the Cholesky factor of a leading block is the
+leading block of the factor.  So one O(N_max^3) factorization serves every size; each size then
+costs two triangular solves.  (This needs a constant diagonal regularization, as used here.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Sequence
+
+import jax.numpy as jnp
+from tqdm.auto import tqdm
+
+from ._checks import check_inputs, check_positive
+from .dynamics import EnsemblePrediction, _chol_solve, _finish, checked_cholesky, train_test_kernels
+from .kernels import kernels
+from .lossstats import LossStats, loss_stats
+from .spec import MLPSpec
+
+K_SS_LIMIT = 4096
+"""Largest N_T for which the test-test kernel is computed once and shared by all sizes."""
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The statistics at one training-set size."""
+
+    n_train: int
+    method: str
+    stats: LossStats
+
+
+def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequence[int], *,
+                 methods: Sequence[str] = ("ntk", "nngp"), diag_reg: float = 0.0,
+                 block_size: int = 1024, progress: bool = False) -> List[SweepPoint]:
+    """mu_L, sigma_L, eps_L of the t = infinity NTK ensemble and/or NNGP posterior for each prefix size."""
+    x_train = check_inputs(x_train, "x_train")
+    y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
+    x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
+    y_test = check_inputs(y_test, "y_test", n_rows=x_test.shape[0])
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
+    sizes = [int(n) for n in sizes]
+    if not sizes or sizes[0] < 1 or any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[-1] > x_train.shape[0]:
+        raise ValueError(f"sizes: expected strictly increasing positive sizes up to {x_train.shape[0]}, got {sizes}")
+    unknown = set(methods) - {"ntk", "nngp"}
+    if unknown or not methods:
+        raise ValueError(f"methods: expected a non-empty subset of ('ntk', 'nngp'), got {tuple(methods)}")
+    n_max = sizes[-1]
+    kern = train_test_kernels(spec, x_train[:n_max], x_test)
+    k_ss = kernels(spec, x_test).nngp if x_test.shape[0] <= K_SS_LIMIT else None
+    out = []
+    for method in methods:
+        full = kern.Th_XX if method == "ntk" else kern.K_XX
+        cross = kern.Th_Xs if method == "ntk" else kern.K_Xs
+        chol = checked_cholesky(full, diag_reg, method.upper())
+        for n in tqdm(sizes, desc=f"{method} sweep", disable=not progress):
+            V = _chol_solve(chol[:n, :n], cross[:n])
+            mean, W = _finish(V, kern.K_XX[:n, :n] if method == "ntk" else None, kern.K_Xs[:n], y_train[:n])
+            pred = EnsemblePrediction(mean, V, kern.K_Xs[:n], W, spec, x_test, k_ss)
+            out.append(SweepPoint(n, method, loss_stats(pred, y_test, block_size=block_size)))
+    return out
