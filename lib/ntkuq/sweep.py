@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import List, Sequence
 
 import jax.numpy as jnp
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._checks import check_inputs, check_positive
 from .dynamics import EnsemblePrediction, _chol_solve, _finish, checked_cholesky, train_test_kernels
