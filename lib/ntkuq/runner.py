@@ -2,12 +2,14 @@
 
     python -m ntkuq.runner notebooks            # execute book/*.md at defaults into notebooks/*.ipynb
     python -m ntkuq.runner preset cpu           # execute every chapter with presets/cpu.yaml into results/cpu/
+                                                # (resumable: finished points in results/cpu/points are kept)
 
 Chapters are the MyST-markdown notebooks listed in _toc.yml; each has a cell tagged `parameters`.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -46,25 +48,14 @@ def load_preset(name: str, root: Path = ROOT) -> Dict[str, dict]:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that a reader never sees it half-written (temporary file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *,
                     env: Optional[Dict[str, str]] = None, progress: bool = True) -> float:
     """Convert a MyST chapter to ipynb, execute it with papermill in book/, write it atomically; seconds taken."""
     import jupytext
     import nbformat
     import papermill as pm
+
+    from .results import atomic_write_text
 
     nb = jupytext.read(md)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -85,8 +76,37 @@ def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *,
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
     executed.metadata.pop("papermill", None)
-    atomic_write_bytes(out, nbformat.writes(executed).encode())
+    atomic_write_text(out, nbformat.writes(executed))
     return time.perf_counter() - start
+
+
+def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Path] = None) -> Path:
+    """Execute every chapter under a preset; finished points are kept in out/points and never recomputed.
+
+    Writes out/notebooks/CHAPTER.ipynb (executed), out/results.csv (one tidy row per point) and
+    out/manifest.json (preset, per-chapter wall time, versions, device).  Safe to interrupt and rerun."""
+    from .results import ResultStore, atomic_write_text, environment, to_csv
+
+    preset = load_preset(name)
+    out = (ROOT / "results" / name) if out is None else Path(out)
+    points = out / "points"
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest.update(preset=name, environment=environment())
+    manifest.setdefault("chapters", {})
+    for md in chapters():
+        if not has_code(md) or (only and md.stem not in only):
+            continue
+        params = {**preset.get("all", {}), **(preset.get(md.stem) or {})}
+        if "results_dir = " in md.read_text():
+            params["results_dir"] = str(points.resolve())
+        print(f"[{name}] {md.stem} {params}", flush=True)
+        seconds = execute_chapter(md, out / "notebooks" / f"{md.stem}.ipynb", params)
+        manifest["chapters"][md.stem] = {"wall_s": round(seconds, 1), "parameters": params}
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+        atomic_write_text(out / "results.csv", to_csv(ResultStore(points).rows()))
+        print(f"[{name}] {md.stem}: {seconds:.1f} s", flush=True)
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -96,7 +116,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     nb = sub.add_parser("notebooks", help="execute every chapter at its defaults into notebooks/")
     nb.add_argument("only", nargs="*", help="chapter stems to run (default: all)")
+    pr = sub.add_parser("preset", help="execute every chapter with presets/NAME.yaml into results/NAME/")
+    pr.add_argument("name", help="preset name: ci, cpu or paper")
+    pr.add_argument("--only", nargs="*", default=None, help="chapter stems to run (default: all)")
+    pr.add_argument("--out", default=None, help="results folder (default: results/NAME)")
     args = parser.parse_args(argv)
+    if args.command == "preset":
+        run_preset(args.name, only=args.only, out=None if args.out is None else Path(args.out))
+        return 0
     if args.command == "notebooks":
         for md in chapters():
             if not has_code(md) or (args.only and md.stem not in args.only):

@@ -98,3 +98,52 @@ def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
             "beta": sigma.exponent, "beta_err": sigma.exponent_err, "eps_slope": p.slope,
             "eps_slope_err": p.slope_err, "eps_plateau": p.value, "eps_plateau_err": p.value_err,
             "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
+
+
+def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, members: int, steps: int,
+                       eta_fraction: float = 0.5, optimizer: str = "gd", batch_size: Optional[int] = None,
+                       seed: int = 0, store: Optional[ResultStore] = None, with_infinite: bool = True,
+                       progress: bool = False) -> List[dict]:
+    """Train an ensemble at every size (and, for 'gd', the infinite-width prediction after the same steps)."""
+    from .dynamics import ntk_prediction, train_test_kernels
+    from .ensembles import default_eta, train_ensemble
+    from .lossstats import loss_stats
+
+    store = store or ResultStore(None)
+    env = environment()
+    rows = []
+    for n in sizes:
+        x, y = data.subset(n, 0)
+        eta = default_eta(spec.with_width(None), x, eta_fraction) if optimizer != "adam" else eta_fraction
+        common = dict(task=data.name, info=data.info, spec=asdict(spec.with_width(None)), n_train=n,
+                      n_test=len(data.x_test), steps=steps, eta=eta, seed=seed)
+        key = point_key(**common, width=spec.width, members=members, optimizer=optimizer, batch_size=batch_size)
+        row = store.get(key)
+        if row is None:
+            start = time.perf_counter()
+            res = train_ensemble(spec, x, y, data.x_test, data.y_test, n_members=members, steps=steps, eta=eta,
+                                 seed=seed, optimizer=optimizer, batch_size=batch_size, progress=progress)
+            st = res.stats(seed=seed)
+            row = store.put(key, dict(
+                task=data.name, n_train=n, width=spec.width, optimizer=optimizer, method="ensemble", draw=0,
+                mu=st.mu_L, sigma=st.sigma_L, eps=st.eps_L, mu_err=st.mu_L_err, sigma_err=st.sigma_L_err,
+                eps_err=st.eps_L_err, members=members, steps=steps, seed=seed,
+                wall_s=time.perf_counter() - start, device=env["device"], versions=env["versions"],
+                member_losses=[float(v) for v in res.test_losses],
+                params=dict(spec=asdict(spec), eta=eta, eta_fraction=eta_fraction, batch_size=batch_size,
+                            n_test=len(data.x_test), data=data.info)))
+        rows.append(row)
+        if with_infinite and optimizer == "gd":
+            key_inf = point_key(**common, width="inf")
+            inf = store.get(key_inf)
+            if inf is None:
+                start = time.perf_counter()
+                kern = train_test_kernels(spec.with_width(None), x, data.x_test)
+                st = loss_stats(ntk_prediction(kern, y, steps=steps, eta=eta), data.y_test)
+                inf = store.put(key_inf, dict(
+                    task=data.name, n_train=n, width="inf", optimizer="gd", method="ntk", draw=0, mu=st.mu,
+                    sigma=st.sigma, eps=st.eps, mu_err=0.0, sigma_err=0.0, eps_err=0.0, members=0, steps=steps,
+                    seed=seed, wall_s=time.perf_counter() - start, device=env["device"], versions=env["versions"],
+                    params=dict(spec=asdict(spec.with_width(None)), eta=eta, n_test=len(data.x_test), data=data.info)))
+            rows.append(inf)
+    return rows
