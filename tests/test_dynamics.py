@@ -122,3 +122,15 @@ def test_unknown_method_and_mismatched_targets():
         loss_stats(pred, YS[:, :1])
     with pytest.raises(ValueError, match="^sizes"):
         nested_sweep(SPEC, X, Y, XS, YS, [5, 5, 10])
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.51, 0.75, 0.99])
+def test_discrete_steps_at_large_stable_learning_rates(fraction):
+    """eta lambda / N_D > 1 for the top modes when fraction > 1/2: (1 - eta lambda / N_D)^T alternates in sign."""
+    eta, steps = fraction * max_stable_eta(KERN.Th_XX), 7
+    step = np.eye(N) - eta / N * THXX
+    res = np.linalg.matrix_power(step, steps) @ (-Y) + Y  # train outputs from a zero start: mean dynamics
+    pred = ntk_prediction(KERN, Y, steps=steps, eta=eta)
+    assert np.all(np.isfinite(pred.mean))
+    # The test mean is Theta_sX Theta^-1 (1 - (1 - eta Theta/N)^T) Y = Theta_sX Theta^-1 (train mean).
+    np.testing.assert_allclose(pred.mean, THXS.T @ np.linalg.solve(THXX, res), rtol=1e-7, atol=1e-10)

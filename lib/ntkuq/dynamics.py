@@ -151,11 +151,14 @@ def _flow_gain(lam: Array, eta: float, n: int, time: Optional[float], steps: Opt
     lam = jnp.maximum(lam, 0.0)
     a = eta / n
     if steps is None:
-        x, limit = -a * time * lam, a * time
+        num, limit = -jnp.expm1(-a * time * lam), a * time
     else:
-        x, limit = steps * jnp.log1p(-a * lam), a * steps
+        base = 1.0 - a * lam  # in (-1, 1] below the stable learning rate; negative when a lambda > 1
+        pos = -jnp.expm1(steps * jnp.log1p(-jnp.minimum(a * lam, 0.5)))  # accurate for small a lambda
+        signed = 1.0 - jnp.where(base < 0, (-1.0) ** steps, 1.0) * jnp.exp(steps * jnp.log(jnp.abs(base)))
+        num, limit = jnp.where(a * lam <= 0.5, pos, signed), a * steps
     tiny = lam * a < 1e-300
-    return jnp.where(tiny, limit, -jnp.expm1(x) / jnp.where(tiny, 1.0, lam))
+    return jnp.where(tiny, limit, num / jnp.where(tiny, 1.0, lam))
 
 
 def max_stable_eta(Th_XX: Array) -> float:

@@ -95,7 +95,7 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
     manifest.update(preset=name, environment=environment())
     manifest.setdefault("chapters", {})
     for md in chapters():
-        if not has_code(md) or (only and md.stem not in only):
+        if (only and md.stem not in only) or not has_code(md):
             continue
         params = {**preset.get("all", {}), **(preset.get(md.stem) or {})}
         if "results_dir = " in md.read_text():
@@ -126,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if args.command == "notebooks":
         for md in chapters():
-            if not has_code(md) or (args.only and md.stem not in args.only):
+            if (args.only and md.stem not in args.only) or not has_code(md):
                 continue
             seconds = execute_chapter(md, ROOT / "notebooks" / f"{md.stem}.ipynb")
             print(f"{md.stem}: {seconds:.1f} s", flush=True)
