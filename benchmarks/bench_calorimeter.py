@@ -7,7 +7,9 @@ on 2 cores.
 """
 import argparse
 import os
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +42,15 @@ def main() -> None:
     r = s.calibrated_energy() / s.energies
     print(f"mean response {r.mean():.4f}, mean energy {s.energies.mean():.1f} GeV, "
           f"checksum {float(np.float64(s.ecal.sum(dtype=np.float64))):.6f}")
+    table = (f"Machine: {platform.machine()}, {os.cpu_count()} cores.\n\n"
+             "| showers | cells | spots | wall (s) | showers/s | CPU (s) | cores busy | goal |\n"
+             "|---:|---|---:|---:|---:|---:|---:|---|\n"
+             f"| {args.n} | {'x'.join(map(str, cfg.ecal_shape))} | {spots / 1e6:.0f} M | {dt:.1f} | {args.n / dt:.0f} | "
+             f"{cpu:.1f} | {cpu / dt:.2f} | under 60 s: {'met' if dt < 60 else 'NOT met'} |\n")
+    out = Path(__file__).resolve().parent / "results" / "calorimeter.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

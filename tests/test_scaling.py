@@ -56,5 +56,5 @@ def test_store_resumes_and_exports(tmp_path):
     csv_path = tmp_path / "results.csv"
     csv_path.write_text(to_csv(again.rows()))
     back = read_csv(csv_path)
-    assert back[0]["n_train"] == 100 and back[0]["eps"] == 0.2 and json.loads(back[0]["params"]) == {"depth": 3}
+    assert back[0]["n_train"] == 100 and back[0]["eps"] == 0.2 and back[0]["params"] == {"depth": 3}
     assert point_key(a=1, b=2) == point_key(b=2, a=1) != point_key(a=1, b=3)

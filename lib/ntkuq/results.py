@@ -115,5 +115,8 @@ def read_csv(path: os.PathLike) -> List[dict]:
             for k in ("mu", "sigma", "eps", "mu_err", "sigma_err", "eps_err", "wall_s"):
                 if r.get(k) not in (None, ""):
                     r[k] = float(r[k])
+            for k in ("member_losses", "params"):
+                if r.get(k):
+                    r[k] = json.loads(r[k])
             out.append(r)
     return out
