@@ -1,0 +1,371 @@
+"""Finite-width ensembles: M MLPs from independent initializations, trained together on shared data.
+
+Training objective (the same as the infinite-width engine in dynamics.py; it defines time):
+
+    L_train = 1 / (2 N_D) sum_{a in train} sum_i (z_i(x_a) - y_ia)^2
+
+Optimizers ('gd' reproduces the paper and the engine's discrete-step prediction):
+  'gd'   full-batch gradient descent, learning rate eta * lambda_b for biases and
+         eta * lambda_W / n_{l-1} for layer-l weights (optax.sgd after a per-leaf scale);
+  'sgd'  the same per-group rates on mini-batches of `batch_size` (loss 1/(2B) sum over the batch),
+         one shared permutation of the training set per epoch drawn from the run's seed, the
+         remainder of N_D / B dropped each epoch;
+  'adam' optax.adam(eta) on all parameters, WITHOUT the per-group scaling (Adam divides each update
+         by its own running gradient scale, so a per-leaf rate multiplier has no NTK meaning); eta is
+         then Adam's step size and the stable-eta check does not apply.
+
+Members: member m of a run with seed s is initialized from jax.random.fold_in(PRNGKey(s), m), so a
+member's numbers do not depend on the chunking.  A chunk of members is one vmap over the stacked
+parameter pytrees (the data are shared, unbatched), jitted, and advanced between recording steps by a
+lax.fori_loop whose trip count is a traced value (one compilation serves segments of any length).
+Recorded at log-spaced steps: member train losses (L_train above) and test losses
+L = 1 / (N_T k) sum_d sum_i (z_i(x_d) - y_id)^2 (science.md).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Callable, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from scipy.sparse.linalg import eigsh
+from tqdm.auto import tqdm
+
+from ._checks import check_inputs, check_int, check_positive
+from .dynamics import max_stable_eta
+from .kernels import kernels
+from .network import Params, apply_mlp, init_mlp, layer_sizes, learning_rate_scales
+from .spec import MLPSpec
+
+Array = jax.Array
+OPTIMIZERS = ("gd", "sgd", "adam")
+CHUNK_MEMORY_BYTES = 4 * 2**30
+"""Working-memory budget for one chunk of members when `chunk` is not given (a rough estimate)."""
+EXACT_EIGEN_MAX = 1024
+"""Largest N_D for which stable_eta_max uses a full eigendecomposition (Lanczos above)."""
+_ETA_MAX_MEMO: dict = {}
+"""stable_eta_max results keyed by (spec, path, shape, sha1 of the inputs)."""
+_DATA_STREAM = 0xFFFFFFFF
+"""fold_in index of the mini-batch shuffling stream (members use 0, 1, ..., M - 1)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Initialization, optimizer and steps
+# ---------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _init_one(spec: MLPSpec, n_in: int, n_out: int, dtype_name: str) -> Callable:
+    """Jitted init of one member from (base key, member index); compiled once per architecture."""
+    dtype = jnp.dtype(dtype_name)
+    return jax.jit(lambda key, m: init_mlp(spec, n_in, n_out, jax.random.fold_in(key, m), dtype))
+
+
+def init_members(spec: MLPSpec, n_in: int, n_out: int, members, *, seed: int = 0, dtype=jnp.float32) -> Params:
+    """Stacked parameters (leading axis: member) of the given member indices, member m from fold_in(PRNGKey(seed), m)."""
+    init = _init_one(spec, n_in, n_out, jnp.dtype(dtype).name)
+    key = jax.random.PRNGKey(seed)
+    one = [init(key, jnp.uint32(m)) for m in np.asarray(members).ravel()]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *one)
+
+
+def _scale_by_groups(scales: Params) -> optax.GradientTransformation:
+    """Multiply every gradient leaf by its per-group rate multiplier (lambda_W / n_{l-1} or lambda_b)."""
+    def init(params):
+        """No state."""
+        return optax.EmptyState()
+
+    def update(updates, state, params=None):
+        """Scale each leaf."""
+        return jax.tree.map(lambda g, s: g * s, updates, scales), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def make_optimizer(spec: MLPSpec, n_in: int, n_out: int, eta, optimizer: str = "gd",
+                   dtype=jnp.float32) -> optax.GradientTransformation:
+    """The optax transformation: per-group scale then sgd(eta) for 'gd'/'sgd', plain adam(eta) for 'adam'."""
+    if optimizer == "adam":
+        return optax.adam(eta)
+    template = jax.eval_shape(lambda: init_mlp(spec, n_in, n_out, jax.random.PRNGKey(0), dtype))
+    return optax.chain(_scale_by_groups(learning_rate_scales(spec, template)), optax.sgd(eta))
+
+
+def train_loss(spec: MLPSpec, params: Params, x: Array, y: Array) -> Array:
+    """L_train = 1 / (2 N) sum_a sum_i (z_i(x_a) - y_ia)^2 over the N rows given."""
+    r = apply_mlp(spec, params, x) - y
+    return 0.5 * jnp.sum(r * r) / x.shape[0]
+
+
+def make_step(spec: MLPSpec, n_in: int, n_out: int, optimizer: str = "gd", batch_size: Optional[int] = None,
+              dtype=jnp.float32) -> Callable:
+    """One member's update step(params, opt_state, x, y, t, eta, data_key); eta and the shuffling key may be traced."""
+    def step(params, opt_state, x, y, t, eta, data_key):
+        """Gradient of L_train on the full batch (or mini-batch t), then one optimizer update."""
+        if batch_size is not None:
+            n_train = x.shape[0]
+            per_epoch = n_train // batch_size
+            perm = jax.random.permutation(jax.random.fold_in(data_key, t // per_epoch), n_train)
+            idx = lax.dynamic_slice_in_dim(perm, (t % per_epoch) * batch_size, batch_size)
+            x, y = x[idx], y[idx]
+        grads = jax.grad(train_loss, argnums=1)(spec, params, x, y)
+        tx = make_optimizer(spec, n_in, n_out, eta, optimizer, dtype)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    return step
+
+
+def run_steps(step: Callable) -> Callable:
+    """Jitted segment runner (params, opt_state, x, y, t0, n, eta, data_key) -> state after steps t0 .. t0 + n - 1."""
+    def run(params, opt_state, x, y, t0, n, eta, data_key):
+        """n steps starting at step t0 (n may be traced: a while loop)."""
+        def body(i, carry):
+            """Step t0 + i."""
+            return step(*carry, x, y, t0 + i, eta, data_key)
+        return lax.fori_loop(0, n, body, (params, opt_state))
+
+    return jax.jit(run, donate_argnums=(0, 1))
+
+
+@lru_cache(maxsize=64)
+def _ensemble_runner(spec: MLPSpec, n_in: int, n_out: int, optimizer: str, batch_size: Optional[int],
+                     dtype_name: str) -> Callable:
+    """The jitted runner of a chunk: the member step vmapped over parameters and optimizer state, data shared."""
+    step = make_step(spec, n_in, n_out, optimizer, batch_size, jnp.dtype(dtype_name))
+    return run_steps(jax.vmap(step, in_axes=(0, 0, None, None, None, None, None)))
+
+
+@partial(jax.jit, static_argnames=("spec",))
+def _evaluate(spec: MLPSpec, params: Params, x_tr: Array, y_tr: Array, x_te: Array, y_te: Array):
+    """Per-member train loss (L_train), test loss (L) and test outputs of stacked parameters."""
+    def one(p):
+        """Losses and test outputs of one member."""
+        z = apply_mlp(spec, p, x_te)
+        return train_loss(spec, p, x_tr, y_tr), jnp.mean((z - y_te) ** 2), z
+    return jax.vmap(one)(params)
+
+
+def shuffle_key(seed: int) -> Array:
+    """The key of a run's mini-batch shuffling stream (separate from the members' fold_in indices)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), _DATA_STREAM)
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning rate
+# ---------------------------------------------------------------------------------------------
+
+def stable_eta_max(spec: MLPSpec, x_train) -> float:
+    """2 N_D / lambda_max of the analytic (infinite-width) NTK on x_train: full-batch GD diverges above it.
+
+    Up to EXACT_EIGEN_MAX points this is dynamics.max_stable_eta (a full eigvalsh); above, the top
+    eigenvalue comes from Lanczos (scipy eigsh, tol 1e-12), which agrees to ~1e-15 at N_D = 4096 and
+    takes 0.2 s instead of ~25 s on 2 cores.
+    """
+    x = check_inputs(x_train, "x_train")
+    exact = x.shape[0] <= EXACT_EIGEN_MAX
+    key = (spec.with_width(None), exact, x.shape, hashlib.sha1(np.asarray(x).tobytes()).hexdigest())
+    if key not in _ETA_MAX_MEMO:  # default_eta then train_ensemble on the same data: one NTK, not two
+        th = kernels(spec.with_width(None), x).ntk
+        if exact:
+            value = max_stable_eta(th)
+        else:
+            value = 2.0 * x.shape[0] / float(eigsh(np.asarray(th), k=1, which="LA", return_eigenvectors=False,
+                                                   tol=1e-12)[0])
+        if len(_ETA_MAX_MEMO) >= 16:
+            _ETA_MAX_MEMO.clear()
+        _ETA_MAX_MEMO[key] = value
+    return _ETA_MAX_MEMO[key]
+
+
+def default_eta(spec: MLPSpec, x_train, fraction: float = 0.5) -> float:
+    """fraction * 2 N_D / lambda_max(Theta): a safe full-batch learning rate from the analytic NTK."""
+    fraction = check_positive(fraction, "fraction")
+    if fraction >= 1.0:
+        raise ValueError(f"fraction: expected a number in (0, 1) of the stable maximum, got {fraction!r}")
+    return fraction * stable_eta_max(spec, x_train)
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EnsembleStats:
+    """Sample mu_L, sigma_L (ddof = 1), eps_L = sigma_L / mu_L over members and their bootstrap standard errors."""
+
+    mu_L: float
+    sigma_L: float
+    eps_L: float
+    mu_L_err: float
+    sigma_L_err: float
+    eps_L_err: float
+    n_members: int
+
+
+def _mu_sigma_eps(samples: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard deviation (ddof = 1) and their ratio along the last axis."""
+    mu = samples.mean(axis=-1)
+    sigma = samples.std(axis=-1, ddof=1)
+    return mu, sigma, sigma / mu
+
+
+def bootstrap_stats(losses, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
+    """mu_L, sigma_L, eps_L of member losses with standard errors from n_boot seeded resamplings of members."""
+    arr = np.asarray(losses, dtype=np.float64)
+    if arr.ndim != 1 or arr.size < 2:
+        raise ValueError(f"losses: expected a 1-D array of at least 2 member losses (M >= 2), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("losses: expected finite values, found NaN or infinity (diverged members?)")
+    n_boot = check_int(n_boot, "n_boot", minimum=2)
+    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    boot = arr[rng.integers(0, arr.size, size=(n_boot, arr.size))]
+    mu, sigma, eps = _mu_sigma_eps(arr)
+    bmu, bsigma, beps = _mu_sigma_eps(boot)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return EnsembleStats(float(mu), float(sigma), float(eps), float(bmu.std(ddof=1)),
+                             float(bsigma.std(ddof=1)), float(np.nanstd(beps, ddof=1)), int(arr.size))
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    """Per-member final losses, loss histories at `steps`, and optionally the final test outputs (M, N_T, k).
+
+    train losses use L_train = 1/(2 N_D) sum (z - y)^2 (the training objective); test losses
+    L = 1/(N_T k) sum (z - y)^2.  A chunk stopped by `tol` keeps its last values at later steps;
+    `stopped_at` holds each member's last trained step.
+    """
+
+    test_losses: np.ndarray
+    train_losses: np.ndarray
+    steps: np.ndarray
+    train_history: np.ndarray
+    test_history: np.ndarray
+    stopped_at: np.ndarray
+    eta: float
+    outputs: Optional[np.ndarray] = None
+
+    @property
+    def n_members(self) -> int:
+        """Number of members M."""
+        return int(self.test_losses.shape[0])
+
+    def stats(self, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
+        """mu_L, sigma_L, eps_L of the final test losses with bootstrap standard errors (needs M >= 2)."""
+        return bootstrap_stats(self.test_losses, n_boot=n_boot, seed=seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+# ---------------------------------------------------------------------------------------------
+
+def record_steps(steps: int, n_record: int = 20) -> np.ndarray:
+    """Unique rounded log-spaced steps from 0 to `steps`, both included."""
+    inner = np.round(np.geomspace(1, steps, max(n_record - 1, 1))).astype(np.int64) if steps >= 1 else []
+    return np.unique(np.concatenate([[0, steps], inner])).astype(np.int64)
+
+
+def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int, optimizer: str) -> int:
+    """Members per chunk so that parameters, optimizer state and activations fit CHUNK_MEMORY_BYTES."""
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    per_member = itemsize * (n_params * (5 if optimizer == "adam" else 3)
+                             + 3 * (n_train + n_test) * sum(sizes[1:]))
+    return max(1, CHUNK_MEMORY_BYTES // per_member)
+
+
+def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members: int, steps: int,
+                   eta: Optional[float] = None, seed: int = 0, optimizer: str = "gd",
+                   batch_size: Optional[int] = None, tol: Optional[float] = None, n_record: int = 20,
+                   chunk: Optional[int] = None, dtype=jnp.float32, keep_outputs: bool = False,
+                   allow_unstable: bool = False, progress: bool = True) -> EnsembleResult:
+    """Train n_members networks of spec.width for at most `steps` steps (eta None: default_eta) and record losses.
+
+    Stops a chunk early once all its members' train losses are below `tol` (checked at the recording
+    steps).  For 'gd' and 'sgd' eta must lie below the full-batch stable maximum 2 N_D / lambda_max of
+    the analytic NTK unless allow_unstable; 'adam' takes eta as its step size, unchecked.
+    """
+    if spec.width is None:
+        raise ValueError("width: expected a finite width for a trained ensemble, got None (infinite)")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
+    if jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
+    dtype = jnp.dtype(dtype)
+    n_members = check_int(n_members, "n_members")
+    steps = check_int(steps, "steps", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
+    n_record = check_int(n_record, "n_record", minimum=2)
+    x_tr = check_inputs(x_train, "x_train")
+    n_train, n_in = x_tr.shape
+    y_tr = check_inputs(y_train, "y_train", n_rows=n_train)
+    x_te = check_inputs(x_test, "x_test", n_features=n_in)
+    y_te = check_inputs(y_test, "y_test", n_rows=x_te.shape[0], n_features=y_tr.shape[1])
+    if optimizer == "sgd":
+        if batch_size is None:
+            raise ValueError("batch_size: expected an integer for optimizer='sgd', got None")
+        batch_size = check_int(batch_size, "batch_size")
+        if batch_size > n_train:
+            raise ValueError(f"batch_size: expected at most N_D = {n_train}, got {batch_size}")
+    elif batch_size is not None:
+        raise ValueError(f"batch_size: only used by optimizer='sgd', got {batch_size!r} with {optimizer!r}")
+    if tol is not None:
+        tol = check_positive(tol, "tol")
+    if chunk is not None:
+        chunk = check_int(chunk, "chunk")
+    if eta is None:
+        if optimizer == "adam":
+            raise ValueError("eta: expected an explicit Adam step size for optimizer='adam', got None")
+        eta = default_eta(spec, x_tr)
+    else:
+        eta = check_positive(eta, "eta")
+        if optimizer != "adam" and not allow_unstable:
+            eta_max = stable_eta_max(spec, x_tr)
+            if eta >= eta_max:
+                raise ValueError(f"eta: expected a learning rate below the stable maximum 2 N_D / lambda_max(Theta) = "
+                                 f"{eta_max:.4g}, got {eta:g} (pass allow_unstable=True to override)")
+
+    k = y_tr.shape[1]
+    sizes = layer_sizes(spec, n_in, k)
+    if chunk is None:
+        chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
+    chunk = min(chunk, n_members)
+    x_tr, y_tr, x_te, y_te = (a.astype(dtype) for a in (x_tr, y_tr, x_te, y_te))
+    run = _ensemble_runner(spec, n_in, k, optimizer, batch_size, dtype.name)
+    tx0 = make_optimizer(spec, n_in, k, 1.0, optimizer, dtype)  # the state's structure does not depend on eta
+    eta_arr, data_key = jnp.asarray(eta, dtype), shuffle_key(seed)
+
+    rec = record_steps(steps, n_record)
+    train_hist = np.empty((n_members, rec.size))
+    test_hist = np.empty((n_members, rec.size))
+    stopped = np.full(n_members, steps, dtype=np.int64)
+    outputs = np.empty((n_members, x_te.shape[0], k)) if keep_outputs else None
+    n_chunks = -(-n_members // chunk)
+    with tqdm(total=steps * n_chunks, desc=f"ensemble n={spec.width} M={n_members}", unit="step",
+              disable=not progress, delay=2.0, leave=False) as bar:
+        for lo in range(0, n_members, chunk):
+            hi = min(lo + chunk, n_members)
+            params = init_members(spec, n_in, k, np.arange(lo, hi), seed=seed, dtype=dtype)
+            state = jax.vmap(tx0.init)(params)
+            t = 0
+            for j, r in enumerate(rec):
+                if r > t:
+                    params, state = run(params, state, x_tr, y_tr, jnp.asarray(t, jnp.int32),
+                                        jnp.asarray(r - t, jnp.int32), eta_arr, data_key)
+                    bar.update(int(r - t))
+                    t = int(r)
+                tr, te, z = _evaluate(spec, params, x_tr, y_tr, x_te, y_te)
+                train_hist[lo:hi, j], test_hist[lo:hi, j] = np.asarray(tr), np.asarray(te)
+                if tol is not None and r < steps and bool(np.all(train_hist[lo:hi, j] < tol)):
+                    train_hist[lo:hi, j + 1:] = train_hist[lo:hi, j:j + 1]
+                    test_hist[lo:hi, j + 1:] = test_hist[lo:hi, j:j + 1]
+                    stopped[lo:hi] = t
+                    bar.update(int(steps - t))
+                    break
+            if keep_outputs:
+                outputs[lo:hi] = np.asarray(z)
+    return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
+                          stopped, float(eta), outputs)
