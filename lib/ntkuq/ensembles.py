@@ -34,7 +34,7 @@ import numpy as np
 import optax
 from jax import lax
 from scipy.sparse.linalg import eigsh
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._checks import check_inputs, check_int, check_positive
 from .dynamics import max_stable_eta
