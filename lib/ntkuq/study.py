@@ -23,13 +23,16 @@ METHOD_LABEL = {"ntk": "NTK, gradient descent", "nngp": "NNGP posterior (Bayesia
 def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, draws: int = 1,
                          methods: Sequence[str] = ("ntk", "nngp"), store: Optional[ResultStore] = None,
                          diag_reg: float = 0.0, progress: bool = False) -> List[dict]:
-    """Exact mu_L, sigma_L, eps_L at every size for each training-set draw; finished draws are not recomputed."""
+    """Exact mu_L, sigma_L, eps_L at every size for each training-set draw; finished draws are not recomputed.
+
+    Draw d takes the training sets from the d-th permutation of the pool, so the pool should be larger
+    than the largest size (twice, say) for the draws to differ there."""
     store = store or ResultStore(None)
     env = environment()
     rows = []
     for draw in range(draws):
         keys = {(m, n): point_key(task=data.name, info=data.info, spec=asdict(spec), n_train=n, draw=draw, method=m,
-                                  n_test=len(data.x_test), diag_reg=diag_reg)
+                                  n_test=len(data.x_test), n_pool=len(data.x_train), diag_reg=diag_reg)
                 for m in methods for n in sizes}
         done = {k: store.get(v) for k, v in keys.items()}
         if all(done.values()):
@@ -116,7 +119,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
         x, y = data.subset(n, 0)
         eta = default_eta(spec.with_width(None), x, eta_fraction) if optimizer != "adam" else eta_fraction
         common = dict(task=data.name, info=data.info, spec=asdict(spec.with_width(None)), n_train=n,
-                      n_test=len(data.x_test), steps=steps, eta=eta, seed=seed)
+                      n_test=len(data.x_test), n_pool=len(data.x_train), steps=steps, eta=eta, seed=seed)
         key = point_key(**common, width=spec.width, members=members, optimizer=optimizer, batch_size=batch_size)
         row = store.get(key)
         if row is None:
