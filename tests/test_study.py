@@ -1,0 +1,49 @@
+"""The scaling study resumes after an interruption with the same results, recomputing only unfinished points."""
+import numpy as np
+import pytest
+
+import ntkuq.study as study
+from ntkuq import MLPSpec
+from ntkuq.results import ResultStore
+from ntkuq.tasks import TaskData
+
+RNG = np.random.default_rng(4)
+DATA = TaskData("synthetic", RNG.normal(size=(80, 6)), RNG.normal(size=(80, 2)), RNG.normal(size=(15, 6)),
+                RNG.normal(size=(15, 2)), {"kind": "test"})
+SPEC = MLPSpec(depth=2, C_b=0.1)
+SIZES = [10, 20, 40]
+
+
+def test_interrupted_study_resumes_with_identical_results(tmp_path, monkeypatch):
+    reference = study.infinite_width_study(DATA, SPEC, SIZES, draws=3, store=ResultStore(tmp_path / "ref"))
+
+    calls = []
+    real = study.nested_sweep
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed midway")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study, "nested_sweep", flaky)
+    store = ResultStore(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        study.infinite_width_study(DATA, SPEC, SIZES, draws=3, store=store)
+    assert len(list((tmp_path / "run").glob("*.json"))) == 2 * len(SIZES)  # draw 0 finished, nothing else
+    assert not list((tmp_path / "run").glob(".*"))  # no half-written files
+    calls.clear()
+    monkeypatch.setattr(study, "nested_sweep", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    resumed = study.infinite_width_study(DATA, SPEC, SIZES, draws=3, store=store)
+    assert len(calls) == 2  # only the two unfinished draws were computed
+    key = lambda r: (r["method"], r["draw"], r["n_train"])  # noqa: E731
+    for a, b in zip(sorted(reference, key=key), sorted(resumed, key=key)):
+        assert key(a) == key(b) and a["mu"] == b["mu"] and a["sigma"] == b["sigma"]
+
+
+def test_draws_differ_and_curves_have_errors():
+    rows = study.infinite_width_study(DATA, SPEC, SIZES, draws=3, methods=("ntk",))
+    c = study.curves(rows)
+    assert np.all(c["mu_err"] > 0) and c["mu_boot"].shape == (400, len(SIZES))
+    f = study.fits(c)
+    assert np.isfinite(f["mu"].exponent) and np.isfinite(f["plateau"].slope)
