@@ -174,8 +174,9 @@ def stable_eta_max(spec: MLPSpec, x_train) -> float:
         if exact:
             value = max_stable_eta(th)
         else:
+            # A fixed start vector makes Lanczos, and so eta, reproducible bit for bit.
             value = 2.0 * x.shape[0] / float(eigsh(np.asarray(th), k=1, which="LA", return_eigenvectors=False,
-                                                   tol=1e-12)[0])
+                                                   tol=1e-12, v0=np.ones(x.shape[0]))[0])
         if len(_ETA_MAX_MEMO) >= 16:
             _ETA_MAX_MEMO.clear()
         _ETA_MAX_MEMO[key] = value

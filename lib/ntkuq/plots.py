@@ -29,8 +29,9 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
             elif f is not None and stat == "eps":
                 p = f["plateau"]
                 lab = f"{label}: slope ${p.slope:.3f}\\pm{p.slope_err:.3f}$"
+            marker, face = {"-": ("o", color), "--": ("s", "white"), ":": ("^", "white")}.get(ls, ("o", color))
             ax.errorbar(c["n"], c[stat], yerr=c.get(f"{stat}_err"), color=color, ls="none" if f else ls,
-                        marker="o", ms=3.5, capsize=2, label=lab)
+                        marker=marker, mfc=face, ms=4, capsize=2, label=lab)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(r"training-set size $N_\mathcal{D}$")

@@ -98,8 +98,8 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
         if (only and md.stem not in only) or not has_code(md):
             continue
         params = {**preset.get("all", {}), **(preset.get(md.stem) or {})}
-        if "results_dir = " in md.read_text():
-            params["results_dir"] = str(points.resolve())
+        if "results_dir = " in md.read_text():  # relative to book/, where papermill runs the chapter
+            params["results_dir"] = os.path.relpath(points.resolve(), md.parent)
         print(f"[{name}] {md.stem} {params}", flush=True)
         seconds = execute_chapter(md, out / "notebooks" / f"{md.stem}.ipynb", params)
         manifest["chapters"][md.stem] = {"wall_s": round(seconds, 1), "parameters": params}

@@ -118,8 +118,10 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
     for n in sizes:
         x, y = data.subset(n, 0)
         eta = default_eta(spec.with_width(None), x, eta_fraction) if optimizer != "adam" else eta_fraction
+        # eta is derived from eta_fraction (a Lanczos estimate): the key holds what the user chose.
         common = dict(task=data.name, info=data.info, spec=asdict(spec.with_width(None)), n_train=n,
-                      n_test=len(data.x_test), n_pool=len(data.x_train), steps=steps, eta=eta, seed=seed)
+                      n_test=len(data.x_test), n_pool=len(data.x_train), steps=steps, eta_fraction=eta_fraction,
+                      optimizer_eta=eta if optimizer == "adam" else None, seed=seed)
         key = point_key(**common, width=spec.width, members=members, optimizer=optimizer, batch_size=batch_size)
         row = store.get(key)
         if row is None:
