@@ -113,10 +113,6 @@ def train_test_kernels(spec: MLPSpec, x_train, x_test, *, block_size: int = 256)
     return TrainTestKernels(spec, x_test, both.nngp[:, :n], both.ntk[:, :n], both.nngp[:, n:], both.ntk[:, n:])
 
 
-def _check_targets(y, n: int, name: str = "y_train") -> Array:
-    return check_inputs(y, name, n_rows=n)
-
-
 @jax.jit
 def _cholesky(m: Array, diag_reg: float) -> Array:
     return jnp.linalg.cholesky(m + diag_reg * jnp.eye(m.shape[0], dtype=m.dtype))
@@ -171,7 +167,7 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
                    steps: Optional[int] = None, eta: float = 1.0, diag_reg: float = 0.0,
                    allow_unstable: bool = False) -> EnsemblePrediction:
     """The gradient-descent-trained ensemble: t = infinity (default), flow `time`, or discrete `steps`."""
-    y = _check_targets(y_train, kern.n_train)
+    y = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
     eta = check_positive(eta, "eta")
     if time is not None and steps is not None:
@@ -198,7 +194,7 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
 
 def nngp_posterior(kern: TrainTestKernels, y_train, *, diag_reg: float = 0.0) -> EnsemblePrediction:
     """Bayesian inference with prior K and noise variance diag_reg: mean K_sX K^-1 Y, cov K_ss - K_sX K^-1 K_Xs."""
-    y = _check_targets(y_train, kern.n_train)
+    y = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
     V = _chol_solve(checked_cholesky(kern.K_XX, diag_reg, "NNGP"), kern.K_Xs)
     mean, _ = _finish(V, None, kern.K_Xs, y)
@@ -211,7 +207,7 @@ def predict(spec: MLPSpec, x_train, y_train, x_test, *, method: str = "ntk", tim
     if method not in ("ntk", "nngp"):
         raise ValueError(f"method: expected 'ntk' or 'nngp', got {method!r}")
     x_train = check_inputs(x_train, "x_train")
-    y_train = _check_targets(y_train, x_train.shape[0])
+    y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
     kern = train_test_kernels(spec, x_train, x_test)
     if method == "nngp":
         if time is not None or steps is not None:

@@ -48,8 +48,7 @@ def load_preset(name: str, root: Path = ROOT) -> Dict[str, dict]:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *,
-                    env: Optional[Dict[str, str]] = None, progress: bool = True) -> float:
+def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *, progress: bool = True) -> float:
     """Convert a MyST chapter to ipynb, execute it with papermill in book/, write it atomically; seconds taken."""
     import jupytext
     import nbformat
@@ -59,19 +58,13 @@ def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *,
 
     nb = jupytext.read(md)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    old_env = dict(os.environ)
-    os.environ.update(env or {})
     start = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            src, dst = Path(tmp) / md.with_suffix(".ipynb").name, Path(tmp) / "out.ipynb"
-            nbformat.write(nb, src)
-            pm.execute_notebook(str(src), str(dst), parameters=parameters or {}, cwd=str(md.parent),
-                                kernel_name="python3", progress_bar=progress)
-            executed = nbformat.read(dst, as_version=4)
-    finally:
-        os.environ.clear()
-        os.environ.update(old_env)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / md.with_suffix(".ipynb").name, Path(tmp) / "out.ipynb"
+        nbformat.write(nb, src)
+        pm.execute_notebook(str(src), str(dst), parameters=parameters or {}, cwd=str(md.parent),
+                            kernel_name="python3", progress_bar=progress)
+        executed = nbformat.read(dst, as_version=4)
     for cell in executed.cells:  # keep committed notebooks free of run-specific timestamps
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
