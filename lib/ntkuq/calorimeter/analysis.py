@@ -72,7 +72,8 @@ def radial_profile(showers: Showers, bin_edges_mm=None, normalize: bool = True) 
     return edges, prof
 
 
-def _circle_cell_overlap(cx, cy, radius, centres, size, n_sub=64):
+def _circle_cell_overlap(cx: np.ndarray, cy: np.ndarray, radius: float, centres: np.ndarray, size: float,
+                         n_sub: int = 64) -> np.ndarray:
     """(N, nx, ny) fraction of each square cell's area inside the circle of `radius` around
     (cx, cy), by midpoint quadrature over x of the exact chord length."""
     h = size / 2.0
@@ -124,7 +125,7 @@ def expected_containment(showers: Showers, radius_mm: float, n_t: int = 256) -> 
     return (wgt * cdf).sum(axis=1) / wgt.sum(axis=1)
 
 
-def fit_resolution(energies, deposits, n_bins: int = 10):
+def fit_resolution(energies, deposits, n_bins: int = 10) -> Tuple[float, float, np.ndarray]:
     """Fit sigma/E = a / sqrt(E) (+) b (quadrature sum) to the response spread in energy bins.
 
     The response deposit/E is computed per shower (any calibration constant cancels); in each

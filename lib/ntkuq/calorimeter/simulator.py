@@ -148,7 +148,8 @@ def _spot_positions(config: CalorimeterConfig, rng: np.random.Generator, showers
     return x, y
 
 
-def _flat_cell_index(shower_f, x, y, depth, cell_size, n_cells, n_layers, dump):
+def _flat_cell_index(shower_f: np.ndarray, x: np.ndarray, y: np.ndarray, depth: np.ndarray, cell_size: float,
+                     n_cells: int, n_layers: int, dump: int) -> np.ndarray:
     """Flat index ((shower * n + ix) * n + iy) * n_layers + layer of each spot (cells centred on
     the axis, `depth` in layer units), `dump` for spots outside the cells.  Computed in the
     float type of `shower_f` on floored coordinates, which is exact while dump < 2^24 (float32)

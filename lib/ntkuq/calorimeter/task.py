@@ -5,7 +5,7 @@ both through the cache of `load_calorimeter`, with features normalized by traini
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -18,9 +18,10 @@ _BLOCK = 1024  # rows per block when building features (bounds the temporaries)
 
 def cell_features(showers: Showers, scale_mev: float = 1.0, include_hcal: bool = True,
                   dtype=np.float32) -> np.ndarray:
-    """Flattened cells (ECAL, then HCAL if present), signed-log transformed:
+    """Flattened cells (ECAL, then HCAL if present and include_hcal), signed-log transformed:
     x = sign(E) log1p(|E| / scale_mev), E the visible cell energy in MeV (noise makes a few
-    cells negative; the sign keeps the noise symmetric).  Returns (N, n_features) of `dtype`.
+    cells negative; the sign keeps the noise symmetric).  Returns (N, n_features) of `dtype`,
+    built over blocks of rows in float64.
     """
     n = len(showers)
     parts = [showers.ecal.reshape(n, -1)]
@@ -38,7 +39,7 @@ def cell_features(showers: Showers, scale_mev: float = 1.0, include_hcal: bool =
     return out
 
 
-def _column_mean_std(x: np.ndarray):
+def _column_mean_std(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Per-column mean and (population) std in float64, two passes over row blocks."""
     n = x.shape[0]
     mean = np.zeros(x.shape[1])
@@ -52,6 +53,7 @@ def _column_mean_std(x: np.ndarray):
 
 
 def _standardize_(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(x - mean) / std in place, over row blocks; returns x."""
     for s in range(0, x.shape[0], _BLOCK):
         x[s:s + _BLOCK] = (x[s:s + _BLOCK] - mean) / std
     return x
@@ -63,19 +65,28 @@ def calorimeter_task(n_train_pool: int, n_test: int, config: Optional[Calorimete
                      normalization: str = "global", dtype=np.float32, progress: bool = False):
     """The energy-regression task: (x_train, y_train, x_test, y_test, info).
 
-    Inputs: `cell_features` (signed log1p of the visible cell energy over feature_scale_mev,
-    all cells flattened, ECAL then HCAL when the config has one and include_hcal), then normalized with
-    training-pool statistics: 'global' divides every feature by one number, the pool's root mean
-    square feature (so |x|^2 / n_0 is about 1 and noise-only cells stay near 0: the kernels see the
-    shower, not the noise); 'feature' standardizes each feature by its mean and standard deviation
-    (features that never vary keep std 1), which blows the noise of empty outer cells up to unit
-    variance.  Targets: the true energy standardized with the pool's mean and std, shape
-    (N, 1).  Arrays are `dtype` (float32 by default: 25,000 showers x 15,625 cells is 1.6 GB).
-    The pool is stream 0 of `seed`, the test set stream 1 (both via `load_calorimeter`, cached
-    unless use_cache=False), so the test set does not change with n_train_pool.
-    info: y_mean, y_std (GeV), x_mean, x_std (per feature), energies_train/test (GeV),
-    calibrated_train/test (visible sum / sampling fraction, GeV), config, seed, feature_scale_mev,
-    feature_transform (a description), ecal_shape, hcal_shape (or None).
+    Args:
+        n_train_pool: showers in the training pool (>= 2): stream 0 of `seed`.
+        n_test: showers in the test set (>= 1): stream 1 of `seed`, so the test set does not change
+            with n_train_pool.
+        config: the calorimeter (default ``CalorimeterConfig()``).
+        seed: the simulation seed of both sets.
+        cache_dir, use_cache, progress: passed to `load_calorimeter` (cached unless use_cache=False).
+        feature_scale_mev: the scale of `cell_features`' signed log1p, in visible MeV.
+        include_hcal: append the HCAL's cells (when the config has an HCAL).
+        normalization: 'global' divides every feature by one number, the pool's root mean square
+            feature (so |x|^2 / n_0 is about 1 and noise-only cells stay near 0: the kernels see the
+            shower, not the noise); 'feature' standardizes each feature by its pool mean and standard
+            deviation (features that never vary keep std 1), which blows the noise of empty outer
+            cells up to unit variance.
+        dtype: of the returned arrays (float32 by default: 25,000 showers x 15,625 cells is 1.6 GB).
+
+    Returns x_train (n_train_pool, n_features), y_train (n_train_pool, 1), x_test, y_test: inputs
+    are `cell_features` normalized with training-pool statistics, targets the true energy
+    standardized with the pool's mean and std.  info: y_mean, y_std (GeV), x_mean, x_std (per
+    feature), energies_train/test (GeV), calibrated_train/test (visible sum / sampling fraction,
+    GeV), config, seed, feature_scale_mev, normalization, feature_transform (a description),
+    ecal_shape, hcal_shape (or None).
     """
     config = CalorimeterConfig() if config is None else config
     if isinstance(n_train_pool, bool) or not isinstance(n_train_pool, (int, np.integer)) or n_train_pool < 2:
