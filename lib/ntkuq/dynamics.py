@@ -26,9 +26,11 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from ._checks import check_inputs, check_int, check_positive
+from .gains import check_optimizer, gain, stability_limit
 from .kernels import Kernels, kernel_diag, kernels
 from .spec import MLPSpec
 
@@ -142,31 +144,38 @@ def _finish(V: Array, K_XX: Optional[Array], K_Xs: Array, y: Array):
     return V.T @ y, W
 
 
-def _flow_gain(lam: Array, eta: float, n: int, time: Optional[float], steps: Optional[int]) -> Array:
-    """g(lambda) = (1 - exp(-eta lambda t / N)) / lambda (flow) or (1 - (1 - eta lambda / N)^T) / lambda (steps)."""
-    lam = jnp.maximum(lam, 0.0)
-    a = eta / n
-    if steps is None:
-        num, limit = -jnp.expm1(-a * time * lam), a * time
-    else:
-        base = 1.0 - a * lam  # in (-1, 1] below the stable learning rate; negative when a lambda > 1
-        pos = -jnp.expm1(steps * jnp.log1p(-jnp.minimum(a * lam, 0.5)))  # accurate for small a lambda
-        signed = 1.0 - jnp.where(base < 0, (-1.0) ** steps, 1.0) * jnp.exp(steps * jnp.log(jnp.abs(base)))
-        num, limit = jnp.where(a * lam <= 0.5, pos, signed), a * steps
-    tiny = lam * a < 1e-300
-    return jnp.where(tiny, limit, num / jnp.where(tiny, 1.0, lam))
+def _unstable_gd_gain(lam: np.ndarray, eta: float, n: int, steps: int) -> np.ndarray:
+    """(1 - (1 - a)^T) / lambda beyond the stable rate (allow_unstable): grows like |1 - a|^T, may overflow."""
+    a = eta * np.maximum(lam, 0.0) / n
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        g = (1.0 - (1.0 - a) ** steps) / np.where(a > 0, np.maximum(lam, 0.0), 1.0)
+    return np.where(a > 0, g, eta * steps / n)
 
 
-def max_stable_eta(Th_XX: Array) -> float:
-    """Largest learning rate for which discrete full-batch gradient descent converges: 2 N_D / lambda_max."""
+def max_stable_eta(Th_XX: Array, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
+    """Largest learning rate for which full-batch training converges: limit N_D / lambda_max, with the
+    optimizer's limit on eta lambda / N_D (2 for gd, 2 (1 + beta) for heavy ball; see gains.stability_limit)."""
     lam_max = float(jnp.linalg.eigvalsh(Th_XX)[-1])
-    return 2.0 * Th_XX.shape[0] / lam_max
+    return stability_limit(optimizer, momentum) * Th_XX.shape[0] / lam_max
 
 
 def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = None,
                    steps: Optional[int] = None, eta: float = 1.0, diag_reg: float = 0.0,
+                   optimizer: str = "gd", momentum: Optional[float] = None,
                    allow_unstable: bool = False) -> EnsemblePrediction:
-    """The gradient-descent-trained ensemble: t = infinity (default), flow `time`, or discrete `steps`."""
+    """The trained ensemble at infinite width: t = infinity (default), flow `time`, or discrete `steps`.
+
+    Args:
+      kern: train-train and train-test kernels (`train_test_kernels`).
+      y_train: training targets, N_D x k.
+      time: gradient-flow time t (inf: the t = infinity limit); or
+      steps: the number of full-batch steps T of `optimizer` (T -> infinity gives the same limit for all).
+      eta: the learning rate (per-group rates eta lambda_b, eta lambda_W / n_{l-1}).
+      diag_reg: added to the diagonal of Theta before solving.
+      optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov', with momentum beta (None: 0.9), for `steps`.
+      allow_unstable: accept a rate above the stable maximum (the closed form then refuses only where it
+        would overflow: plain gradient descent only).
+    """
     y = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
     eta = check_positive(eta, "eta")
@@ -183,10 +192,21 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
     else:
         th = kern.Th_XX + diag_reg * jnp.eye(kern.n_train)
         lam, U = jnp.linalg.eigh(th)
-        if steps is not None and not allow_unstable and eta >= 2.0 * kern.n_train / float(lam[-1]):
-            raise ValueError(f"eta: expected a learning rate below the stable maximum 2 N_D / lambda_max = "
-                             f"{2.0 * kern.n_train / float(lam[-1]):.4g}, got {eta:g} (pass allow_unstable=True to override)")
-        g = _flow_gain(lam, eta, kern.n_train, time, steps)
+        beta = check_optimizer(optimizer, momentum)
+        if time is not None and optimizer != "gd":
+            raise ValueError(f"time: gradient flow has no momentum; expected optimizer 'gd', got {optimizer!r}")
+        if steps is not None:
+            eta_max = stability_limit(optimizer, momentum) * kern.n_train / float(lam[-1])
+            if eta >= eta_max and not (allow_unstable and optimizer == "gd"):
+                raise ValueError(f"eta: expected a learning rate below the stable maximum "
+                                 f"{stability_limit(optimizer, momentum):.4g} N_D / lambda_max = {eta_max:.4g} for "
+                                 f"{optimizer!r}{'' if optimizer == 'gd' else f' (momentum {beta:g})'}, got {eta:g}"
+                                 + (" (pass allow_unstable=True to override)" if optimizer == "gd" else ""))
+        if steps is not None and eta >= 2.0 * kern.n_train / float(lam[-1]) and optimizer == "gd":
+            g = jnp.asarray(_unstable_gd_gain(np.asarray(lam), eta, kern.n_train, steps))
+        else:
+            g = jnp.asarray(gain(np.asarray(lam), eta, kern.n_train, steps=steps, time=time, optimizer=optimizer,
+                                 momentum=None if optimizer == "gd" else beta))
         V = U @ (g[:, None] * (U.T @ kern.Th_Xs))
     mean, W = _finish(V, kern.K_XX, kern.K_Xs, y)
     return EnsemblePrediction(mean, V, kern.K_Xs, W, kern.spec, kern.x_test)

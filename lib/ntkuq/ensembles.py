@@ -7,6 +7,11 @@ Training objective (the same as the infinite-width engine in dynamics.py; it def
 Optimizers ('gd' reproduces the paper and the engine's discrete-step prediction):
   'gd'   full-batch gradient descent, learning rate eta * lambda_b for biases and
          eta * lambda_W / n_{l-1} for layer-l weights (optax.sgd after a per-leaf scale);
+  'momentum', 'nesterov'
+         the same per-group rates with heavy-ball or Nesterov momentum beta (optax.sgd(eta, momentum=beta,
+         nesterov=...) after the per-leaf scale, so the rates keep their NTK meaning): v <- beta v + g,
+         update -eta v (heavy ball) or -eta (g + beta v) (Nesterov); the infinite-width engine has the
+         exact ensemble after T such steps (ntkuq.gains), and the same t -> infinity limit as 'gd';
   'sgd'  the same per-group rates on mini-batches of `batch_size` (loss 1/(2B) sum over the batch),
          one shared permutation of the training set per epoch drawn from the run's seed, the
          remainder of N_D / B dropped each epoch;
@@ -37,13 +42,15 @@ from scipy.sparse.linalg import eigsh
 from tqdm import tqdm
 
 from ._checks import check_inputs, check_int, check_positive
-from .dynamics import max_stable_eta
+from .gains import check_optimizer, stability_limit
 from .kernels import kernels
 from .network import Params, apply_mlp, init_mlp, layer_sizes, learning_rate_scales
 from .spec import MLPSpec
 
 Array = jax.Array
-OPTIMIZERS = ("gd", "sgd", "adam")
+OPTIMIZERS = ("gd", "momentum", "nesterov", "sgd", "adam")
+FULL_BATCH = ("gd", "momentum", "nesterov")
+"""Optimizers with a closed-form infinite-width counterpart (ntkuq.gains)."""
 CHUNK_MEMORY_BYTES = 4 * 2**30
 """Working-memory budget for one chunk of members when `chunk` is not given (a rough estimate)."""
 EXACT_EIGEN_MAX = 1024
@@ -87,12 +94,17 @@ def _scale_by_groups(scales: Params) -> optax.GradientTransformation:
 
 
 def make_optimizer(spec: MLPSpec, n_in: int, n_out: int, eta, optimizer: str = "gd",
-                   dtype=jnp.float32) -> optax.GradientTransformation:
-    """The optax transformation: per-group scale then sgd(eta) for 'gd'/'sgd', plain adam(eta) for 'adam'."""
+                   dtype=jnp.float32, momentum: Optional[float] = None) -> optax.GradientTransformation:
+    """The optax transformation: per-group scale then sgd(eta) for 'gd'/'sgd', sgd(eta, momentum, nesterov)
+    for 'momentum'/'nesterov' (momentum beta, None: 0.9), plain adam(eta) for 'adam'."""
     if optimizer == "adam":
         return optax.adam(eta)
     template = jax.eval_shape(lambda: init_mlp(spec, n_in, n_out, jax.random.PRNGKey(0), dtype))
-    return optax.chain(_scale_by_groups(learning_rate_scales(spec, template)), optax.sgd(eta))
+    scale = _scale_by_groups(learning_rate_scales(spec, template))
+    if optimizer in ("momentum", "nesterov"):
+        beta = check_optimizer(optimizer, momentum)
+        return optax.chain(scale, optax.sgd(eta, momentum=beta, nesterov=optimizer == "nesterov"))
+    return optax.chain(scale, optax.sgd(eta))
 
 
 def train_loss(spec: MLPSpec, params: Params, x: Array, y: Array) -> Array:
@@ -102,7 +114,7 @@ def train_loss(spec: MLPSpec, params: Params, x: Array, y: Array) -> Array:
 
 
 def make_step(spec: MLPSpec, n_in: int, n_out: int, optimizer: str = "gd", batch_size: Optional[int] = None,
-              dtype=jnp.float32) -> Callable:
+              dtype=jnp.float32, momentum: Optional[float] = None) -> Callable:
     """One member's update step(params, opt_state, x, y, t, eta, data_key); eta and the shuffling key may be traced."""
     def step(params, opt_state, x, y, t, eta, data_key):
         """Gradient of L_train on the full batch (or mini-batch t), then one optimizer update."""
@@ -113,7 +125,7 @@ def make_step(spec: MLPSpec, n_in: int, n_out: int, optimizer: str = "gd", batch
             idx = lax.dynamic_slice_in_dim(perm, (t % per_epoch) * batch_size, batch_size)
             x, y = x[idx], y[idx]
         grads = jax.grad(train_loss, argnums=1)(spec, params, x, y)
-        tx = make_optimizer(spec, n_in, n_out, eta, optimizer, dtype)
+        tx = make_optimizer(spec, n_in, n_out, eta, optimizer, dtype, momentum)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
@@ -134,9 +146,9 @@ def run_steps(step: Callable) -> Callable:
 
 @lru_cache(maxsize=64)
 def _ensemble_runner(spec: MLPSpec, n_in: int, n_out: int, optimizer: str, batch_size: Optional[int],
-                     dtype_name: str) -> Callable:
+                     dtype_name: str, momentum: Optional[float] = None) -> Callable:
     """The jitted runner of a chunk: the member step vmapped over parameters and optimizer state, data shared."""
-    step = make_step(spec, n_in, n_out, optimizer, batch_size, jnp.dtype(dtype_name))
+    step = make_step(spec, n_in, n_out, optimizer, batch_size, jnp.dtype(dtype_name), momentum)
     return run_steps(jax.vmap(step, in_axes=(0, 0, None, None, None, None, None)))
 
 
@@ -159,12 +171,12 @@ def shuffle_key(seed: int) -> Array:
 # Learning rate
 # ---------------------------------------------------------------------------------------------
 
-def stable_eta_max(spec: MLPSpec, x_train) -> float:
-    """2 N_D / lambda_max of the analytic (infinite-width) NTK on x_train: full-batch GD diverges above it.
+def ntk_lambda_max(spec: MLPSpec, x_train) -> float:
+    """lambda_max of the analytic (infinite-width) NTK on x_train (memoized on the inputs' hash).
 
-    Up to EXACT_EIGEN_MAX points this is dynamics.max_stable_eta (a full eigvalsh); above, the top
-    eigenvalue comes from Lanczos (scipy eigsh, tol 1e-12), which agrees to ~1e-15 at N_D = 4096 and
-    takes 0.2 s instead of ~25 s on 2 cores.
+    Up to EXACT_EIGEN_MAX points a full eigvalsh; above, Lanczos (scipy eigsh, tol 1e-12, fixed start
+    vector so that it is reproducible bit for bit), which agrees to ~1e-15 at N_D = 4096 and takes 0.2 s
+    instead of ~25 s on 2 cores.
     """
     x = check_inputs(x_train, "x_train")
     exact = x.shape[0] <= EXACT_EIGEN_MAX
@@ -172,23 +184,30 @@ def stable_eta_max(spec: MLPSpec, x_train) -> float:
     if key not in _ETA_MAX_MEMO:  # default_eta then train_ensemble on the same data: one NTK, not two
         th = kernels(spec.with_width(None), x).ntk
         if exact:
-            value = max_stable_eta(th)
+            value = float(jnp.linalg.eigvalsh(th)[-1])
         else:
-            # A fixed start vector makes Lanczos, and so eta, reproducible bit for bit.
-            value = 2.0 * x.shape[0] / float(eigsh(np.asarray(th), k=1, which="LA", return_eigenvectors=False,
-                                                   tol=1e-12, v0=np.ones(x.shape[0]))[0])
+            value = float(eigsh(np.asarray(th), k=1, which="LA", return_eigenvectors=False, tol=1e-12,
+                                v0=np.ones(x.shape[0]))[0])
         if len(_ETA_MAX_MEMO) >= 16:
             _ETA_MAX_MEMO.clear()
         _ETA_MAX_MEMO[key] = value
     return _ETA_MAX_MEMO[key]
 
 
-def default_eta(spec: MLPSpec, x_train, fraction: float = 0.5) -> float:
-    """fraction * 2 N_D / lambda_max(Theta): a safe full-batch learning rate from the analytic NTK."""
+def stable_eta_max(spec: MLPSpec, x_train, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
+    """The largest stable full-batch rate limit N_D / lambda_max of the analytic NTK on x_train: 2 N_D /
+    lambda_max for 'gd' (and 'sgd'), 2 (1 + beta) N_D / lambda_max for heavy ball (ntkuq.gains.stability_limit)."""
+    limit = stability_limit("gd" if optimizer == "sgd" else optimizer, momentum)
+    return limit * check_inputs(x_train, "x_train").shape[0] / ntk_lambda_max(spec, x_train)
+
+
+def default_eta(spec: MLPSpec, x_train, fraction: float = 0.5, optimizer: str = "gd",
+                momentum: Optional[float] = None) -> float:
+    """fraction * the stable maximum (`stable_eta_max`) of the optimizer: a safe full-batch learning rate."""
     fraction = check_positive(fraction, "fraction")
     if fraction >= 1.0:
         raise ValueError(f"fraction: expected a number in (0, 1) of the stable maximum, got {fraction!r}")
-    return fraction * stable_eta_max(spec, x_train)
+    return fraction * stable_eta_max(spec, x_train, optimizer, momentum)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,26 +292,45 @@ def record_steps(steps: int, n_record: int = 20) -> np.ndarray:
 def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int, optimizer: str) -> int:
     """Members per chunk so that parameters, optimizer state and activations fit CHUNK_MEMORY_BYTES."""
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    per_member = itemsize * (n_params * (5 if optimizer == "adam" else 3)
+    per_member = itemsize * (n_params * {"adam": 5, "momentum": 4, "nesterov": 4}.get(optimizer, 3)
                              + 3 * (n_train + n_test) * sum(sizes[1:]))
     return max(1, CHUNK_MEMORY_BYTES // per_member)
 
 
 def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members: int, steps: int,
                    eta: Optional[float] = None, seed: int = 0, optimizer: str = "gd",
+                   momentum: Optional[float] = None,
                    batch_size: Optional[int] = None, tol: Optional[float] = None, n_record: int = 20,
                    chunk: Optional[int] = None, dtype=jnp.float32, keep_outputs: bool = False,
                    allow_unstable: bool = False, progress: bool = True) -> EnsembleResult:
-    """Train n_members networks of spec.width for at most `steps` steps (eta None: default_eta) and record losses.
+    """Train n_members networks of spec.width for at most `steps` steps and record their losses.
 
-    Stops a chunk early once all its members' train losses are below `tol` (checked at the recording
-    steps).  For 'gd' and 'sgd' eta must lie below the full-batch stable maximum 2 N_D / lambda_max of
-    the analytic NTK unless allow_unstable; 'adam' takes eta as its step size, unchecked.
+    Args:
+      spec: the architecture, with a finite width.
+      x_train, y_train, x_test, y_test: data (points x features, points x outputs); float64 or float32.
+      n_members: ensemble size M; member m starts from fold_in(PRNGKey(seed), m).
+      steps: optimizer steps T (see ntkuq.convergence.converged_steps for a T that converges).
+      eta: learning rate; None: default_eta (half the stable maximum of the optimizer). Required for 'adam'.
+      seed: the run's seed (initializations and, for 'sgd', the shuffling).
+      optimizer: 'gd', 'momentum' (heavy ball), 'nesterov', 'sgd' (mini-batches) or 'adam'.
+      momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); must be None otherwise.
+      batch_size: mini-batch size, 'sgd' only.
+      tol: stop a chunk once all its members' train losses are below tol (checked at recording steps).
+      n_record: number of log-spaced recording steps (losses of every member).
+      chunk: members trained in one vmap (None: from a memory budget).
+      dtype: float32 (default) or float64 parameters and data.
+      keep_outputs: also return every member's test outputs (M, N_T, k).
+      allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked).
+      progress: show a progress bar.
     """
     if spec.width is None:
         raise ValueError("width: expected a finite width for a trained ensemble, got None (infinite)")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
+    if optimizer in ("momentum", "nesterov"):
+        momentum = check_optimizer(optimizer, momentum)
+    elif momentum is not None:
+        raise ValueError(f"momentum: only used by optimizer 'momentum' or 'nesterov', got {momentum!r} with {optimizer!r}")
     if jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
     dtype = jnp.dtype(dtype)
@@ -320,14 +358,14 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     if eta is None:
         if optimizer == "adam":
             raise ValueError("eta: expected an explicit Adam step size for optimizer='adam', got None")
-        eta = default_eta(spec, x_tr)
+        eta = default_eta(spec, x_tr, 0.5, optimizer, momentum)
     else:
         eta = check_positive(eta, "eta")
         if optimizer != "adam" and not allow_unstable:
-            eta_max = stable_eta_max(spec, x_tr)
+            eta_max = stable_eta_max(spec, x_tr, optimizer, momentum)
             if eta >= eta_max:
-                raise ValueError(f"eta: expected a learning rate below the stable maximum 2 N_D / lambda_max(Theta) = "
-                                 f"{eta_max:.4g}, got {eta:g} (pass allow_unstable=True to override)")
+                raise ValueError(f"eta: expected a learning rate below the stable maximum of {optimizer!r} for the "
+                                 f"analytic NTK, {eta_max:.4g}, got {eta:g} (pass allow_unstable=True to override)")
 
     k = y_tr.shape[1]
     sizes = layer_sizes(spec, n_in, k)
@@ -335,8 +373,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
     chunk = min(chunk, n_members)
     x_tr, y_tr, x_te, y_te = (a.astype(dtype) for a in (x_tr, y_tr, x_te, y_te))
-    run = _ensemble_runner(spec, n_in, k, optimizer, batch_size, dtype.name)
-    tx0 = make_optimizer(spec, n_in, k, 1.0, optimizer, dtype)  # the state's structure does not depend on eta
+    run = _ensemble_runner(spec, n_in, k, optimizer, batch_size, dtype.name, momentum)
+    tx0 = make_optimizer(spec, n_in, k, 1.0, optimizer, dtype, momentum)  # the state's structure does not depend on eta
     eta_arr, data_key = jnp.asarray(eta, dtype), shuffle_key(seed)
 
     rec = record_steps(steps, n_record)
