@@ -140,17 +140,34 @@ def test_standardization_uses_training_statistics_only(files):
 
 def test_ensemble_option_is_the_library_trainer(files):
     xa, ya, xb, yb = files["arrays"]
-    opts = EnsembleOptions(members=3, width=8, steps=20, seed=2)
+    opts = EnsembleOptions(members=3, width=8, steps=20, seed=2)  # heavy-ball momentum, beta = 0.9, by default
     est = estimate(xa, ya, xb, yb, sizes=[30, 60], standardize="both", ensemble=opts, shuffle=False)
     prep = fit_preprocessing(xa, ya, "both")
     x, y, xt, yt = prep.apply_x(xa), prep.apply_y(ya), prep.apply_x(xb), prep.apply_y(yb)
     spec = MLPSpec.critical("relu")
-    eta = default_eta(spec, x, 0.5)
-    res = train_ensemble(spec.with_width(8), x, y, xt, yt, n_members=3, steps=20, eta=eta, seed=2, progress=False)
+    eta = default_eta(spec, x, 0.5, optimizer="momentum", momentum=0.9)
+    res = train_ensemble(spec.with_width(8), x, y, xt, yt, n_members=3, steps=20, eta=eta, seed=2,
+                         optimizer="momentum", momentum=0.9, progress=False)
     assert est.ensemble["member_losses"] == [float(v) for v in res.test_losses]
-    same = loss_stats(ntk_prediction(train_test_kernels(spec, x, xt), y, steps=20, eta=eta), yt)
+    same = loss_stats(ntk_prediction(train_test_kernels(spec, x, xt), y, steps=20, eta=eta, optimizer="momentum",
+                                     momentum=0.9), yt)
     assert est.ensemble["infinite_same_steps"]["mu_L"] == pytest.approx(same.mu, rel=1e-12)
-    assert "finite-width ensemble: 3 nets of width 8" in est.summary()
+    assert "finite-width ensemble: 3 nets of width 8, full-batch momentum (beta = 0.9) for 20 steps" in est.summary()
+
+
+def test_ensemble_trains_until_converged_by_default(files):
+    """steps=None: the infinite-width ensemble after the chosen steps is within tol of t = infinity."""
+    xa, ya, xb, yb = files["arrays"]
+    opts = EnsembleOptions(members=2, width=8, tol=0.02)
+    est = estimate(xa, ya, xb, yb, sizes=[30, 60], standardize="both", ensemble=opts)
+    e = est.ensemble
+    assert e["converged"] is True and e["steps"] > 1
+    assert abs(e["infinite_same_steps"]["mu_L"] / est.mu_L - 1) <= 0.02
+    assert abs(e["infinite_same_steps"]["sigma_L"] / est.sigma_L - 1) <= 0.02
+    gd = EnsembleOptions(optimizer="gd", momentum=0.9)
+    assert gd.momentum is None
+    with pytest.raises(ValueError, match="optimizer"):
+        EnsembleOptions(optimizer="adam")
 
 
 def test_auto_sizes_end_at_the_training_set():

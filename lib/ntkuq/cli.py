@@ -2,7 +2,8 @@
 
     ntkuq estimate --train TRAIN --test TEST [--target COLS] [--depth 3] [--activation relu]
                    [--lambda-ratio 10] [--sizes auto|N1,N2,...] [--standardize none|features|targets|both]
-                   [--ensemble M [--width 30] [--steps 2000]] [--json OUT] [--csv OUT] [--plot OUT.png]
+                   [--ensemble M [--width 30] [--optimizer momentum] [--steps T]]
+                   [--json OUT] [--csv OUT] [--plot OUT.png]
 
 `estimate` calls `ntkuq.estimate.estimate_files` with the options, prints `Estimate.summary()` and
 writes `Estimate.to_dict()` (JSON), `Estimate.sweep_csv()` (CSV) and `Estimate.figure()` (image).
@@ -79,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("finite-width comparison")
     g.add_argument("--ensemble", type=int, default=None, metavar="M", help="also train M networks and compare")
     g.add_argument("--width", type=int, default=30, help="their hidden width (default 30)")
-    g.add_argument("--steps", type=int, default=2000, help="full-batch gradient-descent steps (default 2000)")
+    g.add_argument("--optimizer", choices=("momentum", "nesterov", "gd"), default="momentum",
+                   help="full-batch optimizer (default momentum: heavy ball)")
+    g.add_argument("--momentum", type=float, default=0.9, help="beta of momentum / nesterov (default 0.9)")
+    g.add_argument("--steps", type=int, default=None, help="training steps (default: converged, i.e. the steps after "
+                   "which the infinite-width mu_L and sigma_L stay within --tol of t = infinity)")
+    g.add_argument("--tol", type=float, default=0.01, help="relative tolerance of 'converged' (default 0.01)")
+    g.add_argument("--max-steps", type=int, default=20000, help="cap on the converged steps (default 20000)")
     g.add_argument("--eta-fraction", type=float, default=0.5, help="learning rate as a fraction of the stable maximum")
     g = p.add_argument_group("limits and output")
     g.add_argument("--max-memory-gb", type=float, default=None, help="memory limit (default 80 %% of free memory)")
@@ -132,8 +139,9 @@ def run_estimate(args: argparse.Namespace) -> int:
     _check_outputs(outputs)
     ens = None
     if args.ensemble is not None:
-        ens = EnsembleOptions(members=args.ensemble, width=args.width, steps=args.steps,
-                              eta_fraction=args.eta_fraction, seed=args.seed)
+        ens = EnsembleOptions(members=args.ensemble, width=args.width, steps=args.steps, optimizer=args.optimizer,
+                              momentum=None if args.optimizer == "gd" else args.momentum,
+                              eta_fraction=args.eta_fraction, tol=args.tol, max_steps=args.max_steps, seed=args.seed)
     est = estimate_files(args.train, args.test, target=args.target, depth=args.depth, activation=args.activation,
                          lambda_ratio=args.lambda_ratio, sizes=args.sizes, standardize=args.standardize,
                          quantile_levels=args.quantiles, shuffle=not args.keep_order, seed=args.seed,

@@ -141,47 +141,77 @@ def check_budget(cost: Cost, n_test: int, sizes: Sequence[int], *, max_memory_by
 
 @dataclass(frozen=True)
 class EnsembleOptions:
-    """A trained finite-width ensemble for comparison: `members` nets of `width`, full-batch GD for `steps`."""
+    """A trained finite-width ensemble for comparison: `members` nets of `width`, full-batch training.
+
+    optimizer 'momentum' (heavy ball, default), 'nesterov' or 'gd', at eta_fraction of its stable
+    maximum; steps None means converged: the number of steps after which the infinite-width ensemble's
+    mu_L and sigma_L stay within `tol` of t = infinity (ntkuq.convergence.converged_steps), at most max_steps.
+    """
 
     members: int = 16
     width: int = 30
-    steps: int = 2000
+    steps: Optional[int] = None
+    optimizer: str = "momentum"
+    momentum: Optional[float] = 0.9
     eta_fraction: float = 0.5
+    tol: float = 0.01
+    max_steps: int = 20000
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from .gains import check_optimizer
+
         check_int(self.members, "members", minimum=2)
         check_int(self.width, "width")
-        check_int(self.steps, "steps")
+        if self.steps is not None:
+            check_int(self.steps, "steps")
+        if self.optimizer not in ("gd", "momentum", "nesterov"):
+            raise ValueError(f"optimizer: expected 'gd', 'momentum' or 'nesterov' (full batch), got {self.optimizer!r}")
+        if self.optimizer == "gd":
+            object.__setattr__(self, "momentum", None)
+        check_optimizer(self.optimizer, self.momentum)
+        check_positive(self.tol, "tol")
+        check_int(self.max_steps, "max_steps")
         check_int(self.seed, "seed", minimum=0)
         if not 0 < check_positive(self.eta_fraction, "eta_fraction") < 1:
             raise ValueError(f"eta_fraction: expected a number in (0, 1), got {self.eta_fraction!r}")
 
 
-def _train_members(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, eta: float, progress: bool):
-    """The one call of the finite-width trainer (optimizer choice in one place)."""
+def _train_members(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, steps: int, eta: float,
+                   progress: bool):
+    """The one call of the finite-width trainer."""
     from .ensembles import train_ensemble
 
-    return train_ensemble(spec.with_width(opts.width), x, y, x_test, y_test, n_members=opts.members,
-                          steps=opts.steps, eta=eta, seed=opts.seed, optimizer="gd", progress=progress)
+    return train_ensemble(spec.with_width(opts.width), x, y, x_test, y_test, n_members=opts.members, steps=steps,
+                          eta=eta, seed=opts.seed, optimizer=opts.optimizer, momentum=opts.momentum,
+                          progress=progress)
 
 
 def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, *, diag_reg: float = 0.0,
                      progress: bool = False) -> Dict[str, object]:
     """Train the ensemble; return its sample statistics (bootstrap errors) and the infinite-width ones after the same steps."""
+    from .convergence import converged_steps
     from .dynamics import ntk_prediction, train_test_kernels
     from .ensembles import default_eta
     from .lossstats import loss_stats
 
-    eta = default_eta(spec, x, opts.eta_fraction)
-    res = _train_members(spec, x, y, x_test, y_test, opts, eta, progress)
+    eta = default_eta(spec, x, opts.eta_fraction, optimizer=opts.optimizer, momentum=opts.momentum)
+    kern = train_test_kernels(spec, x, x_test)
+    steps, converged = opts.steps, None
+    if steps is None:
+        conv = converged_steps(kern, y, y_test, eta=eta, optimizer=opts.optimizer, momentum=opts.momentum,
+                               tol=opts.tol, max_steps=opts.max_steps, diag_reg=diag_reg)
+        steps, converged = conv.steps, conv.converged
+    res = _train_members(spec, x, y, x_test, y_test, opts, steps, eta, progress)
     st = res.stats(seed=opts.seed)
-    same = loss_stats(ntk_prediction(train_test_kernels(spec, x, x_test), y, steps=opts.steps, eta=eta,
+    same = loss_stats(ntk_prediction(kern, y, steps=steps, eta=eta, optimizer=opts.optimizer, momentum=opts.momentum,
                                      diag_reg=diag_reg), y_test)
-    return {"optimizer": "gd", "members": opts.members, "width": opts.width, "steps": opts.steps, "eta": eta,
-            "eta_fraction": opts.eta_fraction, "seed": opts.seed, "mu_L": st.mu_L, "mu_L_err": st.mu_L_err,
-            "sigma_L": st.sigma_L, "sigma_L_err": st.sigma_L_err, "eps_L": st.eps_L, "eps_L_err": st.eps_L_err,
-            "member_losses": [float(v) for v in res.test_losses],
+    return {"optimizer": opts.optimizer, "momentum": opts.momentum, "members": opts.members, "width": opts.width,
+            "steps": steps, "steps_rule": "given" if opts.steps is not None else
+            f"converged_steps(tol={opts.tol:g}, max_steps={opts.max_steps})", "converged": converged,
+            "eta": eta, "eta_fraction": opts.eta_fraction, "seed": opts.seed, "mu_L": st.mu_L,
+            "mu_L_err": st.mu_L_err, "sigma_L": st.sigma_L, "sigma_L_err": st.sigma_L_err, "eps_L": st.eps_L,
+            "eps_L_err": st.eps_L_err, "member_losses": [float(v) for v in res.test_losses],
             "max_train_loss": float(np.max(res.train_losses)),
             "infinite_same_steps": {"mu_L": same.mu, "sigma_L": same.sigma, "eps_L": same.eps}}
 

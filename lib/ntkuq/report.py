@@ -60,9 +60,12 @@ def summary_text(est: Estimate) -> str:
     e = est.ensemble
     if e is not None:
         same = e["infinite_same_steps"]
-        lines += ["", f"finite-width ensemble: {e['members']} nets of width {e['width']}, {e['optimizer']} for "
-                      f"{e['steps']} steps at eta = {e['eta']:.4g} ({e['eta_fraction']:g} of the stable maximum), "
-                      f"seed {e['seed']}; largest final train loss {_g(e['max_train_loss'])}",
+        opt = e["optimizer"] if e["momentum"] is None else f"{e['optimizer']} (beta = {e['momentum']:g})"
+        rule = ("as given" if e["converged"] is None else
+                f"from {e['steps_rule']}" + ("" if e["converged"] else ": NOT converged within max_steps"))
+        lines += ["", f"finite-width ensemble: {e['members']} nets of width {e['width']}, full-batch {opt} for "
+                      f"{e['steps']} steps ({rule}) at eta = {e['eta']:.4g} ({e['eta_fraction']:g} of the stable "
+                      f"maximum), seed {e['seed']}; largest final train loss {_g(e['max_train_loss'])}",
                   f"  {'':28s} {'mu_L':>11s} {'sigma_L':>11s} {'eps_L':>9s}",
                   f"  {'trained, width ' + str(e['width']):28s} {e['mu_L']:11.4g} {e['sigma_L']:11.4g} {e['eps_L']:9.4g}",
                   f"  {'  (bootstrap error)':28s} {e['mu_L_err']:11.2g} {e['sigma_L_err']:11.2g} {e['eps_L_err']:9.2g}",
