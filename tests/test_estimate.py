@@ -275,3 +275,15 @@ def test_npz_target_option_and_vector_y(files, tmp_path):
         read_table(tmp_path / "v.npz", "t1")
     with pytest.raises(DataError, match="needs its target columns named"):
         read_table(files["csv"][0])
+
+
+def test_mixed_formats_test_points_and_target_with_npz(files, capsys):
+    (csv_train, _), (_, npz_test) = files["csv"], files["npz"]
+    mixed = estimate_files(csv_train, npz_test, target="t1,t2", sizes=[30, 60], test_points=10)
+    xa, ya, xb, yb = files["arrays"]
+    ref = estimate(xa, ya, xb[:10], yb[:10], sizes=[30, 60])
+    assert mixed.n_test == 10 and mixed.mu_L == ref.mu_L and mixed.sigma_L == ref.sigma_L
+    assert main(["estimate", "--train", files["npz"][0], "--test", npz_test, "--target", "t1"]) == 1
+    assert "names CSV columns" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="sizes: expected 'auto'"):
+        estimate(xa, ya, xb, yb, sizes="all")

@@ -24,7 +24,7 @@ import numpy as np
 from ._checks import check_int, check_positive
 from .data import subset_sizes
 from .spec import MLPSpec
-from .userdata import Preprocessing, Table, check_pair, fit_preprocessing, read_table
+from .userdata import DataError, Preprocessing, Table, check_pair, fit_preprocessing, read_table
 
 QUANTILE_LEVELS = (0.025, 0.5, 0.975)
 """Default quantiles of L reported: the median and a central 95 % interval."""
@@ -336,8 +336,12 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
     seed = check_int(seed, "seed", minimum=0)
     order = np.random.default_rng(seed).permutation(len(x_tr)) if shuffle else np.arange(len(x_tr))
     x_tr, y_tr = x_tr[order], y_tr[order]
-    sizes = auto_sizes(len(x_tr)) if isinstance(sizes, str) and sizes == "auto" else sorted({int(s) for s in sizes})
-    if isinstance(sizes, str) or not sizes or sizes[0] < 1 or sizes[-1] > len(x_tr):
+    if isinstance(sizes, str):
+        if sizes != "auto":
+            raise ValueError(f"sizes: expected 'auto' or a list of training-set sizes, got {sizes!r}")
+        sizes = auto_sizes(len(x_tr))
+    sizes = sorted({int(s) for s in sizes})
+    if not sizes or sizes[0] < 1 or sizes[-1] > len(x_tr):
         raise ValueError(f"sizes: expected 'auto' or positive sizes up to N_D = {len(x_tr)}, got {sizes!r}")
     prep = fit_preprocessing(x_tr, y_tr, standardize)
     x_tr, x_te, y_tr, y_te = prep.apply_x(x_tr), prep.apply_x(x_te), prep.apply_y(y_tr), prep.apply_y(y_te)
@@ -373,7 +377,10 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
 def estimate_files(train, test, *, target: Optional[Union[str, Sequence[str]]] = None, **options) -> Estimate:
     """Read TRAIN and TEST (.npz or .csv, see userdata.read_table) and run `estimate` with the options."""
-    tr, te = read_table(train, target), read_table(test, target)
+    paths = [str(train), str(test)]
+    if target and not any(p.lower().endswith(".csv") for p in paths):
+        raise DataError(f"{paths[0]}, {paths[1]}: --target/target names CSV columns; .npz files hold their targets in 'y'")
+    tr, te = (read_table(p, target if p.lower().endswith(".csv") else None) for p in paths)
     check_pair(tr, te)
     info = {"train": tr.path, "test": te.path, "features": list(tr.features), "targets": list(tr.targets)}
     return estimate(tr.x, tr.y, te.x, te.y, data_info=info, **options)
