@@ -1,8 +1,8 @@
 """Tests of the GFlash-style calorimeter simulation (ntkuq.calorimeter).
 
 Physics tests compare the simulated cells with the formulas of Grindhammer & Peters
-(hep-ex/0001020) as written in docs/science.md, typed here as literals so that a perturbed
-coefficient in the module makes a test fail.
+(hep-ex/0001020) as derived in the book's chapter "The three tasks" (book/data.md, "The shower
+model"), typed here as literals so that a perturbed coefficient in the module makes a test fail.
 """
 import math
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ntkuq import calorimeter as cal
-from ntkuq.calorimeter import (CalorimeterConfig, containment_fraction, expected_containment,
-                               fit_resolution, load_calorimeter, longitudinal_profile,
+from ntkuq.calorimeter import (DEFAULT_ECAL, DEFAULT_HCAL, CalorimeterConfig, Section, containment_fraction,
+                               expected_containment, fit_resolution, load_calorimeter, longitudinal_profile,
                                radial_profile, shower_max_depth, simulate)
 
 N_PHYS = 3000  # showers of the default 25 x 25 x 25 detector shared by the physics tests
@@ -47,7 +47,7 @@ def test_shower_max_grows_like_log_energy(showers):
     # the parabola on 1-X0 layers adds ~0.1 X0; a shift of 0.3 X0 in <ln T>'s constant fails.
     assert np.all(np.abs(offset) < 0.5), offset
     assert -0.1 < offset.mean() < 0.35, offset.mean()
-    # the sampled T themselves follow <ln T> = ln(ln y - 0.812) with the science.md width
+    # the sampled T themselves follow <ln T> = ln(ln y - 0.812) with the paper's width
     ly = np.log(showers.energies / 8e-3)
     z = (np.log(showers.T) - np.log(ly - 0.812)) * (-1.4 + 1.26 * ly)
     assert abs(z.mean()) < 4 / math.sqrt(N_PHYS)
@@ -56,7 +56,7 @@ def test_shower_max_grows_like_log_energy(showers):
 
 @pytest.mark.parametrize("energy", [10.0, 100.0])
 def test_shower_parameter_distribution(energy):
-    """(ln T, ln alpha) standardized with the science.md formulas are N(0, 1) with correlation
+    """(ln T, ln alpha) standardized with the paper's formulas are N(0, 1) with correlation
     0.705 - 0.023 ln y (400k draws: 10 % changes of any coefficient fail)."""
     n = 400_000
     T, alpha = cal.sample_shower_parameters(np.full(n, energy), CalorimeterConfig(),
@@ -109,8 +109,8 @@ def test_resolution(showers):
 def test_resolution_follows_stochastic_term():
     """At one energy, in a deep and wide ECAL without noise, sigma/E = stochastic_term/sqrt(E)."""
     E = 20.0
-    cfg = CalorimeterConfig(energy_range=(E, E), stochastic_term=0.25, noise_mev=0.0,
-                            n_layers=40)
+    cfg = CalorimeterConfig(energy_range=(E, E),
+                            ecal=DEFAULT_ECAL.replace(stochastic_term=0.25, noise_mev=0.0, n_layers=40))
     s = simulate(cfg, 1500, seed=5)
     r = s.calibrated_energy() / E
     a = r.std(ddof=1) / r.mean() * math.sqrt(E)
@@ -132,7 +132,8 @@ def test_radial_sampling_matches_analytic_profile_fine_cells():
     """With 1.5 mm cells the cell-size bias is gone: the simulated containment within 1 and 2 R_M,
     relative to that within 4 R_M, matches the analytic radial CDF to a few per mille (a 10 %
     change of most radial coefficients in the sampler alone moves it by more)."""
-    cfg = CalorimeterConfig(n_cells=61, cell_size_mm=1.5, energy_range=(10.0, 20.0), noise_mev=0.0)
+    cfg = CalorimeterConfig(ecal=DEFAULT_ECAL.replace(n_cells=61, cell_size_mm=1.5, noise_mev=0.0),
+                            energy_range=(10.0, 20.0))
     s = simulate(cfg, 400, seed=1)
     R_M = cfg.moliere_radius_mm
     sim_ref, ana_ref = containment_fraction(s, 4 * R_M), expected_containment(s, 4 * R_M)
@@ -149,7 +150,7 @@ def test_radial_profile_sums_to_containment(showers):
     assert 0.98 < prof.sum(axis=1).mean() <= 1.0 + 1e-6
 
 
-def test_longitudinal_parameters_match_science_md():
+def test_longitudinal_parameters_match_the_paper():
     cfg = CalorimeterConfig()
     E = np.array([10.0, 37.0, 100.0])
     ly = np.log(E / 8e-3)
@@ -162,7 +163,7 @@ def test_longitudinal_parameters_match_science_md():
     np.testing.assert_allclose(cal.average_shower_max(E, cfg), ly - 0.858, rtol=1e-12)
 
 
-def test_radial_parameters_match_science_md():
+def test_radial_parameters_match_the_paper():
     Z = 74.0
     for E in (10.0, 55.0, 100.0):
         for tau in (0.1, 0.7, 1.0, 2.5):
@@ -184,9 +185,8 @@ def test_spot_count():
 
 
 def test_hcal_catches_back_leakage():
-    base = dict(energy_range=(50.0, 50.0), n_layers=12, n_cells=15, noise_mev=0.0,
-                hcal_noise_mev=0.0)
-    s = simulate(CalorimeterConfig(hcal=True, **base), 200, seed=1)
+    base = dict(energy_range=(50.0, 50.0), ecal=DEFAULT_ECAL.replace(n_layers=12, n_cells=15, noise_mev=0.0))
+    s = simulate(CalorimeterConfig(hcal=DEFAULT_HCAL.replace(noise_mev=0.0), **base), 200, seed=1)
     assert s.hcal is not None and s.hcal.shape == (200, 11, 11, 10)
     ecal_only = s.calibrated_energy(include_hcal=False).mean() / 50
     total = s.calibrated_energy().mean() / 50
@@ -210,7 +210,7 @@ def test_impact_jitter():
 
 # ---- reproducibility, cache, task ---------------------------------------------------------------
 
-SMALL = CalorimeterConfig(n_cells=9, n_layers=12, energy_range=(10.0, 20.0))
+SMALL = CalorimeterConfig(ecal=DEFAULT_ECAL.replace(n_cells=9, n_layers=12), energy_range=(10.0, 20.0))
 
 
 def test_deterministic():
@@ -229,12 +229,12 @@ def test_cache_round_trip(tmp_path, monkeypatch):
     a = load_calorimeter(40, SMALL, seed=3, cache_dir=tmp_path)
     files = list((tmp_path / "calorimeter").glob("*.npz"))
     assert len(files) == 1
-    assert not list((tmp_path / "calorimeter").glob(".tmp-*"))
+    assert not list((tmp_path / "calorimeter").glob(".*"))  # no temporary file left behind
 
     def boom(*args, **kwargs):
         raise AssertionError("simulate called although the cache should hit")
 
-    monkeypatch.setattr(cal, "simulate", boom)
+    monkeypatch.setattr(cal.cache, "simulate", boom)
     b = load_calorimeter(40, SMALL, seed=3, cache_dir=tmp_path)
     for k in ("energies", "ecal", "T", "alpha", "n_spots", "impact"):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
@@ -243,7 +243,7 @@ def test_cache_round_trip(tmp_path, monkeypatch):
 
     # the key covers config fields, n_showers and seed
     keys = {cal.cache_key(SMALL, 40, 3), cal.cache_key(SMALL, 41, 3), cal.cache_key(SMALL, 40, 4),
-            cal.cache_key(SMALL.replace(noise_mev=0.02), 40, 3), cal.cache_key(SMALL, 40, 3, stream=1)}
+            cal.cache_key(SMALL.replace(ecal=SMALL.ecal.replace(noise_mev=0.02)), 40, 3), cal.cache_key(SMALL, 40, 3, stream=1)}
     assert len(keys) == 5
     # a corrupt file is recomputed
     files[0].write_bytes(b"not a zip")
@@ -295,27 +295,97 @@ def test_calorimeter_task(tmp_path):
     ("energy_range", (-1.0, 10.0)),
     ("energy_range", (0.01, 10.0)),
     ("energy_range", "abc"),
-    ("n_cells", 0),
-    ("n_layers", -3),
-    ("n_cells", 2.5),
-    ("cell_size_mm", 0.0),
-    ("layer_depth_x0", -1.0),
     ("X0_mm", float("nan")),
     ("moliere_radius_mm", 0),
     ("critical_energy_mev", -8.0),
     ("Z", 0.5),
-    ("sampling_fraction", 0.0),
-    ("sampling_fraction", 1.5),
-    ("stochastic_term", -0.1),
-    ("noise_mev", -1.0),
     ("impact_jitter_mm", -2.0),
+    ("poisson_spots", 1),
+    ("ecal", DEFAULT_HCAL.shape),
     ("hcal", "yes"),
-    ("hcal_n_layers", 0),
-    ("hcal_cell_size_mm", -30.0),
 ])
 def test_bad_config(field, value):
     with pytest.raises(ValueError, match=field):
         CalorimeterConfig(**{field: value})
+
+
+@pytest.mark.parametrize("section", [DEFAULT_ECAL, DEFAULT_HCAL])
+@pytest.mark.parametrize("field, value", [
+    ("n_cells", 0),
+    ("n_layers", -3),
+    ("n_cells", 2.5),
+    ("n_layers", True),
+    ("cell_size_mm", 0.0),
+    ("layer_depth_x0", -1.0),
+    ("sampling_fraction", 0.0),
+    ("sampling_fraction", 1.5),
+    ("stochastic_term", -0.1),
+    ("noise_mev", -1.0),
+    ("noise_mev", float("inf")),
+])
+def test_bad_section(section, field, value):
+    with pytest.raises(ValueError, match=field):
+        section.replace(**{field: value})
+
+
+def test_sections_are_one_concept_configured_twice():
+    """ECAL and HCAL are Section values; hcal=True/False mean DEFAULT_HCAL/None; the ECAL's fields
+    read through the configuration; numbers are normalized so equal configurations compare equal."""
+    cfg = CalorimeterConfig(hcal=True)
+    assert isinstance(cfg.ecal, Section) and cfg.hcal == DEFAULT_HCAL
+    assert [name for name, _ in cfg.sections] == ["ecal", "hcal"]
+    assert CalorimeterConfig(hcal=False).hcal is None and [n for n, _ in SMALL.sections] == ["ecal"]
+    assert (SMALL.n_cells, SMALL.n_layers, SMALL.ecal_shape, SMALL.ecal_depth_x0) == (9, 12, (9, 9, 12), 12.0)
+    assert SMALL.sampling_fraction == SMALL.ecal.sampling_fraction == 0.02
+    assert DEFAULT_HCAL.shape == (11, 11, 10) and DEFAULT_HCAL.depth_x0 == 20.0
+    same = DEFAULT_ECAL.replace(n_cells=np.int64(9), layer_depth_x0=1, n_layers=12)
+    assert same == SMALL.ecal and type(same.layer_depth_x0) is float and type(same.n_cells) is int
+    with pytest.raises(TypeError, match="ecal=config.ecal.replace"):
+        SMALL.replace(n_cells=5)
+    with pytest.raises(AttributeError):
+        SMALL.n_spots
+
+
+def test_cache_keys_are_those_of_the_flat_configuration():
+    """Cache files written before ECAL and HCAL became Sections keep their names: these keys were
+    computed with the flat CalorimeterConfig (calorimeter-1) for the same configurations."""
+    assert cal.cache_key(CalorimeterConfig(), 1000, 0) == \
+        "f961a8c9523a24aa92742462c903947c232609da3ea17a74417de38a5c8bdc13"
+    cfg = CalorimeterConfig(ecal=DEFAULT_ECAL.replace(n_cells=9), hcal=DEFAULT_HCAL.replace(noise_mev=0.0))
+    assert cal.cache_key(cfg, 1000, 0) == "34590343a02517e1b1a9bba5e73861fea71456f307f185c85692d60ce4bd6f93"
+
+
+def test_float32_radial_formulas_are_the_float64_ones():
+    """The simulator evaluates the radial profile in float32 with the same code as the analytic
+    float64 helpers: same values to float32 precision, float32 out, repeat() gives one row per spot."""
+    E = np.array([10.0, 40.0, 100.0])
+    counts = np.array([2, 1, 3])
+    tau = np.linspace(0.05, 4.0, 6)
+    c32 = cal.radial_coefficients(E, 74.0, np.float32).repeat(counts)
+    got = c32.at(tau.astype(np.float32))
+    want = cal.radial_parameters(tau, np.repeat(E, counts), 74.0)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32 and g.shape == (6,)
+        np.testing.assert_allclose(g, w, rtol=3e-6, atol=1e-7)
+
+
+def test_radius_from_uniform_inverts_the_radial_cdf():
+    """At a fixed depth the sampled radii follow radial_cdf: F(r(u)) = u up to the 0.99999 cap."""
+    tau, E, Z = 0.8, 50.0, 74.0
+    R_C, R_T, p = cal.radial_parameters(tau, E, Z)
+    u = np.linspace(0.0, 0.999, 1001)
+    r = cal.radius_from_uniform(u, np.full_like(u, R_C), np.full_like(u, R_T), np.full_like(u, p))
+    assert np.all(np.diff(r[u < p]) > 0) and np.all(np.diff(r[u >= p]) >= 0)
+    core = u < p  # the core branch inverts the core component alone, the tail branch the tail
+    np.testing.assert_allclose(r[core] ** 2 / (r[core] ** 2 + R_C ** 2), (u / p)[core], atol=1e-12)
+    v = (u[~core] - p) / (1 - p)
+    np.testing.assert_allclose(r[~core] ** 2 / (r[~core] ** 2 + R_T ** 2), v, atol=1e-12)
+    # mixing the branches with weights p, 1 - p reproduces the mixture CDF
+    rng = np.random.default_rng(0)
+    uu = rng.random(200_000)
+    rr = cal.radius_from_uniform(uu, np.full_like(uu, R_C), np.full_like(uu, R_T), np.full_like(uu, p))
+    for q in (0.05, 0.2, 0.5, 1.0, 2.0):
+        assert abs(np.mean(rr <= q) - cal.radial_cdf(q, tau, E, Z)) < 0.005
 
 
 def test_bad_arguments():

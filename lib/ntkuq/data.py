@@ -1,9 +1,9 @@
 """Real MNIST and CIFAR-10: verified files, pickle-free parsers, preprocessing and nested training subsets.
 
 Every data file is resolved by one function, `data_file`: first ``$NTKUQ_DATA_DIR`` in the canonical layout
-(``mnist/*.gz``, ``cifar10/cifar-10-batches-bin/*.bin``), then the download cache (``$NTKUQ_CACHE_DIR`` or
-``pooch.os_cache('ntkuq')``, same layout), downloading into it with pooch when needed.  Every file is checked
-against its published SHA256 (memoized per (path, size, mtime), so each file is hashed once per process).
+(``mnist/*.gz``, ``cifar10/cifar-10-batches-bin/*.bin``), then the download cache (`storage.cache_dir`, same
+layout), downloading into it with pooch when needed.  Every file is checked against its published SHA256
+(memoized per (path, size, mtime), so each file is hashed once per process).
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 import pooch
+
+from .storage import cache_dir
 
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -59,12 +61,6 @@ class DataIntegrityError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- files
-
-def cache_dir() -> Path:
-    """The download cache: $NTKUQ_CACHE_DIR, else pooch.os_cache('ntkuq')."""
-    env = os.environ.get("NTKUQ_CACHE_DIR")
-    return Path(env).expanduser() if env else Path(pooch.os_cache("ntkuq"))
-
 
 @functools.lru_cache(maxsize=None)
 def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:

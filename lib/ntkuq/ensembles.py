@@ -24,7 +24,7 @@ member's numbers do not depend on the chunking.  A chunk of members is one vmap 
 parameter pytrees (the data are shared, unbatched), jitted, and advanced between recording steps by a
 lax.fori_loop whose trip count is a traced value (one compilation serves segments of any length).
 Recorded at log-spaced steps: member train losses (L_train above) and test losses
-L = 1 / (N_T k) sum_d sum_i (z_i(x_d) - y_id)^2 (science.md).
+L = 1 / (N_T k) sum_d sum_i (z_i(x_d) - y_id)^2 (the book chapter "Mean, variance and distribution of the test loss").
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A resumable, atomic store of result rows: one JSON file per finished point, one tidy CSV from them.
 
-A long study writes each finished point as soon as it is done (temporary file + os.replace, so an
+A long study writes each finished point as soon as it is done (`storage.atomic_write_text`, so an
 interrupted run never leaves a broken file) and skips points already on disk when restarted.
 """
 from __future__ import annotations
@@ -11,28 +11,15 @@ import io
 import json
 import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
+from .storage import atomic_write_text
+
 COLUMNS = ["task", "n_train", "width", "optimizer", "method", "draw", "mu", "sigma", "eps",
            "mu_err", "sigma_err", "eps_err", "members", "steps", "seed", "wall_s", "device", "key"]
 """The tidy table's leading columns, in order; a row's parameters and library versions follow as JSON."""
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def point_key(**fields: Any) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
         wall = (time.perf_counter() - start) / len(points)
         for p in points:
             row = dict(task=data.name, n_train=p.n_train, width="inf", optimizer="gd" if p.method == "ntk" else "bayes",
-                       method=p.method, draw=draw, mu=p.stats.mu, sigma=p.stats.sigma, eps=p.stats.eps,
+                       method=p.method, draw=draw, study="infinite", mu=p.stats.mu, sigma=p.stats.sigma, eps=p.stats.eps,
                        mu_err=0.0, sigma_err=0.0, eps_err=0.0, members=0, steps=-1, seed=draw, wall_s=wall,
                        device=env["device"], versions=env["versions"], params=dict(spec=asdict(spec),
                        n_test=len(data.x_test), diag_reg=diag_reg, data=data.info))
@@ -54,9 +54,9 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
 
 
 def select(rows: Iterable[dict], **match) -> List[dict]:
-    """Rows whose fields equal every given value (width compared as a string)."""
+    """Rows whose fields equal every given value (width compared as a string; a missing field matches nothing)."""
     def ok(r):
-        return all(str(r[k]) == str(v) if k == "width" else r[k] == v for k, v in match.items())
+        return all(str(r.get(k)) == str(v) if k == "width" else (k in r and r[k] == v) for k, v in match.items())
     return [r for r in rows if ok(r)]
 
 
@@ -65,14 +65,20 @@ def curves(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Dict[str, 
     sizes = sorted({r["n_train"] for r in rows})
     out: Dict[str, np.ndarray] = {"n": np.array(sizes, dtype=float)}
     by_n = [[r for r in rows if r["n_train"] == n] for n in sizes]
-    members = all(len(g) == 1 and isinstance(g[0].get("member_losses"), list) for g in by_n)
-    if members:  # finite width: bootstrap over members of each point's ensemble
-        samples = [np.asarray(g[0]["member_losses"], dtype=float) for g in by_n]
-        out["mu"] = np.array([s.mean() for s in samples])
-        out["sigma"] = np.array([s.std(ddof=1) for s in samples])
-        out["eps"] = out["sigma"] / out["mu"]
-        for name, stat in (("mu", np.mean), ("sigma", lambda s: np.std(s, ddof=1)), ("eps", eps_of)):
-            out[f"{name}_boot"] = bootstrap_curves(samples, stat, n_boot, seed)
+    members = all(g and all(isinstance(r.get("member_losses"), list) for r in g) for g in by_n)
+    if members:  # finite width: per draw the members' statistics, averaged over draws; nested bootstrap
+        rng = np.random.default_rng(seed)
+        stats = {"mu": np.mean, "sigma": lambda s: np.std(s, ddof=1), "eps": eps_of}
+        for name, stat in stats.items():
+            out[name] = np.array([np.mean([stat(np.asarray(r["member_losses"], float)) for r in g]) for g in by_n])
+            out[f"{name}_boot"] = np.empty((n_boot, len(sizes)))
+        for j, g in enumerate(by_n):  # resample draws (when there are several), then members within each
+            draws = [np.asarray(r["member_losses"], dtype=float) for r in g]
+            for b in range(n_boot):
+                pick = rng.integers(0, len(draws), len(draws)) if len(draws) > 1 else [0]
+                res = [draws[i][rng.integers(0, draws[i].size, draws[i].size)] for i in pick]
+                for name, stat in stats.items():
+                    out[f"{name}_boot"][b, j] = np.mean([stat(r) for r in res])
     else:  # infinite width: exact per draw; bootstrap over draws (if there are several)
         for name in ("mu", "sigma", "eps"):
             vals = [np.array([r[name] for r in g]) for g in by_n]
@@ -103,52 +109,108 @@ def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
             "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
 
 
-def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, members: int, steps: int,
-                       eta_fraction: float = 0.5, optimizer: str = "gd", batch_size: Optional[int] = None,
-                       seed: int = 0, store: Optional[ResultStore] = None, with_infinite: bool = True,
-                       progress: bool = False) -> List[dict]:
-    """Train an ensemble at every size (and, for 'gd', the infinite-width prediction after the same steps)."""
+def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, members: int,
+                       steps: Union[int, str] = "auto", eta_fraction: float = 0.5, optimizer: str = "momentum",
+                       momentum: Optional[float] = None, tol: float = 0.01, min_steps: int = 0,
+                       batch_size: Optional[int] = None,
+                       seed: int = 0, draws: int = 1, store: Optional[ResultStore] = None,
+                       with_infinite: bool = True, progress: bool = False) -> List[dict]:
+    """Train an ensemble at every size and draw, and beside it the exact infinite-width ensemble.
+
+    Args:
+      data, spec: the task and the architecture (spec.width finite).
+      sizes: training-set sizes N_D (prefixes of the draw's permutation of the pool).
+      members: ensemble size M.
+      steps: optimizer steps T, or "auto": `convergence.converged_steps` on the infinite-width engine, so
+        that mu_L and sigma_L of the infinite-width ensemble are within `tol` of t = infinity.
+      eta_fraction: the rate as a fraction of the optimizer's stable maximum (or Adam's step size).
+      optimizer, momentum: 'gd', 'momentum', 'nesterov' (closed-form infinite-width counterparts), 'sgd', 'adam'.
+      tol: the convergence tolerance for steps="auto".
+      min_steps: with steps="auto", train at least this many steps (finite-width networks train more slowly
+        than their infinite-width limit; each row records the train-loss drift over its last recording interval).
+      batch_size: 'sgd' only.  seed: initializations.  draws: training-set draws per size.
+      store: resumable result store (rows keyed by what the user chose, never by derived numbers).
+      with_infinite: also store the infinite-width rows (full-batch optimizers): the ensemble after the
+        same T steps (steps = T) and at t = infinity (steps = -1).
+    Every row records the optimizer, momentum, T and eta in its params.
+    """
+    from .convergence import converged_steps
     from .dynamics import ntk_prediction, train_test_kernels
-    from .ensembles import default_eta, train_ensemble
+    from .ensembles import FULL_BATCH, default_eta, train_ensemble
+    from .gains import check_optimizer
     from .lossstats import loss_stats
 
+    auto = steps == "auto"
+    if auto and optimizer not in FULL_BATCH:
+        raise ValueError(f"steps: 'auto' needs a full-batch optimizer {FULL_BATCH}, got optimizer {optimizer!r}")
+    if not auto and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
+        raise ValueError(f"steps: expected an integer >= 0 or 'auto', got {steps!r}")
+    beta = check_optimizer(optimizer, momentum) if optimizer in FULL_BATCH else None
+    mom = None if optimizer not in ("momentum", "nesterov") else beta
     store = store or ResultStore(None)
     env = environment()
     rows = []
-    for n in sizes:
-        x, y = data.subset(n, 0)
-        eta = default_eta(spec.with_width(None), x, eta_fraction) if optimizer != "adam" else eta_fraction
-        # eta is derived from eta_fraction (a Lanczos estimate): the key holds what the user chose.
-        common = dict(task=data.name, info=data.info, spec=asdict(spec.with_width(None)), n_train=n,
-                      n_test=len(data.x_test), n_pool=len(data.x_train), steps=steps, eta_fraction=eta_fraction,
-                      optimizer_eta=eta if optimizer == "adam" else None, seed=seed)
-        key = point_key(**common, width=spec.width, members=members, optimizer=optimizer, batch_size=batch_size)
-        row = store.get(key)
-        if row is None:
+    for draw in range(draws):
+        for n in sizes:
+            # The key holds what the user chose (steps rule, fraction), never derived numbers.
+            common = dict(task=data.name, info=data.info, spec=asdict(spec.with_width(None)), n_train=n,
+                          n_test=len(data.x_test), n_pool=len(data.x_train), steps=steps, eta_fraction=eta_fraction,
+                          seed=seed, optimizer=optimizer, momentum=mom, draw=draw,
+                          tol=tol if auto else None, **({"min_steps": min_steps} if auto and min_steps else {}))
+            key = point_key(**common, width=spec.width, members=members, batch_size=batch_size)
+            keys_inf = {which: point_key(**common, width="inf", at=which) for which in ("T", "inf")}
+            want_inf = with_infinite and optimizer in FULL_BATCH
+            row = store.get(key)
+            inf_rows = {w: store.get(k) for w, k in keys_inf.items()} if want_inf else {}
+            if row is not None and all(inf_rows.values()):
+                rows.append(row)
+                rows.extend(inf_rows[w] for w in ("T", "inf") if w in inf_rows)
+                continue
+            x, y = data.subset(n, draw)
             start = time.perf_counter()
-            res = train_ensemble(spec, x, y, data.x_test, data.y_test, n_members=members, steps=steps, eta=eta,
-                                 seed=seed, optimizer=optimizer, batch_size=batch_size, progress=progress)
-            st = res.stats(seed=seed)
-            row = store.put(key, dict(
-                task=data.name, n_train=n, width=spec.width, optimizer=optimizer, method="ensemble", draw=0,
-                mu=st.mu_L, sigma=st.sigma_L, eps=st.eps_L, mu_err=st.mu_L_err, sigma_err=st.sigma_L_err,
-                eps_err=st.eps_L_err, members=members, steps=steps, seed=seed,
-                wall_s=time.perf_counter() - start, device=env["device"], versions=env["versions"],
-                member_losses=[float(v) for v in res.test_losses],
-                params=dict(spec=asdict(spec), eta=eta, eta_fraction=eta_fraction, batch_size=batch_size,
-                            n_test=len(data.x_test), data=data.info)))
-        rows.append(row)
-        if with_infinite and optimizer == "gd":
-            key_inf = point_key(**common, width="inf")
-            inf = store.get(key_inf)
-            if inf is None:
+            eta = (default_eta(spec.with_width(None), x, eta_fraction, optimizer if optimizer != "sgd" else "gd", mom)
+                   if optimizer != "adam" else eta_fraction)
+            kern = train_test_kernels(spec.with_width(None), x, data.x_test) if (auto or want_inf) else None
+            if auto:
+                conv = converged_steps(kern, y, data.y_test, eta=eta, optimizer=optimizer, momentum=mom, tol=tol)
+                T_inf, converged = conv.steps, conv.converged
+                T = max(T_inf, int(min_steps))
+            else:
+                T, T_inf, converged = int(steps), None, None
+            setup_s = time.perf_counter() - start
+            params = dict(spec=asdict(spec), eta=eta, eta_fraction=eta_fraction, momentum=mom, tol=tol if auto else None,
+                          steps_rule=str(steps), converged=converged, steps_infinite=T_inf, min_steps=min_steps,
+                          batch_size=batch_size,
+                          n_test=len(data.x_test), data=data.info)
+            base = dict(task=data.name, n_train=n, optimizer=optimizer, draw=draw, seed=seed, study="finite",
+                        device=env["device"], versions=env["versions"])
+            if row is None:
                 start = time.perf_counter()
-                kern = train_test_kernels(spec.with_width(None), x, data.x_test)
-                st = loss_stats(ntk_prediction(kern, y, steps=steps, eta=eta), data.y_test)
-                inf = store.put(key_inf, dict(
-                    task=data.name, n_train=n, width="inf", optimizer="gd", method="ntk", draw=0, mu=st.mu,
-                    sigma=st.sigma, eps=st.eps, mu_err=0.0, sigma_err=0.0, eps_err=0.0, members=0, steps=steps,
-                    seed=seed, wall_s=time.perf_counter() - start, device=env["device"], versions=env["versions"],
-                    params=dict(spec=asdict(spec.with_width(None)), eta=eta, n_test=len(data.x_test), data=data.info)))
-            rows.append(inf)
+                res = train_ensemble(spec, x, y, data.x_test, data.y_test, n_members=members, steps=T, eta=eta,
+                                     seed=seed, optimizer=optimizer, momentum=mom, batch_size=batch_size,
+                                     progress=progress)
+                st = res.stats(seed=seed)
+                mean_train = res.train_history.mean(axis=0)
+                mean_test = res.test_history.mean(axis=0)
+                drift = dict(train_loss=float(mean_train[-1]), train_drift=float(mean_train[-1] / mean_train[-2] - 1),
+                             test_drift=float(mean_test[-1] / mean_test[-2] - 1), drift_from=int(res.steps[-2]))
+                row = store.put(key, dict(
+                    base, width=spec.width, method="ensemble", mu=st.mu_L, sigma=st.sigma_L, eps=st.eps_L,
+                    mu_err=st.mu_L_err, sigma_err=st.sigma_L_err, eps_err=st.eps_L_err, members=members, steps=T,
+                    wall_s=time.perf_counter() - start + setup_s,
+                    member_losses=[float(v) for v in res.test_losses], params={**params, **drift}))
+            rows.append(row)
+            if want_inf:
+                for which, t_steps in (("T", T), ("inf", None)):
+                    if inf_rows.get(which) is None:
+                        start = time.perf_counter()
+                        pred = (ntk_prediction(kern, y) if t_steps is None else
+                                ntk_prediction(kern, y, steps=t_steps, eta=eta, optimizer=optimizer, momentum=mom))
+                        st = loss_stats(pred, data.y_test)
+                        inf_rows[which] = store.put(keys_inf[which], dict(
+                            base, width="inf", method="ntk", mu=st.mu, sigma=st.sigma, eps=st.eps, mu_err=0.0,
+                            sigma_err=0.0, eps_err=0.0, members=0, steps=-1 if t_steps is None else t_steps,
+                            wall_s=time.perf_counter() - start,
+                            params={**params, "spec": asdict(spec.with_width(None))}))
+                    rows.append(inf_rows[which])
     return rows

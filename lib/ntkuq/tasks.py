@@ -66,11 +66,9 @@ def load(task: str, *, n_pool: int, n_test: int, seed: int = 0, downsample: int 
 
 
 def _coarse_calorimeter(config, cells: int, layers: int):
-    """The same calorimeter read out with cells x cells x layers (merged) cells covering the same volume."""
-    import dataclasses
-
-    if cells == config.n_cells and layers == config.n_layers:
+    """The same calorimeter read out with cells x cells x layers (merged) ECAL cells covering the same volume."""
+    ecal = config.ecal
+    if cells == ecal.n_cells and layers == ecal.n_layers:
         return config
-    size = config.cell_size_mm * config.n_cells / cells
-    depth = config.layer_depth_x0 * config.n_layers / layers
-    return dataclasses.replace(config, n_cells=cells, cell_size_mm=size, n_layers=layers, layer_depth_x0=depth)
+    return config.replace(ecal=ecal.replace(n_cells=cells, cell_size_mm=ecal.cell_size_mm * ecal.n_cells / cells,
+                                            n_layers=layers, layer_depth_x0=ecal.layer_depth_x0 * ecal.n_layers / layers))

@@ -1,0 +1,56 @@
+"""Where the library keeps its files and how it writes them: one cache-folder rule, one atomic write.
+
+Downloads (`ntkuq.data`) and simulated showers (`ntkuq.calorimeter`) share the cache folder of
+`cache_dir`; result rows (`ntkuq.results`), executed notebooks and calorimeter cache files are all
+written with `atomic_write`, so a reader (or a restarted run) sees either the old file or the whole
+new one, never a partial file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable
+
+
+def cache_dir() -> Path:
+    """The cache folder: $NTKUQ_CACHE_DIR if set, else the platform's user cache folder for 'ntkuq'
+    (``pooch.os_cache('ntkuq')``: $XDG_CACHE_HOME/ntkuq or ~/.cache/ntkuq on Linux)."""
+    env = os.environ.get("NTKUQ_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("ntkuq"))
+
+
+def atomic_write(path: os.PathLike, write: Callable[[IO], None], *, binary: bool = False) -> None:
+    """Write a file so that readers see either the old file or the whole new one.
+
+    Args:
+        path: the destination; its folder is created if missing.
+        write: called with an open file handle (a temporary file in the same folder) to fill it.
+        binary: open the temporary file in binary mode ("wb") instead of text mode ("w").
+
+    The temporary file is renamed over `path` (os.replace, atomic on one file system) only after
+    `write` returns; if `write` raises, the temporary file is removed, `path` is left as it was and
+    the exception propagates.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: os.PathLike, text: str) -> None:
+    """Write `text` to `path` atomically (see `atomic_write`)."""
+    atomic_write(path, lambda fh: fh.write(text))
+
+
+__all__ = ["atomic_write", "atomic_write_text", "cache_dir"]

@@ -1,0 +1,67 @@
+"""ntkuq.plots: the scaling figure (labelled log-log panels, fits in the legend) and the markdown table."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ntkuq.plots import TASK_COLORS, TASK_NAMES, scaling_figure, table_markdown  # noqa: E402
+from ntkuq.scaling import fit_power_law, plateau  # noqa: E402
+
+N = np.array([100.0, 200.0, 400.0, 800.0, 1600.0])
+CURVES = dict(n=N, mu=2.0 * N ** -0.5, sigma=0.3 * N ** -0.45, mu_err=0.01 * N ** -0.5)
+CURVES["eps"] = CURVES["sigma"] / CURVES["mu"]
+
+
+def test_scaling_figure_panels_are_labelled_log_log():
+    fits = dict(mu=fit_power_law(N, CURVES["mu"]), sigma=fit_power_law(N, CURVES["sigma"]),
+                plateau=plateau(N, CURVES["eps"]))
+    series = [("MNIST NTK", TASK_COLORS["mnist"], "-", CURVES, fits),
+              ("MNIST NNGP", TASK_COLORS["mnist"], "--", CURVES, None)]
+    fig = scaling_figure(series, title="a title")
+    try:
+        assert isinstance(fig, matplotlib.figure.Figure)
+        axes = fig.axes
+        assert len(axes) == 3 and fig._suptitle.get_text() == "a title"
+        for ax, stat in zip(axes, ("mu", "sigma", "epsilon")):
+            assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+            assert "N_\\mathcal{D}" in ax.get_xlabel() and "(dimensionless)" in ax.get_ylabel()
+            assert f"\\{stat}_\\mathcal{{L}}" in ax.get_ylabel()
+            labels = [t.get_text() for t in ax.get_legend().get_texts()]
+            assert labels[1] == "MNIST NNGP"  # no fit: the plain label
+            assert labels[0].startswith("MNIST NTK: ")
+        # the fitted exponents are reported in the legend: alpha = 0.5, beta = 0.45, slope 0.05
+        assert "0.500" in axes[0].get_legend().get_texts()[0].get_text()
+        assert "0.450" in axes[1].get_legend().get_texts()[0].get_text()
+        assert "0.050" in axes[2].get_legend().get_texts()[0].get_text()
+    finally:
+        plt.close(fig)
+    one = scaling_figure(series[1:], panels=("eps",))
+    assert len(one.axes) == 1 and one.axes[0].get_title() == ""
+    plt.close(one)
+
+
+def test_task_names_and_colors_cover_the_three_tasks():
+    assert set(TASK_COLORS) == set(TASK_NAMES) == {"mnist", "cifar10", "calorimeter"}
+
+
+def test_table_markdown():
+    rows = [dict(task="mnist", alpha=0.51234, alpha_err=0.0123, n=3),
+            dict(task="cifar10", alpha=0.4, n=7)]
+    text = table_markdown(rows, ["task", "alpha", "n", "missing"], formats={"alpha": "{:.2f}"})
+    lines = text.splitlines()
+    assert lines[0] == "| task | alpha | n | missing |"
+    assert lines[1] == "|---|---|---|---|"
+    assert lines[2] == "| mnist | 0.51 ± 0.01 | 3 |  |"
+    assert lines[3] == "| cifar10 | 0.40 | 7 |  |"
+    assert table_markdown([], ["a"]) == "| a |\n|---|"
+    assert table_markdown([dict(a=1234.5)], ["a"]).splitlines()[2] == "| 1.23e+03 |"
+
+
+@pytest.mark.parametrize("ls", ["-", "--", ":"])
+def test_line_styles_choose_markers(ls):
+    fig = scaling_figure([("x", "k", ls, CURVES, None)], panels=("mu",))
+    line = fig.axes[0].lines[0]
+    assert line.get_marker() == {"-": "o", "--": "s", ":": "^"}[ls]
+    plt.close(fig)
