@@ -12,6 +12,7 @@ import pytest
 
 from ntkuq import MLPSpec
 from ntkuq.cli import main
+from ntkuq.convergence import converged_steps
 from ntkuq.dynamics import ntk_prediction, train_test_kernels
 from ntkuq.ensembles import default_eta, train_ensemble
 from ntkuq.estimate import (EnsembleOptions, TooLargeError, auto_sizes, check_budget, cost_estimate, estimate,
@@ -158,10 +159,18 @@ def test_ensemble_option_is_the_library_trainer(files):
 def test_ensemble_trains_until_converged_by_default(files):
     """steps=None: the infinite-width ensemble after the chosen steps is within tol of t = infinity."""
     xa, ya, xb, yb = files["arrays"]
-    opts = EnsembleOptions(members=2, width=8, tol=0.02)
+    opts = EnsembleOptions(members=2, width=8, tol=0.02, min_steps=40)
     est = estimate(xa, ya, xb, yb, sizes=[30, 60], standardize="both", ensemble=opts)
     e = est.ensemble
-    assert e["converged"] is True and e["steps"] > 1
+    prep = fit_preprocessing(xa[np.random.default_rng(0).permutation(N_TRAIN)], ya, "both")
+    spec = MLPSpec.critical("relu")
+    x = prep.apply_x(xa[np.random.default_rng(0).permutation(N_TRAIN)])
+    y = prep.apply_y(ya[np.random.default_rng(0).permutation(N_TRAIN)])
+    conv = converged_steps(train_test_kernels(spec, x, prep.apply_x(xb)), y, prep.apply_y(yb), tol=0.02,
+                           eta=default_eta(spec, x, 0.5, optimizer="momentum", momentum=0.9), max_steps=20000)
+    assert e["converged"] is True and e["steps"] == max(conv.steps, 40)
+    drift = e["train_loss_drift"]
+    assert drift["to_step"] == e["steps"] and 0 <= drift["from_step"] < drift["to_step"]
     assert abs(e["infinite_same_steps"]["mu_L"] / est.mu_L - 1) <= 0.02
     assert abs(e["infinite_same_steps"]["sigma_L"] / est.sigma_L - 1) <= 0.02
     gd = EnsembleOptions(optimizer="gd", momentum=0.9)

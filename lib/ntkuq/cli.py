@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "which the infinite-width mu_L and sigma_L stay within --tol of t = infinity)")
     g.add_argument("--tol", type=float, default=0.01, help="relative tolerance of 'converged' (default 0.01)")
     g.add_argument("--max-steps", type=int, default=20000, help="cap on the converged steps (default 20000)")
+    g.add_argument("--min-steps", type=int, default=0, help="train at least this many steps (default 0)")
     g.add_argument("--eta-fraction", type=float, default=0.5, help="learning rate as a fraction of the stable maximum")
     g = p.add_argument_group("limits and output")
     g.add_argument("--max-memory-gb", type=float, default=None, help="memory limit (default 80 %% of free memory)")
@@ -141,7 +142,8 @@ def run_estimate(args: argparse.Namespace) -> int:
     if args.ensemble is not None:
         ens = EnsembleOptions(members=args.ensemble, width=args.width, steps=args.steps, optimizer=args.optimizer,
                               momentum=None if args.optimizer == "gd" else args.momentum,
-                              eta_fraction=args.eta_fraction, tol=args.tol, max_steps=args.max_steps, seed=args.seed)
+                              eta_fraction=args.eta_fraction, tol=args.tol, max_steps=args.max_steps,
+                              min_steps=args.min_steps, seed=args.seed)
     est = estimate_files(args.train, args.test, target=args.target, depth=args.depth, activation=args.activation,
                          lambda_ratio=args.lambda_ratio, sizes=args.sizes, standardize=args.standardize,
                          quantile_levels=args.quantiles, shuffle=not args.keep_order, seed=args.seed,

@@ -145,7 +145,9 @@ class EnsembleOptions:
 
     optimizer 'momentum' (heavy ball, default), 'nesterov' or 'gd', at eta_fraction of its stable
     maximum; steps None means converged: the number of steps after which the infinite-width ensemble's
-    mu_L and sigma_L stay within `tol` of t = infinity (ntkuq.convergence.converged_steps), at most max_steps.
+    mu_L and sigma_L stay within `tol` of t = infinity (ntkuq.convergence.converged_steps), at least
+    min_steps and at most max_steps.  Finite networks may still be training then: the result records the
+    fall of their mean train loss over the last recording interval.
     """
 
     members: int = 16
@@ -156,6 +158,7 @@ class EnsembleOptions:
     eta_fraction: float = 0.5
     tol: float = 0.01
     max_steps: int = 20000
+    min_steps: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -172,6 +175,7 @@ class EnsembleOptions:
         check_optimizer(self.optimizer, self.momentum)
         check_positive(self.tol, "tol")
         check_int(self.max_steps, "max_steps")
+        check_int(self.min_steps, "min_steps", minimum=0)
         check_int(self.seed, "seed", minimum=0)
         if not 0 < check_positive(self.eta_fraction, "eta_fraction") < 1:
             raise ValueError(f"eta_fraction: expected a number in (0, 1), got {self.eta_fraction!r}")
@@ -185,6 +189,14 @@ def _train_members(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, s
     return train_ensemble(spec.with_width(opts.width), x, y, x_test, y_test, n_members=opts.members, steps=steps,
                           eta=eta, seed=opts.seed, optimizer=opts.optimizer, momentum=opts.momentum,
                           progress=progress)
+
+
+def _drift(res) -> Dict[str, float]:
+    """Relative fall of the members' mean train loss over the last recording interval (0: done training)."""
+    if res.steps.size < 2:
+        return {"from_step": 0, "to_step": 0, "relative_fall": 0.0}
+    before, after = float(np.mean(res.train_history[:, -2])), float(np.mean(res.train_history[:, -1]))
+    return {"from_step": int(res.steps[-2]), "to_step": int(res.steps[-1]), "relative_fall": 1.0 - after / before}
 
 
 def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, *, diag_reg: float = 0.0,
@@ -201,18 +213,20 @@ def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions,
     if steps is None:
         conv = converged_steps(kern, y, y_test, eta=eta, optimizer=opts.optimizer, momentum=opts.momentum,
                                tol=opts.tol, max_steps=opts.max_steps, diag_reg=diag_reg)
-        steps, converged = conv.steps, conv.converged
+        steps, converged = max(conv.steps, opts.min_steps), conv.converged
     res = _train_members(spec, x, y, x_test, y_test, opts, steps, eta, progress)
     st = res.stats(seed=opts.seed)
     same = loss_stats(ntk_prediction(kern, y, steps=steps, eta=eta, optimizer=opts.optimizer, momentum=opts.momentum,
                                      diag_reg=diag_reg), y_test)
     return {"optimizer": opts.optimizer, "momentum": opts.momentum, "members": opts.members, "width": opts.width,
             "steps": steps, "steps_rule": "given" if opts.steps is not None else
-            f"converged_steps(tol={opts.tol:g}, max_steps={opts.max_steps})", "converged": converged,
+            f"converged_steps(tol={opts.tol:g}, max_steps={opts.max_steps}), at least {opts.min_steps}",
+            "converged": converged,
             "eta": eta, "eta_fraction": opts.eta_fraction, "seed": opts.seed, "mu_L": st.mu_L,
             "mu_L_err": st.mu_L_err, "sigma_L": st.sigma_L, "sigma_L_err": st.sigma_L_err, "eps_L": st.eps_L,
             "eps_L_err": st.eps_L_err, "member_losses": [float(v) for v in res.test_losses],
-            "max_train_loss": float(np.max(res.train_losses)),
+            "max_train_loss": float(np.max(res.train_losses)), "train_loss": float(np.mean(res.train_losses)),
+            "train_loss_drift": _drift(res),
             "infinite_same_steps": {"mu_L": same.mu, "sigma_L": same.sigma, "eps_L": same.eps}}
 
 

@@ -65,7 +65,11 @@ def summary_text(est: Estimate) -> str:
                 f"from {e['steps_rule']}" + ("" if e["converged"] else ": NOT converged within max_steps"))
         lines += ["", f"finite-width ensemble: {e['members']} nets of width {e['width']}, full-batch {opt} for "
                       f"{e['steps']} steps ({rule}) at eta = {e['eta']:.4g} ({e['eta_fraction']:g} of the stable "
-                      f"maximum), seed {e['seed']}; largest final train loss {_g(e['max_train_loss'])}",
+                      f"maximum), seed {e['seed']}",
+                  f"  final train loss {_g(e['train_loss'])} (mean over members), fell by "
+                  f"{100 * e['train_loss_drift']['relative_fall']:.0f} % from step {e['train_loss_drift']['from_step']} "
+                  f"to {e['train_loss_drift']['to_step']}" + (": the networks are still training, their statistics "
+                  "are those at this step" if e['train_loss_drift']['relative_fall'] > 0.05 else ""),
                   f"  {'':28s} {'mu_L':>11s} {'sigma_L':>11s} {'eps_L':>9s}",
                   f"  {'trained, width ' + str(e['width']):28s} {e['mu_L']:11.4g} {e['sigma_L']:11.4g} {e['eps_L']:9.4g}",
                   f"  {'  (bootstrap error)':28s} {e['mu_L_err']:11.2g} {e['sigma_L_err']:11.2g} {e['eps_L_err']:9.2g}",
