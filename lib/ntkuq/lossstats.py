@@ -119,8 +119,12 @@ class GeneralizedChi2:
     def _invert(self, x, kernel) -> np.ndarray:
         """Sum kernel(exp(-i u x) cf(u), u / h) over the grid, for x in chunks that bound the memory."""
         x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-        h, u = self._grid()
-        cf = np.exp(self.log_cf(u))
+        cache = self.__dict__.get("_grid_cf")
+        if cache is None:  # the grid and cf cost O(grid x weights): once per distribution, not per call
+            h, u = self._grid()
+            cache = (h, u, np.exp(self.log_cf(u)))
+            object.__setattr__(self, "_grid_cf", cache)
+        h, u, cf = cache
         chunk = max(1, 2**22 // u.size)
         return np.concatenate([np.sum(kernel(np.exp(-1j * np.outer(x[i:i + chunk], u)) * cf, u / h), axis=1)
                                for i in range(0, x.size, chunk)]), h
