@@ -49,7 +49,14 @@ def book_pages(html: Path = HTML) -> List[Path]:
     """Every page of the built book (not Sphinx's index and search pages, not copied sources)."""
     skip_dirs = {"_static", "_sources", "_images", "_downloads"}
     return sorted(p for p in html.rglob("*.html")
-                  if p.name not in SKIP_PAGES and not skip_dirs.intersection(p.relative_to(html).parts))
+                  if p.name not in SKIP_PAGES and not skip_dirs.intersection(p.relative_to(html).parts)
+                  and not _is_redirect(p))
+
+
+def _is_redirect(page: Path) -> bool:
+    """Jupyter Book's top-level index.html only redirects to the root chapter."""
+    head = page.read_text(errors="replace")[:2000].lower()
+    return 'http-equiv="refresh"' in head and "<article" not in head
 
 
 # Runs in the page once it has loaded: waits for MathJax, then measures.  Returns a dict.
@@ -221,7 +228,7 @@ def check_book(executable: str, html: Path = HTML, screenshots: Optional[Path] =
             browser.wait_event("Page.loadEventFired", session, timeout=60)
             r = browser.send("Runtime.evaluate", {"expression": CHECK_JS, "awaitPromise": True,
                                                    "returnByValue": True}, session=session, timeout=90)
-            if "exceptionDetails" in r:
+            if "exceptionDetails" in r or "result" not in r:
                 raise RuntimeError(f"{rel}: the check script failed: {r['exceptionDetails']}")
             res = r["result"]["value"]
             requested = [ev["params"]["request"]["url"] for ev in browser.events
