@@ -85,8 +85,10 @@ CHECK_JS = r"""
   r.math_errors = [...main.querySelectorAll("mjx-merror")].map(e =>
       (e.getAttribute("data-mjx-error") || e.textContent).slice(0, 100));
   r.n_tables = main.querySelectorAll("table").length;
+  // a markdown table left as text: pipes, and a separator cell of dashes (maybe typeset as en/em dashes)
   r.pipe_paragraphs = [...main.querySelectorAll("p")].filter(p =>
-      /^\s*\|.*\|\s*$/m.test(p.textContent) && /\|\s*:?-{3,}/.test(p.textContent)).map(describe);
+      (p.textContent.match(/\|/g) || []).length >= 4 &&
+      /\|\s*:?[-\u2013\u2014]+:?\s*\|/.test(p.textContent)).map(describe);
   const imgs = [...main.querySelectorAll("img")];
   r.n_images = imgs.length;
   r.broken_images = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute("src"));
@@ -101,6 +103,10 @@ CHECK_JS = r"""
   r.main_width = main.clientWidth;
   r.overflow = [];
   if (main.scrollWidth > main.clientWidth + 1) r.overflow.push(`article: scrollWidth ${main.scrollWidth} > clientWidth ${main.clientWidth}`);
+  const page = document.documentElement;
+  if (page.scrollWidth > window.innerWidth + 1) r.overflow.push(`page: scrollWidth ${page.scrollWidth} > window ${window.innerWidth}`);
+  const beyond = [...main.querySelectorAll("*")].filter(el => el.getBoundingClientRect().right > window.innerWidth + 1);
+  beyond.slice(0, 3).forEach(el => r.overflow.push(`${describe(el)} (reaches beyond the window, ${Math.round(el.getBoundingClientRect().right)} px > ${window.innerWidth} px)`));
   for (const el of main.querySelectorAll("pre, table, img, mjx-container[display='true'], .cell_output > *")) {
     if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > main.getBoundingClientRect().right + 1)
       r.overflow.push(`${describe(el)} (${el.scrollWidth} px in ${el.clientWidth} px)`);
