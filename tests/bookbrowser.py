@@ -240,14 +240,14 @@ def check_book(executable: str, html: Path = HTML, screenshots: Optional[Path] =
             requested = [ev["params"]["request"]["url"] for ev in browser.events
                          if ev.get("method") == "Network.requestWillBeSent"]
             res["offsite"] = sorted({u for u in requested if not u.startswith((base, "data:", "blob:", "about:"))})
-            if screenshots is not None:
-                height = min(int(res["height"]), 30000)
-                shot = browser.send("Page.captureScreenshot", {
-                    "format": "png", "captureBeyondViewport": True,
-                    "clip": {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1}}, session=session, timeout=120)
-                out = screenshots / (rel.replace("/", "__").removesuffix(".html") + ".png")
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(base64.b64decode(shot["data"]))
+            if screenshots is not None:   # what a reader sees: one window-sized shot per screenful
+                stem = rel.replace("/", "__").removesuffix(".html")
+                screenshots.mkdir(parents=True, exist_ok=True)
+                for k, y in enumerate(range(0, int(res["height"]), HEIGHT - 100)):
+                    browser.send("Runtime.evaluate", {"expression": f"window.scrollTo(0, {y})"}, session=session)
+                    time.sleep(0.3)
+                    shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
+                    (screenshots / f"{stem}__{k:02d}.png").write_bytes(base64.b64decode(shot["data"]))
             results[rel] = res
     finally:
         browser.close()
@@ -272,7 +272,7 @@ def problems(results: Dict[str, dict]) -> List[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--screenshots", type=Path, help="save a full-page PNG of every page here")
+    parser.add_argument("--screenshots", type=Path, help="save window-sized PNGs of every page here")
     args = parser.parse_args(argv)
     exe = find_chromium()
     if not exe:
