@@ -66,7 +66,7 @@ CHECK_JS = r"""
   const main = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
   const mathNodes = [...main.querySelectorAll(".math")];
   let mathjax = "absent";
-  if (mathNodes.length) {
+  if (mathNodes.length || document.querySelector('script[src*="mathjax"]')) {
     for (let i = 0; i < 200 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++) await sleep(50);
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
       await Promise.race([MathJax.startup.promise.then(() => { mathjax = "loaded"; }), sleep(20000)]);
@@ -111,7 +111,8 @@ CHECK_JS = r"""
     if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > main.getBoundingClientRect().right + 1)
       r.overflow.push(`${describe(el)} (${el.scrollWidth} px in ${el.clientWidth} px)`);
   }
-  r.raw_tex = [...main.querySelectorAll("p, li, td, figcaption")].filter(p =>
+  // raw TeX anywhere a reader looks: the article and the navigation bars (chapter titles hold math)
+  r.raw_tex = [...document.querySelectorAll("p, li, td, figcaption, nav a")].filter(p =>
       !p.querySelector("pre, code") && /\\\(|\\\[|\$\$|\\[a-zA-Z]+\{/.test(p.textContent)).map(describe).slice(0, 5);
   r.height = document.documentElement.scrollHeight;
   return r;

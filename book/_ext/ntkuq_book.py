@@ -2,6 +2,7 @@
 
 * Every executed chapter is offered as an .ipynb download (the notebook myst-nb executed for this
   build), with or without launch buttons (sphinx-book-theme offers it only when launch buttons are on).
+* MathJax is loaded on every page (chapter titles in the navigation bar contain math).
 * Launch buttons are driven by one setting, ``repository.url`` in ``_config.yml``: unset (empty) means
   no buttons; set (a GitHub URL) gives a Binder and a Colab button per chapter, both opening the
   chapter's executed copy ``notebooks/CHAPTER.ipynb`` in that repository.
@@ -54,6 +55,9 @@ def _launch_buttons(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    # MathJax on every page, not only on pages with equations: the navigation bar's chapter titles
+    # hold math too (e.g. the synthesis chapter's), and must not show raw TeX on the other pages.
+    app.set_html_assets_policy("always")
     app.connect("html-page-context", _offer_notebook, priority=500)   # before the theme's buttons (501)
     app.connect("html-page-context", _launch_buttons, priority=502)   # after the theme made its list
     return {"parallel_read_safe": True, "parallel_write_safe": True}
