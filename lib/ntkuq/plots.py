@@ -9,35 +9,75 @@ TASK_COLORS = {"mnist": "tab:blue", "cifar10": "tab:red", "calorimeter": "tab:gr
 TASK_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "calorimeter": "calorimeter"}
 
 
+def format_pm(value: float, err: float) -> str:
+    """'value +- err' with the error to two significant digits and the value to the same decimals.
+
+    Never prints a zero error: 0.0312 +- 0.0004 stays '0.0312 ± 0.00040', not '0.03 ± 0.00'."""
+    if not (np.isfinite(err) and err > 0):
+        return f"{value:.3g}"
+    decimals = max(0, 1 - int(np.floor(np.log10(err))))
+    if decimals > 4:                                   # an error far below the value's precision
+        return f"{value:.4f} ± {err:.0e}"
+    return f"{value:.{decimals}f} ± {err:.{decimals}f}"
+
+
+def _log_axis(axis):
+    """Log axis with ticks at 1, 2, 5 x 10^k labelled plainly, and unlabelled minor ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], Optional[dict]]],
                    panels: Sequence[str] = ("mu", "sigma", "eps"), title: str = ""):
-    """One panel per statistic; series are (label, color, linestyle, curves, fits or None)."""
+    """One panel per statistic, two panels per row, and the legend (with the fits) in a panel of its own.
+
+    series are (label, color, linestyle, curves, fits or None); a fit's exponents and the slope of
+    eps_L are written into the legend as value +- error."""
     import matplotlib.pyplot as plt
 
-    ylabels = {"mu": r"$\mu_\mathcal{L}$ (mean test loss)", "sigma": r"$\sigma_\mathcal{L}$ (std. of test loss)",
+    ylabels = {"mu": r"$\mu_\mathcal{L}$, mean test loss", "sigma": r"$\sigma_\mathcal{L}$, std. of the test loss",
                "eps": r"$\epsilon_\mathcal{L} = \sigma_\mathcal{L}/\mu_\mathcal{L}$"}
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
-    for ax, stat in zip(axes[0], panels):
+    titles = {"mu": "mean", "sigma": "standard deviation", "eps": "coefficient of variation"}
+    ncols = 2
+    nrows = (len(panels) + 1 + ncols - 1) // ncols          # one extra cell for the legend
+    fig, axes = plt.subplots(nrows, ncols, figsize=(9.0, 3.6 * nrows), squeeze=False)
+    flat = axes.ravel()
+    handles = []
+    for ax, stat in zip(flat, panels):
         for label, color, ls, c, f in series:
-            lab = label
-            if f is not None and stat in ("mu", "sigma"):
-                law = f[stat]
-                sym = r"\alpha" if stat == "mu" else r"\beta"
-                lab = f"{label}: ${sym}={law.exponent:.3f}\\pm{law.exponent_err:.3f}$"
-                grid = np.geomspace(c["n"].min(), c["n"].max(), 50)
-                ax.plot(grid, law(grid), color=color, ls=ls, lw=1, alpha=0.7)
-            elif f is not None and stat == "eps":
-                p = f["plateau"]
-                lab = f"{label}: slope ${p.slope:.3f}\\pm{p.slope_err:.3f}$"
             marker, face = {"-": ("o", color), "--": ("s", "white"), ":": ("^", "white")}.get(ls, ("o", color))
-            ax.errorbar(c["n"], c[stat], yerr=c.get(f"{stat}_err"), color=color, ls="none" if f else ls,
-                        marker=marker, mfc=face, ms=4, capsize=2, label=lab)
+            if f is not None and stat in ("mu", "sigma"):
+                grid = np.geomspace(c["n"].min(), c["n"].max(), 50)
+                ax.plot(grid, f[stat](grid), color=color, ls=ls, lw=1, alpha=0.7)
+            h = ax.errorbar(c["n"], c[stat], yerr=c.get(f"{stat}_err"), color=color, ls="none" if f else ls,
+                            marker=marker, mfc=face, ms=4, capsize=2)
+            if stat == panels[0]:
+                lab = label
+                if f is not None:
+                    lines = [label, rf"$\alpha$ = {format_pm(f['mu'].exponent, f['mu'].exponent_err)}, "
+                             rf"$\beta$ = {format_pm(f['sigma'].exponent, f['sigma'].exponent_err)}"]
+                    if "plateau" in f:
+                        p = f["plateau"]
+                        lines.append(rf"slope of $\epsilon_\mathcal{{L}}$: {format_pm(p.slope, p.slope_err)}")
+                    lab = "\n".join(lines)
+                handles.append((h, lab))
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _log_axis(ax.xaxis)
+        _log_axis(ax.yaxis)
+        ax.set_title(titles.get(stat, stat), fontsize=10)
         ax.set_xlabel(r"training-set size $N_\mathcal{D}$")
-        ax.set_ylabel(ylabels[stat] + " (dimensionless)")
-        ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7)
+        ax.set_ylabel(ylabels[stat] + " (dimensionless)", fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.grid(True, which="minor", alpha=0.1)
+    for ax in flat[len(panels):]:
+        ax.axis("off")
+    flat[len(panels)].legend([h for h, _ in handles], [lab for _, lab in handles], loc="center",
+                             fontsize=8, frameon=False, title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
+                             "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$", title_fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -55,7 +95,8 @@ def table_markdown(rows: List[dict], columns: Sequence[str], formats: Optional[D
             if isinstance(v, float):
                 cell = fmt.format(v)
                 if f"{c}_err" in r:
-                    cell += " ± " + fmt.format(r[f"{c}_err"])
+                    err = r[f"{c}_err"]
+                    cell = format_pm(v, err) if fmt == "{:.3g}" else cell + " ± " + fmt.format(err)
             else:
                 cell = str(v)
             cells.append(cell)
