@@ -182,6 +182,30 @@ def _kernel_diag(spec: MLPSpec, x: Array, n_quad: int) -> Tuple[Array, Array]:
     return k, th
 
 
+@partial(jax.jit, static_argnames=("spec", "n_quad"))
+def _diag_layers_jit(spec: MLPSpec, x: Array, n_quad: int) -> Array:
+    return _diag_layers(spec, jnp.sum(x**2, axis=1), x.shape[1], n_quad)
+
+
+def diag_layers(spec: MLPSpec, x: Array, *, n_quad: int = N_QUAD) -> Array:
+    """K^(l)(x_a, x_a) for l = 1..L-1, shape (L-1, N): what `kernel_tile` needs for the rows of x."""
+    return _diag_layers_jit(spec, jnp.asarray(x, jnp.float64), n_quad)
+
+
+@partial(jax.jit, static_argnames=("spec", "n_quad"))
+def _tile(spec: MLPSpec, x1: Array, x2: Array, d1: Array, d2: Array, n_quad: int) -> Tuple[Array, Array]:
+    return _recurse(spec, x1 @ x2.T, d1, d2, x1.shape[1], n_quad)
+
+
+def kernel_tile(spec: MLPSpec, x1: Array, x2: Array, d1: Array, d2: Array, *,
+                n_quad: int = N_QUAD) -> Tuple[Array, Array]:
+    """(K, Theta) between the rows of x1 and x2, given their layer diagonals d1, d2 from `diag_layers`.
+
+    The building block of blocked kernel computations that place tiles themselves (sweep.py); one
+    compilation per tile shape, so callers should pad to a fixed tile size."""
+    return _tile(spec, x1, x2, d1, d2, n_quad)
+
+
 def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: int = N_QUAD) -> Kernels:
     """NNGP and NTK between the rows of x1 and x2 (x2 = x1 if omitted); memory: output + one row block."""
     x1 = check_inputs(x1, "x1")
