@@ -125,14 +125,14 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
     lap("kernels")
     af = a.T  # Fortran view: Theta in its upper triangle, K below the diagonal
     # NTK: Theta + r = U^T U in place; Z = U^{-T} Theta_Xs in place (thxs is N_T x N C-order = N x N_T Fortran).
-    _factor(af, lower=False, what="NTK", diag_reg=diag_reg, lap=lap)
+    _factor(af, lower=False, what="NTK", diag_reg=diag_reg, lap=lap, trace=float(np.trace(a)))
     z = linalg.trsm_inplace(af, thxs.T, lower=False, trans=True)
     zy = linalg.trsm_inplace(af, np.asfortranarray(y), lower=False, trans=True)
     udiag = np.diag(a).copy()
     np.fill_diagonal(a, kdiag + diag_reg)
     lap("forward")
     # NNGP: K + r = C C^T in place (the other triangle); X = C^{-1} K_Xs in place.
-    _factor(af, lower=True, what="NNGP", diag_reg=diag_reg, lap=lap)
+    _factor(af, lower=True, what="NNGP", diag_reg=diag_reg, lap=lap, trace=float(np.trace(a)))
     x = linalg.trsm_inplace(af, kxs.T, lower=True, trans=False)
     cy = linalg.trsm_inplace(af, np.asfortranarray(y), lower=True, trans=False)
     cdiag = np.diag(a).copy()
@@ -205,10 +205,10 @@ def _train_kernels(spec, x_train, x_test, block, diag_reg, progress):
     return a, kdiag, thsx, ksx
 
 
-def _factor(af: np.ndarray, *, lower: bool, what: str, diag_reg: float, lap) -> None:
+def _factor(af: np.ndarray, *, lower: bool, what: str, diag_reg: float, lap, trace: float) -> None:
     info = linalg.cholesky_inplace(af, lower=lower)
     lap("cholesky")
-    linalg.require_well_conditioned(af, lower=lower, info=info, what=what, diag_reg=diag_reg)
+    linalg.require_well_conditioned(af, lower=lower, info=info, what=what, diag_reg=diag_reg, trace=trace)
     lap("condition")
 
 
