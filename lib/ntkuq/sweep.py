@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from . import linalg
 from ._checks import check_inputs, check_int, check_positive
-from .kernels import diag_layers, kernel_tile
+from .kernels import auto_nodes, diag_layers, kernel_tile
 from .lossstats import LossStats
 from .spec import MLPSpec
 
@@ -121,7 +121,8 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
         clock.append(time.perf_counter())
         last_timings[name] = last_timings.get(name, 0.0) + clock[-1] - clock[-2]
 
-    a, kdiag, thxs, kxs = _train_kernels(spec, x_train, x_test, block, diag_reg, progress)
+    nq = auto_nodes(spec, x_train, x_test)  # quadrature nodes (tanh, GELU), the same for every kernel block
+    a, kdiag, thxs, kxs = _train_kernels(spec, x_train, x_test, block, diag_reg, progress, nq)
     lap("kernels")
     af = a.T  # Fortran view: Theta in its upper triangle, K below the diagonal
     # NTK: Theta + r = U^T U in place; Z = U^{-T} Theta_Xs in place (thxs is N_T x N C-order = N x N_T Fortran).
@@ -160,7 +161,7 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
     lap("per_size")
     del a, af, z, thxs, zy, cy, udiag, cdiag
     xc = x.T  # N_T x N, C-ordered
-    stats = _test_rows(spec, x_test, y_test, xc, d_of, v_of, means, sizes, methods, diag_reg, block, progress)
+    stats = _test_rows(spec, x_test, y_test, xc, d_of, v_of, means, sizes, methods, diag_reg, block, progress, nq)
     lap("test_rows")
     return [SweepPoint(size, m, stats[(m, size)]) for m in methods for size in sizes]
 
@@ -170,12 +171,12 @@ def _padded(x: np.ndarray, block: int) -> np.ndarray:
     return np.concatenate([x, np.zeros((pad, x.shape[1]))]) if pad else x
 
 
-def _train_kernels(spec, x_train, x_test, block, diag_reg, progress):
+def _train_kernels(spec, x_train, x_test, block, diag_reg, progress, nq):
     """The packed train-train buffer (Theta lower incl. diagonal + r, K strictly upper), diag(K), and the
     cross kernels Theta_sX, K_sX as N_T x N C-ordered arrays; tiles of block x block, lower half only."""
     n, t = x_train.shape[0], x_test.shape[0]
     xp, sp = jnp.asarray(_padded(np.asarray(x_train), block)), jnp.asarray(_padded(np.asarray(x_test), block))
-    dx, ds = diag_layers(spec, xp), diag_layers(spec, sp)
+    dx, ds = diag_layers(spec, xp, n_quad=nq), diag_layers(spec, sp, n_quad=nq)
     a = np.empty((n, n))
     kdiag = np.empty(n)
     thsx, ksx = np.empty((t, n)), np.empty((t, n))
@@ -186,7 +187,8 @@ def _train_kernels(spec, x_train, x_test, block, diag_reg, progress):
     for i, (r0, r1) in enumerate(rows):
         xi, di = xp[r0:r0 + block], dx[:, r0:r0 + block]
         for c0, c1 in rows[:i + 1]:
-            kk, th = (np.asarray(v) for v in kernel_tile(spec, xi, xp[c0:c0 + block], di, dx[:, c0:c0 + block]))
+            kk, th = (np.asarray(v) for v in kernel_tile(spec, xi, xp[c0:c0 + block], di, dx[:, c0:c0 + block],
+                                                         n_quad=nq))
             kk, th = kk[:r1 - r0, :c1 - c0], th[:r1 - r0, :c1 - c0]
             if c0 == r0:
                 kdiag[r0:r1] = np.diag(kk)
@@ -196,7 +198,7 @@ def _train_kernels(spec, x_train, x_test, block, diag_reg, progress):
                 a[c0:c1, r0:r1] = kk.T
             bar.update()
         for s0, s1 in cols:  # test rows x these train columns
-            kk, th = kernel_tile(spec, sp[s0:s0 + block], xi, ds[:, s0:s0 + block], di)
+            kk, th = kernel_tile(spec, sp[s0:s0 + block], xi, ds[:, s0:s0 + block], di, n_quad=nq)
             ksx[s0:s1, r0:r1] = np.asarray(kk)[:s1 - s0, :r1 - r0]
             thsx[s0:s1, r0:r1] = np.asarray(th)[:s1 - s0, :r1 - r0]
             bar.update()
@@ -212,17 +214,17 @@ def _factor(af: np.ndarray, *, lower: bool, what: str, diag_reg: float, lap, tra
     lap("condition")
 
 
-def _test_rows(spec, x_test, y_test, xc, d_of, v_of, means, sizes, methods, diag_reg, block, progress):
+def _test_rows(spec, x_test, y_test, xc, d_of, v_of, means, sizes, methods, diag_reg, block, progress, nq):
     """One pass over panels of test rows: upper-triangular K_ss tiles, S panels for every size and method."""
     t = x_test.shape[0]
     sp = jnp.asarray(_padded(np.asarray(x_test), block))
-    ds = diag_layers(spec, sp)
+    ds = diag_layers(spec, sp, n_quad=nq)
     resid = {key: means[key] - y_test for key in means}
     acc = {key: np.zeros(3) for key in resid if key[0] in methods}  # trace, ||S||_F^2, sum_i R_i^T S R_i
     panels = linalg.tile_ranges(t, block)
     for i, (r0, r1) in enumerate(tqdm(panels, desc="test rows", disable=not progress)):
         kss = np.concatenate([np.asarray(kernel_tile(spec, sp[r0:r0 + block], sp[c0:c0 + block],
-                                                     ds[:, r0:r0 + block], ds[:, c0:c0 + block])[0])
+                                                     ds[:, r0:r0 + block], ds[:, c0:c0 + block], n_quad=nq)[0])
                               [:r1 - r0, :c1 - c0] for c0, c1 in panels[i:]], axis=1)
         w = r1 - r0
         for size in sizes:
