@@ -154,14 +154,14 @@ print(json.dumps({"base": base, "peak": peak, "arrays": est}))
 
 
 def test_memory_estimate_bounds_the_measured_peak():
-    """Peak RSS growth of a sweep in a fresh process: below the estimate without its fixed overhead, and
-    not far below it (the estimate counts the arrays that dominate)."""
+    """Peak RSS growth of a sweep in a fresh process: at most 64 MiB above the estimate's arrays (allocator and
+    BLAS buffers, which its fixed 400 MiB covers), and not far below them (they dominate)."""
     out = subprocess.run([sys.executable, "-c", WORKER, "4000", "1500", "256"], check=True, capture_output=True,
                          text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     m = json.loads(out.stdout.strip().splitlines()[-1])
     grown = m["peak"] - m["base"]
     arrays = m["arrays"]
-    assert grown <= arrays, (grown / 2**20, arrays / 2**20)
+    assert grown <= arrays + 64 * 2**20, (grown / 2**20, arrays / 2**20)
     assert grown >= 0.6 * arrays, (grown / 2**20, arrays / 2**20)
 
 

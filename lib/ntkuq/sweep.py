@@ -55,19 +55,23 @@ class SweepPoint:
 
 
 def _check_args(x_train, y_train, x_test, y_test, sizes, methods, diag_reg):
-    x_train = check_inputs(x_train, "x_train")
-    y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
+    sizes = [int(n) for n in sizes]
+    if np.ndim(x_train) != 2:
+        check_inputs(x_train, "x_train")  # raises the usual message
+    pool = np.shape(x_train)[0]
+    if not sizes or sizes[0] < 1 or any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[-1] > pool:
+        raise ValueError(f"sizes: expected strictly increasing positive sizes up to {pool}, got {sizes}")
+    unknown = set(methods) - {"ntk", "nngp"}
+    if unknown or not methods:
+        raise ValueError(f"methods: expected a non-empty subset of ('ntk', 'nngp'), got {tuple(methods)}")
+    n = sizes[-1]  # only the rows used are converted (one float64 copy of them is all the sweep keeps)
+    x_train = check_inputs(x_train[:n], "x_train")
+    y_train = check_inputs(y_train, "y_train", n_rows=pool)[:n]
     x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
     y_test = check_inputs(y_test, "y_test", n_rows=x_test.shape[0])
     if y_test.shape[1] != y_train.shape[1]:
         raise ValueError(f"y_test: expected {y_train.shape[1]} output columns to match y_train, got {y_test.shape[1]}")
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
-    sizes = [int(n) for n in sizes]
-    if not sizes or sizes[0] < 1 or any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[-1] > x_train.shape[0]:
-        raise ValueError(f"sizes: expected strictly increasing positive sizes up to {x_train.shape[0]}, got {sizes}")
-    unknown = set(methods) - {"ntk", "nngp"}
-    if unknown or not methods:
-        raise ValueError(f"methods: expected a non-empty subset of ('ntk', 'nngp'), got {tuple(methods)}")
     return x_train, y_train, x_test, y_test, sizes, diag_reg
 
 
@@ -112,7 +116,7 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
     if need > budget:
         linalg.check_memory(need, f"nested_sweep with N_D = {n}, N_T = {t}, {len(sizes)} sizes", budget=budget,
                             fits=_fit_message(n, t, sizes, x_train.shape[1], k, diag_reg, budget))
-    x_train, y = x_train[:n], np.asarray(y_train[:n], dtype=np.float64)
+    y = np.asarray(y_train, dtype=np.float64)
     y_test = np.asarray(y_test, dtype=np.float64)
     clock = [time.perf_counter()]
     last_timings.clear()
@@ -166,17 +170,22 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
     return [SweepPoint(size, m, stats[(m, size)]) for m in methods for size in sizes]
 
 
-def _padded(x: np.ndarray, block: int) -> np.ndarray:
-    pad = -x.shape[0] % block
-    return np.concatenate([x, np.zeros((pad, x.shape[1]))]) if pad else x
+def _rows(x, d, r0: int, block: int):
+    """Rows r0:r0+block of the inputs and of their layer diagonals, zero-padded to `block` rows (a fixed tile
+    shape compiles once; padding only the last tile keeps the inputs from being copied whole)."""
+    xi, di = x[r0:r0 + block], d[:, r0:r0 + block]
+    pad = block - xi.shape[0]
+    if pad:  # NumPy on the host: no compilation per padding amount
+        xi, di = np.pad(xi, ((0, pad), (0, 0))), np.pad(di, ((0, 0), (0, pad)))
+    return xi, di
 
 
 def _train_kernels(spec, x_train, x_test, block, diag_reg, progress, nq):
     """The packed train-train buffer (Theta lower incl. diagonal + r, K strictly upper), diag(K), and the
     cross kernels Theta_sX, K_sX as N_T x N C-ordered arrays; tiles of block x block, lower half only."""
     n, t = x_train.shape[0], x_test.shape[0]
-    xp, sp = jnp.asarray(_padded(np.asarray(x_train), block)), jnp.asarray(_padded(np.asarray(x_test), block))
-    dx, ds = diag_layers(spec, xp, n_quad=nq), diag_layers(spec, sp, n_quad=nq)
+    x_train, x_test = np.asarray(x_train), np.asarray(x_test)
+    dx, ds = np.asarray(diag_layers(spec, x_train, n_quad=nq)), np.asarray(diag_layers(spec, x_test, n_quad=nq))
     a = np.empty((n, n))
     kdiag = np.empty(n)
     thsx, ksx = np.empty((t, n)), np.empty((t, n))
@@ -185,10 +194,10 @@ def _train_kernels(spec, x_train, x_test, block, diag_reg, progress, nq):
     total = len(rows) * (len(rows) + 1) // 2 + len(rows) * len(cols)
     bar = tqdm(total=total, desc="kernels", disable=not progress)
     for i, (r0, r1) in enumerate(rows):
-        xi, di = xp[r0:r0 + block], dx[:, r0:r0 + block]
+        xi, di = _rows(x_train, dx, r0, block)
         for c0, c1 in rows[:i + 1]:
-            kk, th = (np.asarray(v) for v in kernel_tile(spec, xi, xp[c0:c0 + block], di, dx[:, c0:c0 + block],
-                                                         n_quad=nq))
+            xj, dj = _rows(x_train, dx, c0, block)
+            kk, th = (np.asarray(v) for v in kernel_tile(spec, xi, xj, di, dj, n_quad=nq))
             kk, th = kk[:r1 - r0, :c1 - c0], th[:r1 - r0, :c1 - c0]
             if c0 == r0:
                 kdiag[r0:r1] = np.diag(kk)
@@ -198,7 +207,8 @@ def _train_kernels(spec, x_train, x_test, block, diag_reg, progress, nq):
                 a[c0:c1, r0:r1] = kk.T
             bar.update()
         for s0, s1 in cols:  # test rows x these train columns
-            kk, th = kernel_tile(spec, sp[s0:s0 + block], xi, ds[:, s0:s0 + block], di, n_quad=nq)
+            xs_, ds_ = _rows(x_test, ds, s0, block)
+            kk, th = kernel_tile(spec, xs_, xi, ds_, di, n_quad=nq)
             ksx[s0:s1, r0:r1] = np.asarray(kk)[:s1 - s0, :r1 - r0]
             thsx[s0:s1, r0:r1] = np.asarray(th)[:s1 - s0, :r1 - r0]
             bar.update()
@@ -208,6 +218,7 @@ def _train_kernels(spec, x_train, x_test, block, diag_reg, progress, nq):
 
 
 def _factor(af: np.ndarray, *, lower: bool, what: str, diag_reg: float, lap, trace: float) -> None:
+    """Factor the lower (NNGP) or upper (NTK) triangle of the Fortran view af in place, then check it."""
     info = linalg.cholesky_inplace(af, lower=lower)
     lap("cholesky")
     linalg.require_well_conditioned(af, lower=lower, info=info, what=what, diag_reg=diag_reg, trace=trace)
@@ -217,15 +228,19 @@ def _factor(af: np.ndarray, *, lower: bool, what: str, diag_reg: float, lap, tra
 def _test_rows(spec, x_test, y_test, xc, d_of, v_of, means, sizes, methods, diag_reg, block, progress, nq):
     """One pass over panels of test rows: upper-triangular K_ss tiles, S panels for every size and method."""
     t = x_test.shape[0]
-    sp = jnp.asarray(_padded(np.asarray(x_test), block))
-    ds = diag_layers(spec, sp, n_quad=nq)
+    x_test = np.asarray(x_test)
+    ds = np.asarray(diag_layers(spec, x_test, n_quad=nq))
     resid = {key: means[key] - y_test for key in means}
     acc = {key: np.zeros(3) for key in resid if key[0] in methods}  # trace, ||S||_F^2, sum_i R_i^T S R_i
     panels = linalg.tile_ranges(t, block)
     for i, (r0, r1) in enumerate(tqdm(panels, desc="test rows", disable=not progress)):
-        kss = np.concatenate([np.asarray(kernel_tile(spec, sp[r0:r0 + block], sp[c0:c0 + block],
-                                                     ds[:, r0:r0 + block], ds[:, c0:c0 + block], n_quad=nq)[0])
-                              [:r1 - r0, :c1 - c0] for c0, c1 in panels[i:]], axis=1)
+        xq, dq = _rows(x_test, ds, r0, block)
+        tiles = []
+        for c0, c1 in panels[i:]:
+            xc0, dc0 = _rows(x_test, ds, c0, block)
+            tiles.append(np.asarray(kernel_tile(spec, xq, xc0, dq, dc0, n_quad=nq)[0])[:r1 - r0, :c1 - c0])
+        kss = np.concatenate(tiles, axis=1)
+        del tiles
         w = r1 - r0
         for size in sizes:
             xr, xall = xc[r0:r1, :size], xc[r0:, :size]
