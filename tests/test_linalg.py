@@ -157,7 +157,7 @@ def test_memory_estimate_bounds_the_measured_peak():
     """Peak RSS growth of a sweep in a fresh process: at most 64 MiB above the estimate's arrays (allocator and
     BLAS buffers, which its fixed 400 MiB covers), and not far below them (they dominate)."""
     out = subprocess.run([sys.executable, "-c", WORKER, "4000", "1500", "256"], check=True, capture_output=True,
-                         text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+                         text=True, env={**os.environ, "JAX_PLATFORMS": "cpu", "NTKUQ_CHOLESKY_THREADS": "1"})
     m = json.loads(out.stdout.strip().splitlines()[-1])
     grown = m["peak"] - m["base"]
     arrays = m["arrays"]
@@ -183,3 +183,21 @@ def test_paper_scale_fits_in_20_gib():
     sizes = np.unique(np.geomspace(100, 25_000, 12).astype(int)).tolist()
     est = nested_sweep_memory(25_000, 10_000, sizes, n_features=784, n_out=10, block=TILE)
     assert est < 20 * 2**30, est / 2**30
+
+
+def test_cholesky_with_one_or_default_threads_agree(monkeypatch):
+    """The thread count used under load (NTKUQ_CHOLESKY_THREADS or the load average) does not change the factor
+    beyond rounding, and the other triangle is left alone."""
+    from ntkuq.linalg import cholesky_inplace
+    a = RNG.standard_normal((700, 700))
+    s = a @ a.T / 700 + np.eye(700)
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("NTKUQ_CHOLESKY_THREADS", threads)
+        f = np.asfortranarray(s.copy())
+        f[np.triu_indices(700, 1)] = 7.0
+        assert cholesky_inplace(f, lower=True) == 0
+        assert np.all(f[np.triu_indices(700, 1)] == 7.0)
+        out.append(np.tril(f))
+    np.testing.assert_allclose(out[0], out[1], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(out[0] @ out[0].T, s, atol=1e-12)

@@ -207,7 +207,10 @@ def auto_nodes(spec: MLPSpec, *xs) -> int:
 
 
 def moments(activation: str, n_quad: Optional[int] = None) -> Callable[[Array, Array, Array], Tuple[Array, Array]]:
-    """The function (K_ab, K_aa, K_bb) -> (<s(u)s(v)>, <s'(u)s'(v)>) for an activation."""
+    """The function (K_ab, K_aa, K_bb) -> (<s(u)s(v)>, <s'(u)s'(v)>) for an activation.
+
+    n_quad: trapezoidal nodes per dimension for tanh/GELU; None gives `quad_nodes(activation, 30)`, enough
+    for variances up to 30 (kernels() instead chooses them from its inputs)."""
     if activation == "relu":
         return _relu_moments
     if activation == "erf":

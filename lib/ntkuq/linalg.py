@@ -95,6 +95,41 @@ def require_well_conditioned(factor: np.ndarray, *, lower: bool, info: int, what
     return cond
 
 
+def _openblas_threads():
+    """(get, set) for the OpenBLAS that scipy's LAPACK uses, or None where it cannot be found."""
+    import ctypes
+    import glob
+
+    import scipy
+    for path in glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+            return lib.scipy_openblas_get_num_threads, lib.scipy_openblas_set_num_threads
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+_THREADS = None
+
+
+def cholesky_threads() -> Optional[int]:
+    """Threads for LAPACK's Cholesky: NTKUQ_CHOLESKY_THREADS if set, else 1 when the machine is busy (1-minute
+    load average above the number of cores), else None (OpenBLAS's default).
+
+    Measured on the shared 2-core machine: under a load average of 5 to 10, OpenBLAS's two-thread potrf
+    was 10 to 30 times slower than one thread (its recursive algorithm synchronizes its threads many times,
+    and a descheduled partner stalls each), while its matrix product only lost what the other jobs took."""
+    env = os.environ.get("NTKUQ_CHOLESKY_THREADS")
+    if env:
+        return int(env)
+    try:
+        busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:  # pragma: no cover
+        busy = False
+    return 1 if busy else None
+
+
 def cholesky_inplace(a_fortran: np.ndarray, *, lower: bool) -> int:
     """Overwrite the `lower` (or upper) triangle of the Fortran-ordered square array with its Cholesky factor.
 
@@ -102,7 +137,18 @@ def cholesky_inplace(a_fortran: np.ndarray, *, lower: bool) -> int:
     The other triangle is neither read nor written."""
     if not a_fortran.flags.f_contiguous or a_fortran.dtype != np.float64:
         raise ValueError("a_fortran: expected a Fortran-contiguous float64 array (it is factored in place)")
-    c, info = lapack.dpotrf(a_fortran, lower=int(lower), clean=0, overwrite_a=1)
+    global _THREADS
+    threads = cholesky_threads()
+    if threads is not None and _THREADS is None:
+        _THREADS = _openblas_threads() or False
+    saved = _THREADS[0]() if threads is not None and _THREADS else None
+    if saved is not None:
+        _THREADS[1](threads)
+    try:
+        c, info = lapack.dpotrf(a_fortran, lower=int(lower), clean=0, overwrite_a=1)
+    finally:
+        if saved is not None:
+            _THREADS[1](saved)
     if not np.shares_memory(c, a_fortran):  # pragma: no cover - scipy always honours overwrite_a here
         a_fortran[...] = c
     return int(info)
