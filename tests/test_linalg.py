@@ -1,0 +1,203 @@
+"""Condition estimates against eigenvalues, the ill-conditioning refusal against extended-precision solves,
+and the memory estimate against the measured peak of a sweep in a fresh process."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from ntkuq import MLPSpec
+from ntkuq.dynamics import nngp_posterior, ntk_prediction, predict, train_test_kernels
+from ntkuq.kernels import kernels
+from ntkuq.linalg import MAX_COND, cond_estimate, extreme_eigenvalues, nested_sweep_memory
+from ntkuq.sweep import TILE, nested_sweep, sweep_memory
+
+LD = np.longdouble
+
+
+@pytest.mark.parametrize("log_cond", [2, 6, 10, 14])
+@pytest.mark.parametrize("lower", [True, False])
+def test_condition_estimate_matches_eigenvalues(log_cond, lower):
+    """Random SPD matrices with a prescribed spectrum (log-uniform, clustered at the small end)."""
+    rng = np.random.default_rng(log_cond)
+    n = 300
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    lam = np.sort(np.concatenate([np.logspace(-log_cond, 0, n - 20), np.full(20, 10.0**-log_cond)]))
+    a = (q * lam) @ q.T
+    a = 0.5 * (a + a.T)
+    exact = np.linalg.eigvalsh(a)
+    factor = np.asfortranarray(scipy.linalg.cholesky(a, lower=lower))
+    lam_max, lam_min = extreme_eigenvalues(factor, lower=lower)
+    # Rayleigh quotients: lambda_max from below, lambda_min from above; a few steps get within a factor 2.
+    assert 0.5 * exact[-1] < lam_max <= exact[-1] * (1 + 1e-12)
+    if log_cond <= 10:  # beyond, float64 eigenvalues themselves are inaccurate
+        assert exact[0] * (1 - 1e-6) <= lam_min < 2 * exact[0]
+        assert exact[-1] / exact[0] / 2 < cond_estimate(factor, lower=lower) <= exact[-1] / exact[0] * (1 + 1e-6)
+    else:
+        assert cond_estimate(factor, lower=lower) > 1e12
+
+
+def _chol_ld(a):
+    """Cholesky factor in extended precision (numpy longdouble, 64-bit mantissa): the reference."""
+    a = a.astype(LD)
+    n = a.shape[0]
+    low = np.zeros_like(a)
+    for j in range(n):
+        low[j, j] = np.sqrt(a[j, j] - low[j, :j] @ low[j, :j])
+        low[j + 1:, j] = (a[j + 1:, j] - low[j + 1:, :j] @ low[j, :j]) / low[j, j]
+    return low
+
+
+def _solve_ld(a, b):
+    low = _chol_ld(a)
+    n = a.shape[0]
+    x = b.astype(LD).copy()
+    for i in range(n):  # forward: L y = b
+        x[i] = (x[i] - low[i, :i] @ x[:i]) / low[i, i]
+    for i in range(n - 1, -1, -1):  # backward: L^T x = y
+        x[i] = (x[i] - low[i + 1:, i] @ x[i + 1:]) / low[i, i]
+    return x
+
+
+def _mu_reference(kern, kss, y, ys, r, method):
+    """mu_L from the same float64 kernels, solved and assembled in extended precision."""
+    kxx, thxx, kxs, thxs = (np.asarray(m).astype(LD) for m in (kern.K_XX, kern.Th_XX, kern.K_Xs, kern.Th_Xs))
+    full, cross = (thxx, thxs) if method == "ntk" else (kxx, kxs)
+    v = _solve_ld(np.asarray(full, dtype=np.float64) + r * np.eye(full.shape[0]), cross)
+    kss, y, ys = kss.astype(LD), y.astype(LD), ys.astype(LD)
+    s = kss - kxs.T @ v - (v.T @ (kxs - kxx @ v) if method == "ntk" else 0)
+    res = v.T @ y - ys
+    return float((np.sum(res**2) + y.shape[1] * np.trace(s)) / res.size)
+
+
+ERF = MLPSpec(depth=3, activation="erf", C_b=0.1, C_W=1.5, lambda_b=0.1, lambda_W=1.5)
+RNG = np.random.default_rng(0)
+X2, XS2 = RNG.standard_normal((300, 2)), RNG.standard_normal((50, 2))
+Y2, YS2 = np.sin(X2), np.sin(XS2)
+
+
+@pytest.fixture(scope="module")
+def erf_kernels():
+    return train_test_kernels(ERF, X2, XS2), np.asarray(kernels(ERF, XS2).nngp)
+
+
+def test_refuses_nearly_singular_kernels_that_the_pivot_ratio_accepted(erf_kernels):
+    """erf with 2-D inputs, N_D = 300, diag_reg = 1e-12: cond ~ 1e14, the squared pivot ratio only ~1e-12
+    (the old criterion accepted >= 1e-13), and mu_L from a float64 Cholesky solve is off by more than 1e-6."""
+    kern, kss = erf_kernels
+    r = 1e-12
+    for method, full in (("ntk", kern.Th_XX), ("nngp", kern.K_XX)):
+        a = np.asarray(full) + r * np.eye(300)
+        c = scipy.linalg.cholesky(a, lower=True)
+        assert (np.min(np.diag(c)) / np.max(np.diag(c))) ** 2 > 1e-13  # the old guard would pass it
+        v = scipy.linalg.cho_solve((c, True), np.asarray(kern.Th_Xs if method == "ntk" else kern.K_Xs))
+        ref = _mu_reference(kern, kss, Y2, YS2, r, method)
+        kxx, kxs = np.asarray(kern.K_XX), np.asarray(kern.K_Xs)
+        s = kss - kxs.T @ v - (v.T @ (kxs - kxx @ v) if method == "ntk" else 0)
+        res = v.T @ Y2 - YS2
+        mu64 = (np.sum(res**2) + Y2.shape[1] * np.trace(s)) / res.size
+        assert abs(mu64 - ref) / ref > 1e-6, (method, mu64, ref)
+    with pytest.raises(ValueError, match="^diag_reg.*condition number"):
+        ntk_prediction(kern, Y2, diag_reg=r)
+    with pytest.raises(ValueError, match="^diag_reg"):
+        nngp_posterior(kern, Y2, diag_reg=r)
+    with pytest.raises(ValueError, match="^diag_reg"):
+        nested_sweep(ERF, X2, Y2, XS2, YS2, [100, 300], diag_reg=r)
+    with pytest.raises(ValueError, match="^diag_reg"):
+        predict(ERF, X2, Y2, XS2, diag_reg=0.0)
+
+
+@pytest.mark.parametrize("r", [3e-8, 1e-7, 1e-6])
+def test_accepted_kernels_give_mu_to_six_digits(erf_kernels, r):
+    """Just inside and well inside the limit: the sweep's mu_L agrees with the extended-precision solve."""
+    kern, kss = erf_kernels
+    points = nested_sweep(ERF, X2, Y2, XS2, YS2, [300], diag_reg=r, block_size=64)
+    for p in points:
+        ref = _mu_reference(kern, kss, Y2, YS2, r, p.method)
+        assert abs(p.stats.mu - ref) / ref < 1e-6, (p.method, r, p.stats.mu, ref)
+    th = np.asarray(kern.Th_XX) + r * np.eye(300)
+    assert np.linalg.cond(th) < MAX_COND
+
+
+def test_diag_reg_advice_is_enough():
+    """The suggested diag_reg makes the same kernel acceptable."""
+    with pytest.raises(ValueError) as err:
+        nested_sweep(ERF, X2, Y2, XS2, YS2, [300])
+    advice = float(str(err.value).rsplit("e.g. ", 1)[1])
+    assert advice > 0
+    points = nested_sweep(ERF, X2, Y2, XS2, YS2, [300], diag_reg=advice)
+    assert all(np.isfinite(p.stats.mu) for p in points)
+
+
+WORKER = r"""
+import json, resource, sys
+import numpy as np
+from ntkuq import MLPSpec
+from ntkuq.linalg import nested_sweep_memory
+from ntkuq.sweep import nested_sweep
+n, t, block = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+x, xs = rng.standard_normal((n, 20)), rng.standard_normal((t, 20))
+y, ys = np.sin(x[:, :3]), np.sin(xs[:, :3])
+spec = MLPSpec(depth=3, activation="relu", C_b=0.1, C_W=2.0, lambda_b=10.0, lambda_W=1.0)
+sizes = [n // 8, n // 4, n // 2, n]
+nested_sweep(spec, x[:64], y[:64], xs[:64], ys[:64], [32, 64], block_size=block)  # compile, warm up
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+nested_sweep(spec, x, y, xs, ys, sizes, block_size=block)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+est = nested_sweep_memory(n, t, sizes, n_features=20, n_out=3, block=block) - 400 * 2**20  # arrays only
+print(json.dumps({"base": base, "peak": peak, "arrays": est}))
+"""
+
+
+def test_memory_estimate_bounds_the_measured_peak():
+    """Peak RSS growth of a sweep in a fresh process: at most 64 MiB above the estimate's arrays (allocator and
+    BLAS buffers, which its fixed 400 MiB covers), and not far below them (they dominate)."""
+    out = subprocess.run([sys.executable, "-c", WORKER, "4000", "1500", "256"], check=True, capture_output=True,
+                         text=True, env={**os.environ, "JAX_PLATFORMS": "cpu", "NTKUQ_CHOLESKY_THREADS": "1"})
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    grown = m["peak"] - m["base"]
+    arrays = m["arrays"]
+    assert grown <= arrays + 64 * 2**20, (grown / 2**20, arrays / 2**20)
+    assert grown >= 0.6 * arrays, (grown / 2**20, arrays / 2**20)
+
+
+def test_memory_refusal_names_sizes_and_what_fits(monkeypatch):
+    """Refused before anything large is allocated (the inputs are tiny; the kernels would not be)."""
+    monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", "8")
+    x, xs = RNG.standard_normal((30_000, 2)), RNG.standard_normal((10_000, 2))
+    with pytest.raises(MemoryError, match=r"N_D = 30000, N_T = 10000, 3 sizes needs about \d+\.\d GiB but only 8\.0 GiB"
+                                          r".*at N_T = 10000 up to N_D = \d+ fits.*at N_D = 30000 up to N_T = \d+"):
+        nested_sweep(ERF, x, np.sin(x), xs, np.sin(xs), [1000, 10_000, 30_000])
+    msg = str(pytest.raises(MemoryError, nested_sweep, ERF, x, np.sin(x), xs, np.sin(xs), [1000, 10_000, 30_000]).value)
+    n_fit = int(msg.split("up to N_D = ")[1].split()[0])
+    assert 10_000 < n_fit < 30_000
+    assert sweep_memory(n_fit, 10_000, [n_fit // 30, n_fit // 3, n_fit], n_features=2, n_out=2) <= 8 * 2**30
+
+
+def test_paper_scale_fits_in_20_gib():
+    """N_D = 25,000, N_T = 10^4, 12 log-spaced sizes, 784 inputs, 10 outputs: the estimate is below 20 GiB."""
+    sizes = np.unique(np.geomspace(100, 25_000, 12).astype(int)).tolist()
+    est = nested_sweep_memory(25_000, 10_000, sizes, n_features=784, n_out=10, block=TILE)
+    assert est < 20 * 2**30, est / 2**30
+
+
+def test_cholesky_with_one_or_default_threads_agree(monkeypatch):
+    """The thread count used under load (NTKUQ_CHOLESKY_THREADS or the load average) does not change the factor
+    beyond rounding, and the other triangle is left alone."""
+    from ntkuq.linalg import cholesky_inplace
+    a = RNG.standard_normal((700, 700))
+    s = a @ a.T / 700 + np.eye(700)
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("NTKUQ_CHOLESKY_THREADS", threads)
+        f = np.asfortranarray(s.copy())
+        f[np.triu_indices(700, 1)] = 7.0
+        assert cholesky_inplace(f, lower=True) == 0
+        assert np.all(f[np.triu_indices(700, 1)] == 7.0)
+        out.append(np.tril(f))
+    np.testing.assert_allclose(out[0], out[1], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(out[0] @ out[0].T, s, atol=1e-12)
