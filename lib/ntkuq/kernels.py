@@ -1,6 +1,6 @@
 """NNGP and NTK kernels of deep MLPs at infinite width: float64, jit-compiled, computed in row blocks.
 
-Recursion (science.md, Roberts-Yaida-Hanin notation), with <.>_K the Gaussian expectation over
+Recursion (the book chapter "Infinite-width kernels", Roberts-Yaida-Hanin notation), with <.>_K the Gaussian expectation over
 (u, v) ~ N(0, [[K_aa, K_ab], [K_ab, K_bb]]) of the previous layer's kernel:
 
     K^(1)_ab     = C_b + C_W x_a.x_b / n_0
