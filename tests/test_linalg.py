@@ -1,9 +1,5 @@
 """Condition estimates against eigenvalues, the ill-conditioning refusal against extended-precision solves,
 and the memory estimate against the measured peak of a sweep in a fresh process."""
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,8 +8,8 @@ import scipy.linalg
 from ntkuq import MLPSpec
 from ntkuq.dynamics import nngp_posterior, ntk_prediction, predict, train_test_kernels
 from ntkuq.kernels import kernels
-from ntkuq.linalg import MAX_COND, cond_estimate, extreme_eigenvalues, nested_sweep_memory
-from ntkuq.sweep import TILE, nested_sweep, sweep_memory
+from ntkuq.linalg import MAX_COND, cond_estimate, extreme_eigenvalues
+from ntkuq.sweep import nested_sweep
 
 LD = np.longdouble
 
@@ -130,59 +126,6 @@ def test_diag_reg_advice_is_enough():
     assert advice > 0
     points = nested_sweep(ERF, X2, Y2, XS2, YS2, [300], diag_reg=advice)
     assert all(np.isfinite(p.stats.mu) for p in points)
-
-
-WORKER = r"""
-import json, resource, sys
-import numpy as np
-from ntkuq import MLPSpec
-from ntkuq.linalg import nested_sweep_memory
-from ntkuq.sweep import nested_sweep
-n, t, block = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-rng = np.random.default_rng(0)
-x, xs = rng.standard_normal((n, 20)), rng.standard_normal((t, 20))
-y, ys = np.sin(x[:, :3]), np.sin(xs[:, :3])
-spec = MLPSpec(depth=3, activation="relu", C_b=0.1, C_W=2.0, lambda_b=10.0, lambda_W=1.0)
-sizes = [n // 8, n // 4, n // 2, n]
-nested_sweep(spec, x[:64], y[:64], xs[:64], ys[:64], [32, 64], block_size=block)  # compile, warm up
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-nested_sweep(spec, x, y, xs, ys, sizes, block_size=block)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-est = nested_sweep_memory(n, t, sizes, n_features=20, n_out=3, block=block) - 400 * 2**20  # arrays only
-print(json.dumps({"base": base, "peak": peak, "arrays": est}))
-"""
-
-
-def test_memory_estimate_bounds_the_measured_peak():
-    """Peak RSS growth of a sweep in a fresh process: at most 64 MiB above the estimate's arrays (allocator and
-    BLAS buffers, which its fixed 400 MiB covers), and not far below them (they dominate)."""
-    out = subprocess.run([sys.executable, "-c", WORKER, "4000", "1500", "256"], check=True, capture_output=True,
-                         text=True, env={**os.environ, "JAX_PLATFORMS": "cpu", "NTKUQ_CHOLESKY_THREADS": "1"})
-    m = json.loads(out.stdout.strip().splitlines()[-1])
-    grown = m["peak"] - m["base"]
-    arrays = m["arrays"]
-    assert grown <= arrays + 64 * 2**20, (grown / 2**20, arrays / 2**20)
-    assert grown >= 0.6 * arrays, (grown / 2**20, arrays / 2**20)
-
-
-def test_memory_refusal_names_sizes_and_what_fits(monkeypatch):
-    """Refused before anything large is allocated (the inputs are tiny; the kernels would not be)."""
-    monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", "8")
-    x, xs = RNG.standard_normal((30_000, 2)), RNG.standard_normal((10_000, 2))
-    with pytest.raises(MemoryError, match=r"N_D = 30000, N_T = 10000, 3 sizes needs about \d+\.\d GiB but only 8\.0 GiB"
-                                          r".*at N_T = 10000 up to N_D = \d+ fits.*at N_D = 30000 up to N_T = \d+"):
-        nested_sweep(ERF, x, np.sin(x), xs, np.sin(xs), [1000, 10_000, 30_000])
-    msg = str(pytest.raises(MemoryError, nested_sweep, ERF, x, np.sin(x), xs, np.sin(xs), [1000, 10_000, 30_000]).value)
-    n_fit = int(msg.split("up to N_D = ")[1].split()[0])
-    assert 10_000 < n_fit < 30_000
-    assert sweep_memory(n_fit, 10_000, [n_fit // 30, n_fit // 3, n_fit], n_features=2, n_out=2) <= 8 * 2**30
-
-
-def test_paper_scale_fits_in_20_gib():
-    """N_D = 25,000, N_T = 10^4, 12 log-spaced sizes, 784 inputs, 10 outputs: the estimate is below 20 GiB."""
-    sizes = np.unique(np.geomspace(100, 25_000, 12).astype(int)).tolist()
-    est = nested_sweep_memory(25_000, 10_000, sizes, n_features=784, n_out=10, block=TILE)
-    assert est < 20 * 2**30, est / 2**30
 
 
 def test_cholesky_with_one_or_default_threads_agree(monkeypatch):
