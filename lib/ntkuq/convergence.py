@@ -29,9 +29,8 @@ from .dynamics import EnsemblePrediction, TrainTestKernels, ntk_prediction
 from .gains import check_optimizer, gain, stability_limit
 from .kernels import kernels
 from .lossstats import LossStats, loss_stats
+from .sweep import K_SS_LIMIT
 
-K_SS_LIMIT = 4096
-"""Largest N_T for which the test-test kernel is computed once and shared by every T."""
 
 
 @dataclass(frozen=True)

@@ -195,14 +195,3 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
         small = c * small_a_limit(steps, optimizer, beta if optimizer != "gd" else None)
     tiny = a < 1e-300
     return np.where(tiny, small, num / np.where(tiny, 1.0, lam))
-
-
-def steps_scale(lam_min: float, eta: float, n_train: int, optimizer: str = "gd",
-                momentum: Optional[float] = None) -> float:
-    """A rough number of steps for the slowest mode lam_min to shrink by e: 1 / a for gd, (1 - beta) / a for
-    heavy ball and Nesterov when overdamped (a small), used to size searches, never as a result."""
-    beta = check_optimizer(optimizer, momentum)
-    a = float(eta) * max(float(lam_min), 0.0) / int(n_train)
-    if a <= 0:
-        return math.inf
-    return max(1.0, (1.0 - beta) / a)
