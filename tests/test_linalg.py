@@ -1,5 +1,5 @@
 """Condition estimates against eigenvalues, the ill-conditioning refusal against extended-precision solves,
-and the memory estimate against the measured peak of a sweep in a fresh process."""
+the Cholesky solve and the stable learning rate."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,8 @@ import scipy.linalg
 from ntkuq import MLPSpec
 from ntkuq.dynamics import nngp_posterior, ntk_prediction, predict, train_test_kernels
 from ntkuq.kernels import kernels
-from ntkuq.linalg import MAX_COND, cond_estimate, extreme_eigenvalues
+from ntkuq.linalg import (MAX_COND, checked_cholesky, cho_solve, cond_estimate, extreme_eigenvalues,
+                          largest_eigenvalue, max_stable_eta, stable_eta)
 from ntkuq.sweep import nested_sweep
 
 LD = np.longdouble
@@ -128,19 +129,29 @@ def test_diag_reg_advice_is_enough():
     assert all(np.isfinite(p.stats.mu) for p in points)
 
 
-def test_cholesky_with_one_or_default_threads_agree(monkeypatch):
-    """The thread count used under load (NTKUQ_CHOLESKY_THREADS or the load average) does not change the factor
-    beyond rounding, and the other triangle is left alone."""
-    from ntkuq.linalg import cholesky_inplace
-    a = RNG.standard_normal((700, 700))
-    s = a @ a.T / 700 + np.eye(700)
-    out = []
-    for threads in ("1", "2"):
-        monkeypatch.setenv("NTKUQ_CHOLESKY_THREADS", threads)
-        f = np.asfortranarray(s.copy())
-        f[np.triu_indices(700, 1)] = 7.0
-        assert cholesky_inplace(f, lower=True) == 0
-        assert np.all(f[np.triu_indices(700, 1)] == 7.0)
-        out.append(np.tril(f))
-    np.testing.assert_allclose(out[0], out[1], rtol=0, atol=1e-13)
-    np.testing.assert_allclose(out[0] @ out[0].T, s, atol=1e-12)
+def test_cho_solve_and_leading_blocks():
+    """The factor of a leading block is the leading block of the factor, so one factor solves every prefix."""
+    a = RNG.standard_normal((40, 40))
+    s = a @ a.T / 40 + 0.5 * np.eye(40)
+    b = RNG.standard_normal((40, 3))
+    chol = checked_cholesky(s, 0.25, "test")
+    for n in (7, 40):
+        np.testing.assert_allclose(cho_solve(chol[:n, :n], b[:n]), np.linalg.solve(s[:n, :n] + 0.25 * np.eye(n), b[:n]),
+                                   rtol=1e-10)
+    with pytest.raises(ValueError, match="^diag_reg: the test train-train kernel"):
+        checked_cholesky(np.ones((5, 5)), 0.0, "test")
+
+
+def test_stable_eta_and_largest_eigenvalue():
+    a = RNG.standard_normal((60, 60))
+    s = a @ a.T
+    lam = np.linalg.eigvalsh(s)[-1]
+    assert largest_eigenvalue(s) == pytest.approx(lam, rel=1e-12)
+    assert largest_eigenvalue(s, lanczos_above=10) == pytest.approx(lam, rel=1e-10)  # Lanczos
+    assert max_stable_eta(s) == pytest.approx(2 * 60 / lam, rel=1e-12)
+    assert stable_eta(4.0, 10) == 5.0
+    assert stable_eta(4.0, 10, "sgd") == 5.0  # judged by full-batch gradient descent
+    assert stable_eta(4.0, 10, "momentum", 0.5) == pytest.approx(7.5)
+    assert stable_eta(4.0, 10, "nesterov", 0.5) == pytest.approx(3.75)
+    with pytest.raises(ValueError, match="optimizer"):
+        stable_eta(4.0, 10, "adam")

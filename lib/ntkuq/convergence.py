@@ -24,10 +24,11 @@ from typing import Optional, Tuple
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_inputs, check_int, check_positive
+from .checks import check_inputs, check_int, check_positive
 from .dynamics import EnsemblePrediction, TrainTestKernels, ntk_prediction
-from .gains import check_optimizer, gain, stability_limit
+from .gains import check_optimizer, gain
 from .kernels import kernels
+from .linalg import stable_eta
 from .lossstats import LossStats, loss_stats
 from .sweep import K_SS_LIMIT
 
@@ -119,7 +120,7 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
     if ratio <= 1.0:
         raise ValueError(f"ratio: expected a grid ratio > 1, got {ratio!r}")
     ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size)
-    eta_max = stability_limit(optimizer, mom) * kern.n_train / float(ev.lam[-1])
+    eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
     if eta >= eta_max:
         raise ValueError(f"eta: expected a learning rate below the stable maximum {eta_max:.4g} of {optimizer!r}, "
                          f"got {eta:g}")

@@ -27,18 +27,19 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
 
-from ._checks import check_inputs, check_int, check_positive
+from .checks import check_inputs, check_int, check_positive
 from .gains import check_optimizer, gain, stability_limit
-from .kernels import Kernels, kernel_diag, kernels
-from .linalg import MAX_COND, require_well_conditioned
+from .kernels import kernel_diag, kernels
+from .linalg import MAX_COND, checked_cholesky, cho_solve, max_stable_eta, stable_eta
 from .spec import MLPSpec
 
 Array = jax.Array
 ILL_CONDITIONED = 1.0 / MAX_COND
 """An estimated reciprocal 2-norm condition number below this is refused (linalg.require_well_conditioned):
 the Cholesky solve could not give mu_L to about six digits."""
+__all__ = ["EnsemblePrediction", "ILL_CONDITIONED", "TrainTestKernels", "assemble_prediction", "checked_cholesky",
+           "max_stable_eta", "nngp_posterior", "ntk_prediction", "predict", "train_test_kernels"]
 
 
 @dataclass(frozen=True)
@@ -118,48 +119,25 @@ def train_test_kernels(spec: MLPSpec, x_train, x_test, *, block_size: int = 256)
 
 
 @jax.jit
-def _cholesky(m: Array, diag_reg: float) -> Array:
-    return jnp.linalg.cholesky(m + diag_reg * jnp.eye(m.shape[0], dtype=m.dtype))
-
-
-def checked_cholesky(m: Array, diag_reg: float, what: str) -> Array:
-    """Lower Cholesky factor of m + diag_reg I, or a ValueError naming diag_reg if it is too ill-conditioned.
-
-    The condition number is estimated from the factor in O(N^2) (linalg.extreme_eigenvalues) and must
-    not exceed 1 / ILL_CONDITIONED."""
-    chol = _cholesky(m, diag_reg)
-    finite = bool(jnp.all(jnp.isfinite(chol)))
-    # L L^T = U^T U with U = L^T: the transpose of the C-ordered factor is a Fortran-ordered upper factor.
-    require_well_conditioned(np.asarray(chol).T if finite else np.full((1, 1), np.nan), lower=False,
-                             info=0 if finite else 1, what=what, diag_reg=diag_reg,
-                             trace=float(jnp.trace(m)) + m.shape[0] * diag_reg)
-    return chol
-
-
-@jax.jit
-def _chol_solve(chol: Array, b: Array) -> Array:
-    return solve_triangular(chol, solve_triangular(chol, b, lower=True), lower=True, trans=1)
-
-
-@jax.jit
 def _finish(V: Array, K_XX: Optional[Array], K_Xs: Array, y: Array):
     W = None if K_XX is None else K_Xs - K_XX @ V
     return V.T @ y, W
 
 
-def _unstable_gd_gain(lam: np.ndarray, eta: float, n: int, steps: int) -> np.ndarray:
-    """(1 - (1 - a)^T) / lambda beyond the stable rate (allow_unstable): grows like |1 - a|^T, may overflow."""
-    a = eta * np.maximum(lam, 0.0) / n
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        g = (1.0 - (1.0 - a) ** steps) / np.where(a > 0, np.maximum(lam, 0.0), 1.0)
-    return np.where(a > 0, g, eta * steps / n)
+def assemble_prediction(V: Array, y_train: Array, K_Xs: Array, K_XX: Optional[Array], spec: MLPSpec,
+                        x_test: Array, K_ss: Optional[Array] = None) -> EnsemblePrediction:
+    """The prediction of a solved ensemble: mean V^T Y and, for an NTK ensemble (K_XX given), W = K_Xs - K_XX V.
 
-
-def max_stable_eta(Th_XX: Array, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
-    """Largest learning rate for which full-batch training converges: limit N_D / lambda_max, with the
-    optimizer's limit on eta lambda / N_D (2 for gd, 2 (1 + beta) for heavy ball; see gains.stability_limit)."""
-    lam_max = float(jnp.linalg.eigvalsh(Th_XX)[-1])
-    return stability_limit(optimizer, momentum) * Th_XX.shape[0] / lam_max
+    Args:
+      V: N_D x N_T, the trained ensemble's response to the training targets (see the module docstring).
+      y_train: N_D x k training targets.
+      K_Xs: N_D x N_T train-test NNGP kernel.
+      K_XX: N_D x N_D train-train NNGP kernel for the NTK ensemble; None for the NNGP posterior (W = 0).
+      spec, x_test: the network and the test inputs (the test-test kernel is made from them when needed).
+      K_ss: the N_T x N_T test-test NNGP kernel if precomputed.
+    """
+    mean, W = _finish(V, K_XX, K_Xs, y_train)
+    return EnsemblePrediction(mean, V, K_Xs, W, spec, x_test, K_ss)
 
 
 def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = None,
@@ -191,7 +169,7 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
     if steps is not None:
         steps = check_int(steps, "steps", minimum=0)
     if time is None and steps is None:
-        V = _chol_solve(checked_cholesky(kern.Th_XX, diag_reg, "NTK"), kern.Th_Xs)
+        V = cho_solve(checked_cholesky(kern.Th_XX, diag_reg, "NTK"), kern.Th_Xs)
     else:
         th = kern.Th_XX + diag_reg * jnp.eye(kern.n_train)
         lam, U = jnp.linalg.eigh(th)
@@ -199,29 +177,24 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
         if time is not None and optimizer != "gd":
             raise ValueError(f"time: gradient flow has no momentum; expected optimizer 'gd', got {optimizer!r}")
         if steps is not None:
-            eta_max = stability_limit(optimizer, momentum) * kern.n_train / float(lam[-1])
+            eta_max = stable_eta(float(lam[-1]), kern.n_train, optimizer, momentum)
             if eta >= eta_max and not (allow_unstable and optimizer == "gd"):
                 raise ValueError(f"eta: expected a learning rate below the stable maximum "
                                  f"{stability_limit(optimizer, momentum):.4g} N_D / lambda_max = {eta_max:.4g} for "
                                  f"{optimizer!r}{'' if optimizer == 'gd' else f' (momentum {beta:g})'}, got {eta:g}"
                                  + (" (pass allow_unstable=True to override)" if optimizer == "gd" else ""))
-        if steps is not None and eta >= 2.0 * kern.n_train / float(lam[-1]) and optimizer == "gd":
-            g = jnp.asarray(_unstable_gd_gain(np.asarray(lam), eta, kern.n_train, steps))
-        else:
-            g = jnp.asarray(gain(np.asarray(lam), eta, kern.n_train, steps=steps, time=time, optimizer=optimizer,
-                                 momentum=None if optimizer == "gd" else beta))
+        g = jnp.asarray(gain(np.asarray(lam), eta, kern.n_train, steps=steps, time=time, optimizer=optimizer,
+                             momentum=None if optimizer == "gd" else beta, allow_unstable=allow_unstable))
         V = U @ (g[:, None] * (U.T @ kern.Th_Xs))
-    mean, W = _finish(V, kern.K_XX, kern.K_Xs, y)
-    return EnsemblePrediction(mean, V, kern.K_Xs, W, kern.spec, kern.x_test)
+    return assemble_prediction(V, y, kern.K_Xs, kern.K_XX, kern.spec, kern.x_test)
 
 
 def nngp_posterior(kern: TrainTestKernels, y_train, *, diag_reg: float = 0.0) -> EnsemblePrediction:
     """Bayesian inference with prior K and noise variance diag_reg: mean K_sX K^-1 Y, cov K_ss - K_sX K^-1 K_Xs."""
     y = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
-    V = _chol_solve(checked_cholesky(kern.K_XX, diag_reg, "NNGP"), kern.K_Xs)
-    mean, _ = _finish(V, None, kern.K_Xs, y)
-    return EnsemblePrediction(mean, V, kern.K_Xs, None, kern.spec, kern.x_test)
+    V = cho_solve(checked_cholesky(kern.K_XX, diag_reg, "NNGP"), kern.K_Xs)
+    return assemble_prediction(V, y, kern.K_Xs, None, kern.spec, kern.x_test)
 
 
 def predict(spec: MLPSpec, x_train, y_train, x_test, *, method: str = "ntk", time: Optional[float] = None,

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._checks import check_int, check_positive
+from .checks import check_int, check_positive
 from .data import subset_sizes
 from .spec import MLPSpec
 from .userdata import DataError, Preprocessing, Table, check_pair, fit_preprocessing, read_table

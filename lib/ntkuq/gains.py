@@ -162,8 +162,17 @@ def small_a_limit(steps: int, optimizer: str = "gd", momentum: Optional[float] =
     return steps / (1.0 - beta) - power * (-math.expm1(steps * math.log(beta))) / (1.0 - beta) ** 2
 
 
+def unstable_gd_gain(lam, eta: float, n_train: int, steps: int) -> np.ndarray:
+    """(1 - (1 - a)^T) / lambda for gradient descent beyond the stable rate: grows like |1 - a|^T, may overflow."""
+    lam = np.asarray(lam, dtype=np.float64)
+    a = eta * np.maximum(lam, 0.0) / n_train
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        g = (1.0 - (1.0 - a) ** steps) / np.where(a > 0, np.maximum(lam, 0.0), 1.0)
+    return np.where(a > 0, g, eta * steps / n_train)
+
+
 def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Optional[float] = None,
-         optimizer: str = "gd", momentum: Optional[float] = None) -> np.ndarray:
+         optimizer: str = "gd", momentum: Optional[float] = None, allow_unstable: bool = False) -> np.ndarray:
     """g(lambda) = (1 - r) / lambda for every eigenvalue lambda of Theta (clipped at 0), float64.
 
     Args:
@@ -173,9 +182,14 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
       steps: number of discrete steps T of `optimizer`; or
       time: gradient-flow time t (then optimizer must be 'gd').
       optimizer, momentum: as in `residual_factor`.
+      allow_unstable: for gradient descent steps at a rate with eta lambda_max / N_D >= 2, return the
+        diverging closed form (`unstable_gd_gain`) instead of raising.
     Modes with a = eta lambda / N_D below 1e-300 get the small-lambda limit (eta / N_D) f_T (see
     `small_a_limit`; eta t / N_D for flow).  Raises ValueError outside the stable range.
     """
+    if (allow_unstable and optimizer == "gd" and steps is not None and np.size(lam)
+            and float(eta) >= 2.0 * int(n_train) / float(np.max(lam))):
+        return unstable_gd_gain(lam, eta, n_train, steps)
     lam = np.maximum(np.asarray(lam, dtype=np.float64), 0.0)
     c = float(eta) / int(n_train)
     a = c * lam

@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import erf
 
-from ._checks import check_inputs
+from .checks import check_inputs
 from .spec import MLPSpec
 
 Array = jax.Array

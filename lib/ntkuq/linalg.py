@@ -1,9 +1,13 @@
-"""Dense float64 linear algebra for kernel matrices: in-place Cholesky, condition estimates, memory checks.
+"""Dense float64 linear algebra for kernel matrices: checked Cholesky, solves, condition estimates, and
+the one stable-learning-rate rule.
 
-The large t = infinity computations (lib/ntkuq/sweep.py) work on NumPy arrays with LAPACK/BLAS called
-through scipy, in place, so that the memory a computation needs is known before it starts and no
-hidden copy doubles it.  Matrices are passed to LAPACK in Fortran order: a C-ordered N x N array `a`
-is handed over as `a.T`, so "upper" for LAPACK is the lower triangle of `a` as NumPy prints it.
+`checked_cholesky` factors a train-train kernel (plus diag_reg) and refuses it, naming a diag_reg that
+would do, when it is too ill-conditioned for about six digits of mu_L; `cho_solve` solves with the
+factor.  `max_stable_eta` (from a kernel) and `stable_eta` (from its lambda_max) are the only places
+that turn an optimizer's stability bound (`gains.stability_limit`) into a learning rate; dynamics,
+convergence and ensembles all call them.  The condition estimates read factors passed to BLAS in
+Fortran order: a C-ordered N x N array `a` is handed over as `a.T`, so "upper" for BLAS is the lower
+triangle of `a` as NumPy prints it.
 
 Conditioning.  A Cholesky solve in float64 is backward stable, so the solution of A x = b carries a
 relative error of about cond(A) * u (u = 1.1e-16), and so does every statistic computed from it.  The
@@ -15,11 +19,18 @@ iteration (lambda_min) with the factor, O(N^2) each, and is typically within a f
 from __future__ import annotations
 
 import math
-import os
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
-from scipy.linalg import blas, lapack
+from jax.scipy.linalg import solve_triangular
+from scipy.linalg import blas
+from scipy.sparse.linalg import eigsh
+
+from .gains import stability_limit
+
+Array = jax.Array
 
 MAX_COND = 1e10
 """Largest accepted (estimated) 2-norm condition number of a train-train kernel plus diag_reg.
@@ -28,8 +39,6 @@ The first-order bound on the relative error of a Cholesky solve is about cond * 
 Measured on erf kernels of 2-D inputs (tests/test_linalg.py): the relative error of mu_L was at most
 about 3e-18 * cond, so kernels at the limit give mu_L to about 1e-7; the ReLU kernels of MNIST and
 CIFAR-10 at N_D = 4000 have cond 1e5 (NTK) to 3e7 (NNGP)."""
-
-GIB = 2**30
 
 
 def extreme_eigenvalues(factor: np.ndarray, *, lower: bool, steps: int = 3, n_vectors: int = 4,
@@ -95,167 +104,64 @@ def require_well_conditioned(factor: np.ndarray, *, lower: bool, info: int, what
     return cond
 
 
-def _openblas_threads():
-    """(get, set) for the OpenBLAS that scipy's LAPACK uses, or None where it cannot be found."""
-    import ctypes
-    import glob
-
-    import scipy
-    for path in glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "*openblas*")):
-        try:
-            lib = ctypes.CDLL(path)
-            return lib.scipy_openblas_get_num_threads, lib.scipy_openblas_set_num_threads
-        except (OSError, AttributeError):
-            continue
-    return None
+@jax.jit
+def _cholesky(m: Array, diag_reg: float) -> Array:
+    return jnp.linalg.cholesky(m + diag_reg * jnp.eye(m.shape[0], dtype=m.dtype))
 
 
-_THREADS = None
+def checked_cholesky(m: Array, diag_reg: float, what: str) -> Array:
+    """Lower Cholesky factor of m + diag_reg I, or a ValueError naming diag_reg if it is too ill-conditioned.
+
+    Args:
+      m: a symmetric positive semi-definite N x N kernel matrix (float64).
+      diag_reg: added to the diagonal before factoring (>= 0).
+      what: the kernel's name in the error message ('NTK', 'NNGP').
+
+    The condition number is estimated from the factor in O(N^2) (`extreme_eigenvalues`) and must not
+    exceed MAX_COND (`require_well_conditioned`)."""
+    chol = _cholesky(m, diag_reg)
+    finite = bool(jnp.all(jnp.isfinite(chol)))
+    # L L^T = U^T U with U = L^T: the transpose of the C-ordered factor is a Fortran-ordered upper factor.
+    require_well_conditioned(np.asarray(chol).T if finite else np.full((1, 1), np.nan), lower=False,
+                             info=0 if finite else 1, what=what, diag_reg=diag_reg,
+                             trace=float(jnp.trace(m)) + m.shape[0] * diag_reg)
+    return chol
 
 
-def cholesky_threads() -> Optional[int]:
-    """Threads for LAPACK's Cholesky: NTKUQ_CHOLESKY_THREADS if set, else 1 when the machine is busy (1-minute
-    load average above the number of cores), else None (OpenBLAS's default).
+@jax.jit
+def cho_solve(chol: Array, b: Array) -> Array:
+    """x = A^{-1} b for A = chol chol^T (chol lower triangular, e.g. from `checked_cholesky`): two triangular solves.
 
-    Measured on the shared 2-core machine: under a load average of 5 to 10, OpenBLAS's two-thread potrf
-    was 10 to 30 times slower than one thread (its recursive algorithm synchronizes its threads many times,
-    and a descheduled partner stalls each), while its matrix product only lost what the other jobs took."""
-    env = os.environ.get("NTKUQ_CHOLESKY_THREADS")
-    if env:
-        return int(env)
-    try:
-        busy = os.getloadavg()[0] > (os.cpu_count() or 1)
-    except OSError:  # pragma: no cover
-        busy = False
-    return 1 if busy else None
+    A leading block chol[:n, :n] is the factor of the leading block of A (nested training sets)."""
+    return solve_triangular(chol, solve_triangular(chol, b, lower=True), lower=True, trans=1)
 
 
-def cholesky_inplace(a_fortran: np.ndarray, *, lower: bool) -> int:
-    """Overwrite the `lower` (or upper) triangle of the Fortran-ordered square array with its Cholesky factor.
+def largest_eigenvalue(m, *, lanczos_above: Optional[int] = None) -> float:
+    """lambda_max of a symmetric matrix: a full eigvalsh, or Lanczos for N > lanczos_above (None: never).
 
-    Returns LAPACK's info (0 on success, i > 0 if the leading i x i minor is not positive definite).
-    The other triangle is neither read nor written."""
-    if not a_fortran.flags.f_contiguous or a_fortran.dtype != np.float64:
-        raise ValueError("a_fortran: expected a Fortran-contiguous float64 array (it is factored in place)")
-    global _THREADS
-    threads = cholesky_threads()
-    if threads is not None and _THREADS is None:
-        _THREADS = _openblas_threads() or False
-    saved = _THREADS[0]() if threads is not None and _THREADS else None
-    if saved is not None:
-        _THREADS[1](threads)
-    try:
-        c, info = lapack.dpotrf(a_fortran, lower=int(lower), clean=0, overwrite_a=1)
-    finally:
-        if saved is not None:
-            _THREADS[1](saved)
-    if not np.shares_memory(c, a_fortran):  # pragma: no cover - scipy always honours overwrite_a here
-        a_fortran[...] = c
-    return int(info)
+    Lanczos is scipy's eigsh (tol 1e-12) from the all-ones start vector, so it is reproducible bit for
+    bit; on NTKs it agrees with eigvalsh to ~1e-15 at N = 4096 and takes 0.2 s instead of ~25 s on 2 cores."""
+    n = m.shape[0]
+    if lanczos_above is None or n <= lanczos_above:
+        return float(jnp.linalg.eigvalsh(m)[-1])
+    return float(eigsh(np.asarray(m), k=1, which="LA", return_eigenvectors=False, tol=1e-12, v0=np.ones(n))[0])
 
 
-def trsm_inplace(factor: np.ndarray, b_fortran: np.ndarray, *, lower: bool, trans: bool) -> np.ndarray:
-    """b <- op(F)^{-1} b in place for a Fortran-ordered right-hand side (op = transpose if `trans`)."""
-    if not b_fortran.flags.f_contiguous:
-        raise ValueError("b_fortran: expected a Fortran-contiguous array (it is overwritten)")
-    out = blas.dtrsm(1.0, factor, b_fortran, lower=int(lower), trans_a=int(trans), overwrite_b=1)
-    if not np.shares_memory(out, b_fortran):  # pragma: no cover
-        b_fortran[...] = out
-    return b_fortran
+def stable_eta(lam_max: float, n_train: int, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
+    """The largest stable full-batch learning rate, limit N_D / lambda_max (the stable rates lie below it).
+
+    Args:
+      lam_max: the largest eigenvalue of the train-train NTK Theta.
+      n_train: N_D (the loss normalization 1 / (2 N_D)).
+      optimizer: 'gd' (also 'sgd', judged by its full-batch counterpart), 'momentum' or 'nesterov'.
+      momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+
+    The limit on eta lambda / N_D is `gains.stability_limit`: 2 for gd, 2 (1 + beta) for heavy ball,
+    2 (1 + beta) / (1 + 2 beta) for Nesterov."""
+    return stability_limit("gd" if optimizer == "sgd" else optimizer, momentum) * n_train / float(lam_max)
 
 
-def trmm_inplace(factor: np.ndarray, b_fortran: np.ndarray, *, lower: bool, trans: bool) -> np.ndarray:
-    """b <- op(F) b in place for a Fortran-ordered right-hand side (op = transpose if `trans`)."""
-    if not b_fortran.flags.f_contiguous:
-        raise ValueError("b_fortran: expected a Fortran-contiguous array (it is overwritten)")
-    out = blas.dtrmm(1.0, factor, b_fortran, lower=int(lower), trans_a=int(trans), overwrite_b=1)
-    if not np.shares_memory(out, b_fortran):  # pragma: no cover
-        b_fortran[...] = out
-    return b_fortran
-
-
-# ---------------------------------------------------------------------------------------------
-# Memory: what is available, and a clear refusal instead of an allocator crash.
-# ---------------------------------------------------------------------------------------------
-
-def available_bytes() -> int:
-    """Memory this process may still use: NTKUQ_MEMORY_LIMIT_GIB if set, else MemAvailable (Linux), else 8 GiB."""
-    env = os.environ.get("NTKUQ_MEMORY_LIMIT_GIB")
-    if env:
-        return int(float(env) * GIB)
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return 8 * GIB  # pragma: no cover
-
-
-def largest_fitting(estimate, lo: int, hi: int, budget: float) -> int:
-    """The largest integer n in [lo, hi] with estimate(n) <= budget (0 if none): bisection on a monotone estimate."""
-    if estimate(lo) > budget:
-        return 0
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if estimate(mid) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def nested_sweep_memory(n_train: int, n_test: int, sizes: Sequence[int], *, n_features: int, n_out: int,
-                        block: int) -> int:
-    """Peak bytes of `sweep.nested_sweep` (float64), counted array by array; see that module's docstring.
-
-    Held at the peak (end of the per-size phase): the packed train-train buffer (N^2), the two N x N_T
-    forward solutions, D_n for every size (sum n N_T), the copy of the largest proper leading block of
-    the factors (n^2), the inputs and outputs (N_D + N_T) (n_features + 2 n_out), plus kernel tiles.
-    The kernel phase (N^2 + 2 N N_T + tiles) and the test-row pass (N N_T + sum n N_T + row panels)
-    need less."""
-    n, t = int(n_train), int(n_test)
-    sizes = [int(s) for s in sizes]
-    proper = [s for s in sizes if s < n]
-    per_size = n * n + 2 * n * t + sum(sizes) * t + (max(proper) ** 2 if proper else 0)
-    inputs = (n + t) * (n_features + 2 * n_out)
-    # kernel tiles: a few block x block arrays per activation layer (JAX temporaries), and row panels
-    # of the test-test pass: a block x N_T kernel panel plus two S panels.
-    tiles = 16 * block * block + 3 * block * t
-    return 8 * (per_size + inputs + tiles) + 400 * 2**20  # + interpreter, JAX and BLAS overhead
-
-
-def check_memory(needed: int, what: str, *, fits: str = "", budget: Optional[int] = None) -> None:
-    """Raise MemoryError naming the sizes if `needed` bytes exceed the budget (available memory by default)."""
-    budget = available_bytes() if budget is None else budget
-    if needed > budget:
-        raise MemoryError(f"{what} needs about {needed / GIB:.1f} GiB but only {budget / GIB:.1f} GiB is available"
-                          f"{'; ' + fits if fits else ''} (set NTKUQ_MEMORY_LIMIT_GIB to change the budget)")
-
-
-def nested_sweep_flops(n_train: int, n_test: int, sizes: Sequence[int], *, n_features: int,
-                       methods: Sequence[str] = ("ntk", "nngp")) -> dict:
-    """Leading floating-point operation counts of `sweep.nested_sweep`, by step (multiply and add counted apart).
-
-    gram: the symmetric train-train Gram (N^2 d), train-test (2 N N_T d), test-test upper half (N_T^2 d);
-    cholesky: N^3 / 3 per factor; forward: N^2 N_T per forward solve (shared by all prefixes);
-    per_size: for each n, the back solve and the product with the NNGP factor (2 n^2 N_T) for the NTK;
-    test_rows: for each n and method, the upper half of the N_T x N_T covariance (n N_T^2)."""
-    n, t, d = int(n_train), int(n_test), int(n_features)
-    ntk = "ntk" in methods
-    both_factors = 2  # the NTK covariance uses the NNGP factor, so both are always computed
-    out = {
-        "gram": n * n * d + 2 * n * t * d + t * t * d,
-        "cholesky": both_factors * n**3 / 3,
-        "forward": both_factors * n * n * t,
-        "per_size": (2 * sum(s * s for s in sizes) * t) if ntk else 0,
-        "test_rows": len(methods) * sum(sizes) * t * t,
-    }
-    out["total"] = sum(out.values())
-    return out
-
-
-def tile_ranges(n: int, block: int) -> Sequence[Tuple[int, int]]:
-    """[(start, stop), ...] covering range(n) in blocks of `block`."""
-    return [(s, min(s + block, n)) for s in range(0, n, block)]
+def max_stable_eta(Th_XX: Array, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
+    """Largest learning rate for which full-batch training on the kernel Th_XX converges (`stable_eta` of
+    its exact lambda_max)."""
+    return stable_eta(largest_eigenvalue(Th_XX), Th_XX.shape[0], optimizer, momentum)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import brentq
 
-from ._checks import check_inputs, check_int
+from .checks import check_inputs, check_int
 from .dynamics import EnsemblePrediction
 
 Array = jax.Array

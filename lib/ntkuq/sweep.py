@@ -13,8 +13,9 @@ from typing import List, Sequence
 import jax.numpy as jnp
 from tqdm import tqdm
 
-from ._checks import check_inputs, check_positive
-from .dynamics import EnsemblePrediction, _chol_solve, _finish, checked_cholesky, train_test_kernels
+from .checks import check_inputs, check_positive
+from .dynamics import assemble_prediction, train_test_kernels
+from .linalg import checked_cholesky, cho_solve
 from .kernels import kernels
 from .lossstats import LossStats, loss_stats
 from .spec import MLPSpec
@@ -56,8 +57,8 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
         cross = kern.Th_Xs if method == "ntk" else kern.K_Xs
         chol = checked_cholesky(full, diag_reg, method.upper())
         for n in tqdm(sizes, desc=f"{method} sweep", disable=not progress):
-            V = _chol_solve(chol[:n, :n], cross[:n])
-            mean, W = _finish(V, kern.K_XX[:n, :n] if method == "ntk" else None, kern.K_Xs[:n], y_train[:n])
-            pred = EnsemblePrediction(mean, V, kern.K_Xs[:n], W, spec, x_test, k_ss)
+            V = cho_solve(chol[:n, :n], cross[:n])
+            pred = assemble_prediction(V, y_train[:n], kern.K_Xs[:n], kern.K_XX[:n, :n] if method == "ntk" else None,
+                                       spec, x_test, k_ss)
             out.append(SweepPoint(n, method, loss_stats(pred, y_test, block_size=block_size)))
     return out

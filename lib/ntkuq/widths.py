@@ -16,7 +16,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from ._checks import check_inputs, check_int
+from .checks import check_inputs, check_int
 from .ensembles import EnsembleStats, train_ensemble
 from .lossstats import LossStats
 from .spec import MLPSpec
