@@ -22,10 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import ntkuq  # noqa: F401  (enables x64; everything below is cast to float32 explicitly)
+import ntkuq  # everything below is cast to float32 explicitly
 from ntkuq.ensembles import default_eta, init_members, make_optimizer, make_step, run_steps
 from ntkuq.network import layer_sizes
 from ntkuq.spec import MLPSpec
+
+ntkuq.enable_float64()
 
 M, N_D, N_IN, N_OUT, DEPTH = 64, 4096, 784, 10, 3
 RESULTS = Path(__file__).resolve().parent / "results" / "ensembles.md"

@@ -25,6 +25,8 @@ from ntkuq import MLPSpec
 from ntkuq.dynamics import train_test_kernels, ntk_prediction
 from ntkuq.lossstats import loss_stats
 
+ntkuq.enable_float64()
+
 what, n, n_test, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.standard_normal((n + n_test, 784)))

@@ -20,13 +20,15 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-import ntkuq  # noqa: F401  (enables x64)
+import ntkuq
 from ntkuq.convergence import converged_steps
 from ntkuq.dynamics import train_test_kernels
 from ntkuq.ensembles import default_eta, train_ensemble
 from ntkuq.network import layer_sizes
 from ntkuq.spec import MLPSpec
 from ntkuq.tasks import load
+
+ntkuq.enable_float64()
 
 M, N_D, N_T, WIDTH = 64, 512, 500, 30
 RESULTS = Path(__file__).resolve().parent / "results" / "momentum.md"
@@ -68,7 +70,7 @@ def main() -> None:
         t_train = time.perf_counter() - t1
         st = res.stats()
         rows.append(dict(label=label, T=T, search=t_search, train=t_train, total=t_search + t_train,
-                         rate=flops_step * T / t_train, mu=st.mu_L, mu_err=st.mu_L_err))
+                         rate=flops_step * T / t_train, mu=st.mu, mu_err=st.mu_err))
     gd, hb = rows
     lines = [
         "# Time to a converged ensemble\n",

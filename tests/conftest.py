@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+import ntkuq
+
+ntkuq.enable_float64()  # the library's documented switch (see ntkuq/__init__.py); every test runs in float64
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

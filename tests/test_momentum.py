@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import ntkuq  # noqa: F401  (enables x64)
+import ntkuq  # noqa: F401
 from ntkuq.convergence import converged_steps
 from ntkuq.dynamics import max_stable_eta, ntk_prediction, train_test_kernels
 from ntkuq.ensembles import default_eta, init_members, make_optimizer, stable_eta_max, train_ensemble, train_loss

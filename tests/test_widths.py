@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import ntkuq  # noqa: F401  (enables x64)
+import ntkuq  # noqa: F401
 from ntkuq.dynamics import ntk_prediction, train_test_kernels
 from ntkuq.ensembles import EnsembleStats, default_eta
 from ntkuq.lossstats import LossStats, loss_stats

@@ -4,13 +4,25 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 
+def require_float64(what: str = "ntkuq") -> None:
+    """Raise a RuntimeError naming the fix if JAX is in its default 32-bit mode (see `ntkuq.enable_float64`)."""
+    if not jax.config.read("jax_enable_x64"):
+        raise RuntimeError(f"{what}: needs 64-bit floats but JAX is in 32-bit mode; call ntkuq.enable_float64() "
+                           "once before any computation (import ntkuq; ntkuq.enable_float64())")
+
+
 def check_inputs(x, name: str, *, n_features: Optional[int] = None, n_rows: Optional[int] = None,
                  dtype=jnp.float64) -> jnp.ndarray:
-    """A finite, non-empty 2-D array of inputs (rows = points), converted to `dtype`."""
+    """A finite, non-empty 2-D array of inputs (rows = points), converted to `dtype`.
+
+    A float64 `dtype` first checks that JAX is in 64-bit mode (`require_float64`)."""
+    if jnp.dtype(dtype) == jnp.float64:
+        require_float64(name)
     try:
         arr = np.asarray(x, dtype=np.float64) if not hasattr(x, "dtype") else x
     except (TypeError, ValueError):

@@ -177,6 +177,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .estimate import TooLargeError
     from .userdata import DataError
 
+    from . import enable_float64
+
+    enable_float64()
     args = build_parser().parse_args(argv)
     try:
         if args.command == "estimate":

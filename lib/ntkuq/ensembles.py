@@ -208,14 +208,16 @@ def default_eta(spec: MLPSpec, x_train, fraction: float = 0.5, optimizer: str = 
 
 @dataclass(frozen=True)
 class EnsembleStats:
-    """Sample mu_L, sigma_L (ddof = 1), eps_L = sigma_L / mu_L over members and their bootstrap standard errors."""
+    """Sample mu_L, sigma_L (ddof = 1), eps_L = sigma_L / mu_L over members and their bootstrap standard errors.
 
-    mu_L: float
-    sigma_L: float
-    eps_L: float
-    mu_L_err: float
-    sigma_L_err: float
-    eps_L_err: float
+    The fields are named as in `lossstats.LossStats` (mu, sigma, eps) and the result rows (`results.COLUMNS`)."""
+
+    mu: float
+    sigma: float
+    eps: float
+    mu_err: float
+    sigma_err: float
+    eps_err: float
     n_members: int
 
 

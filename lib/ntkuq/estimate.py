@@ -222,9 +222,9 @@ def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions,
             "steps": steps, "steps_rule": "given" if opts.steps is not None else
             f"converged_steps(tol={opts.tol:g}, max_steps={opts.max_steps}), at least {opts.min_steps}",
             "converged": converged,
-            "eta": eta, "eta_fraction": opts.eta_fraction, "seed": opts.seed, "mu_L": st.mu_L,
-            "mu_L_err": st.mu_L_err, "sigma_L": st.sigma_L, "sigma_L_err": st.sigma_L_err, "eps_L": st.eps_L,
-            "eps_L_err": st.eps_L_err, "member_losses": [float(v) for v in res.test_losses],
+            "eta": eta, "eta_fraction": opts.eta_fraction, "seed": opts.seed, "mu_L": st.mu,
+            "mu_L_err": st.mu_err, "sigma_L": st.sigma, "sigma_L_err": st.sigma_err, "eps_L": st.eps,
+            "eps_L_err": st.eps_err, "member_losses": [float(v) for v in res.test_losses],
             "max_train_loss": float(np.max(res.train_losses)), "train_loss": float(np.mean(res.train_losses)),
             "train_loss_drift": _drift(res),
             "infinite_same_steps": {"mu_L": same.mu, "sigma_L": same.sigma, "eps_L": same.eps}}

@@ -195,8 +195,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                 drift = dict(train_loss=float(mean_train[-1]), train_drift=float(mean_train[-1] / mean_train[-2] - 1),
                              test_drift=float(mean_test[-1] / mean_test[-2] - 1), drift_from=int(res.steps[-2]))
                 row = store.put(key, dict(
-                    base, width=spec.width, method="ensemble", mu=st.mu_L, sigma=st.sigma_L, eps=st.eps_L,
-                    mu_err=st.mu_L_err, sigma_err=st.sigma_L_err, eps_err=st.eps_L_err, members=members, steps=T,
+                    base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,
+                    mu_err=st.mu_err, sigma_err=st.sigma_err, eps_err=st.eps_err, members=members, steps=T,
                     wall_s=time.perf_counter() - start + setup_s,
                     member_losses=[float(v) for v in res.test_losses], params={**params, **drift}))
             rows.append(row)

@@ -42,11 +42,11 @@ class WidthSweep:
 
     def values(self, stat: str) -> np.ndarray:
         """mu, sigma or eps at every width."""
-        return np.array([getattr(self.stats[int(n)], f"{stat}_L") for n in self.widths])
+        return np.array([getattr(self.stats[int(n)], stat) for n in self.widths])
 
     def errors(self, stat: str) -> np.ndarray:
         """Bootstrap standard errors at every width."""
-        return np.array([getattr(self.stats[int(n)], f"{stat}_L_err") for n in self.widths])
+        return np.array([getattr(self.stats[int(n)], f"{stat}_err") for n in self.widths])
 
     def exact(self, stat: str) -> float:
         """The infinite-width value."""
