@@ -247,11 +247,11 @@ def test_nested_subsets_balanced_every_prefix():
     np.testing.assert_array_equal(big[:37], small)
 
 
-def test_training_subset_balanced_on_mnist(data_dir):
+def test_balanced_subset_on_mnist(data_dir):
     ds = data.load_task("mnist", downsample=28, standardize=None, n_test=10)
-    x, y = data.training_subset(ds, 100, seed=5, balanced=True)
+    x, y = ds.subset(100, 5, balanced=True)
     assert x.shape == (100, 1) and np.bincount(y.argmax(axis=1)).tolist() == [10] * 10
-    x2, _ = data.training_subset(ds, 1000, seed=5, balanced=True)
+    x2, _ = ds.subset(1000, 5, balanced=True)
     np.testing.assert_array_equal(x2[:100], x)
 
 
@@ -264,8 +264,8 @@ def test_subset_sizes():
 
 # ------------------------------------------------------------------------------------ bad parameters
 
-TINY = data.Dataset("tiny", np.zeros((20, 3)), np.zeros((20, 10)), np.zeros((2, 3)), np.zeros((2, 10)),
-                    np.arange(20) % 10, np.arange(2))
+TINY = data.TaskData("tiny", np.zeros((20, 3)), np.zeros((20, 10)), np.zeros((2, 3)), np.zeros((2, 10)), {},
+                     np.arange(20) % 10, np.arange(2))
 
 
 @pytest.mark.parametrize("call, match", [
@@ -283,7 +283,7 @@ TINY = data.Dataset("tiny", np.zeros((20, 3)), np.zeros((20, 10)), np.zeros((2, 
     (lambda: data.nested_subsets(100, [10, 101]), "N_D = 101.*pool"),
     (lambda: data.nested_subsets(0, [1]), "n_pool"),
     (lambda: data.nested_subsets(100, [10], labels=np.zeros(99)), "labels"),
-    (lambda: data.training_subset(TINY, 21), "n: .*pool"),
+    (lambda: TINY.subset(21), "n_train: .*pool"),
     (lambda: data.subset_sizes(0, 10, 3), "n_min"),
     (lambda: data.subset_sizes(10, 5, 3), "n_max"),
     (lambda: data.subset_sizes(1, 10, 0), "count"),

@@ -29,15 +29,31 @@ def test_subsets_are_nested_and_reproducible():
     assert not np.array_equal(data.subset(10, 1)[0], data.subset(10, 2)[0])
     full = data.subset(50, 3)[0]  # every draw is a permutation of the whole pool
     np.testing.assert_array_equal(np.sort(full, axis=0), np.sort(data.x_train, axis=0))
-    for bad in (0, 51):
+    for bad in (0, 51, 2.5):
         with pytest.raises(ValueError, match="n_train"):
             data.subset(bad)
+    with pytest.raises(ValueError, match="balanced: .*no class labels"):
+        data.subset(10, balanced=True)
+
+
+def test_subset_draws_are_nested_subsets_with_the_draw_as_seed():
+    """One subsetting rule: draw d > 0 is tasks.nested_subsets(seed=d); balanced prefixes use the labels."""
+    data = _synthetic()
+    for draw in (1, 7):
+        (idx,) = tasks.nested_subsets(50, [20], seed=draw)
+        np.testing.assert_array_equal(data.subset(20, draw)[0], data.x_train[idx])
+    labels = np.arange(50) % 5
+    labelled = TaskData("toy", data.x_train, data.y_train, data.x_test, data.y_test, {}, labels, None)
+    x, _ = labelled.subset(10, 3, balanced=True)
+    picked = [int(np.flatnonzero((data.x_train == row).all(axis=1))[0]) for row in x]
+    assert np.bincount(labels[picked], minlength=5).tolist() == [2] * 5
+    assert "toy: pool 50 x 3, test 7, k=1" in labelled.describe()
 
 
 def test_coarse_calorimeter_covers_the_same_volume():
     cfg = CalorimeterConfig(hcal=True)
-    assert tasks._coarse_calorimeter(cfg, 25, 25) is cfg
-    coarse = tasks._coarse_calorimeter(cfg, 5, 10)
+    assert tasks.coarse_calorimeter(cfg, 25, 25) is cfg
+    coarse = tasks.coarse_calorimeter(cfg, 5, 10)
     assert coarse.ecal.shape == (5, 5, 10) and coarse.hcal == cfg.hcal
     assert coarse.ecal.n_cells * coarse.ecal.cell_size_mm == pytest.approx(25 * 5.1, rel=1e-12)
     assert coarse.ecal.depth_x0 == pytest.approx(cfg.ecal.depth_x0, rel=1e-12)
@@ -69,6 +85,8 @@ def test_image_task_pools_are_nested_and_disjoint_from_the_test_set(data_dir):
     assert not np.array_equal(other.x_train, small.x_train)
     assert small.x_train.min() >= 0 and small.x_train.max() <= 1  # pixels in [0, 1] by default
     assert small.info["target"] == "one-hot (k = 10)" and np.all(small.y_train.sum(axis=1) == 1)
+    np.testing.assert_array_equal(small.labels_train, small.y_train.argmax(axis=1))  # labels follow the pool order
+    np.testing.assert_array_equal(small.labels_test, small.y_test.argmax(axis=1))
     # the pool comes from the training split, the test set from the test split: no image is in both
     pool = {row.tobytes() for row in big.x_train}
     assert not any(row.tobytes() in pool for row in big.x_test)

@@ -53,6 +53,11 @@ def check_positive(value, name: str, *, allow_zero: bool = False, allow_inf: boo
     return v
 
 
+def is_integer(value: object) -> bool:
+    """True for Python and NumPy integers other than bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_int(value, name: str, *, minimum: int = 1) -> int:
     """An integer >= minimum."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

@@ -1,4 +1,4 @@
-"""Real MNIST and CIFAR-10: verified files, pickle-free parsers, preprocessing and nested training subsets.
+"""Real MNIST and CIFAR-10: verified files, pickle-free parsers and preprocessing into a `tasks.TaskData`.
 
 Every data file is resolved by one function, `data_file`: first ``$NTKUQ_DATA_DIR`` in the canonical layout
 (``mnist/*.gz``, ``cifar10/cifar-10-batches-bin/*.bin``), then the download cache (`storage.cache_dir`, same
@@ -11,14 +11,15 @@ import functools
 import gzip
 import hashlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import pooch
 
+from .checks import is_integer
 from .storage import cache_dir
+from .tasks import TaskData, nested_subsets, subset_sizes  # noqa: F401  (subsetting lives in tasks; chapters import it from here too)
 
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -200,31 +201,6 @@ def _check_name_split(name: str, split: str) -> None:
 
 # ----------------------------------------------------------------------------------------------- tasks
 
-@dataclass(frozen=True)
-class Dataset:
-    """A preprocessed task: the training pool, a fixed test subset, one-hot targets and integer labels."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    labels_train: np.ndarray
-    labels_test: np.ndarray
-    options: dict = field(default_factory=dict)
-
-    def describe(self) -> str:
-        """One-line summary: shapes, classes and preprocessing options."""
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return (f"{self.name}: pool {self.x_train.shape[0]} x {self.x_train.shape[1]}, "
-                f"test {self.x_test.shape[0]}, k={self.y_train.shape[1]} ({opts})")
-
-
-def _is_int(v: object) -> bool:
-    """True for Python/numpy integers other than bool."""
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
 def _features(images: np.ndarray, grayscale: bool, downsample: int) -> np.ndarray:
     """uint8 images -> flattened float64 features in [0, 1], optionally grayscale and average-pooled."""
     x = images
@@ -244,8 +220,17 @@ def _per_image(x: np.ndarray) -> np.ndarray:
 
 
 def load_task(name: str, *, n_test: Optional[int] = 1000, grayscale: bool = False, downsample: int = 1,
-              standardize: Optional[str] = "feature", center_targets: bool = False, seed: int = 0) -> Dataset:
+              standardize: Optional[str] = "feature", center_targets: bool = False, seed: int = 0) -> TaskData:
     """Load a preprocessed classification task: the whole training split as pool and a seeded test subset.
+
+    Args:
+      name: 'mnist' or 'cifar10'.
+      n_test: size of the test subset (None: the whole test split).
+      grayscale: CIFAR-10 only: luminance 0.299 R + 0.587 G + 0.114 B instead of three channels.
+      downsample: average-pool the images by this factor (it must divide the image size).
+      standardize: 'feature', 'image' or None (see below).
+      center_targets: subtract 1/k from the one-hot targets.
+      seed: the permutation that picks the test subset.
 
     standardize='feature' uses the training pool's per-feature mean and std (features whose training std is
     below 1e-8 are only centred, so test pixels that are never lit in training stay finite); 'image' makes
@@ -256,14 +241,14 @@ def load_task(name: str, *, n_test: Optional[int] = 1000, grayscale: bool = Fals
     if standardize not in STANDARDIZE:
         raise ValueError(f"standardize: expected one of {STANDARDIZE}, got {standardize!r}")
     size = IMAGE_SIZE[name]
-    if not _is_int(downsample) or downsample < 1 or size % downsample:
+    if not is_integer(downsample) or downsample < 1 or size % downsample:
         raise ValueError(f"downsample: expected a positive integer dividing the image size {size}, "
                          f"got {downsample!r}")
     x_tr, l_tr = load_raw(name, "train")
     x_te, l_te = load_raw(name, "test")
     if n_test is None:
         n_test = len(x_te)
-    if not _is_int(n_test) or not 1 <= n_test <= len(x_te):
+    if not is_integer(n_test) or not 1 <= n_test <= len(x_te):
         raise ValueError(f"n_test: expected None or an integer in [1, {len(x_te)}], got {n_test!r}")
     test_idx = np.random.default_rng(seed).permutation(len(x_te))[:n_test]
     x_train = _features(x_tr, grayscale, downsample)
@@ -281,54 +266,4 @@ def load_task(name: str, *, n_test: Optional[int] = 1000, grayscale: bool = Fals
     eye = np.eye(N_CLASSES) - (1.0 / N_CLASSES if center_targets else 0.0)
     options = dict(n_test=n_test, grayscale=grayscale, downsample=downsample, standardize=standardize,
                    center_targets=center_targets, seed=seed)
-    return Dataset(name, x_train, eye[l_tr], x_test, eye[l_te[test_idx]], np.array(l_tr),
-                   l_te[test_idx], options)
-
-
-# --------------------------------------------------------------------------------------------- subsets
-
-def nested_subsets(n_pool: int, sizes: Sequence[int], *, seed: int = 0,
-                   labels: Optional[np.ndarray] = None) -> list[np.ndarray]:
-    """Index arrays of the given sizes, all prefixes of one seeded permutation (class-balanced if labels)."""
-    if not _is_int(n_pool) or n_pool < 1:
-        raise ValueError(f"n_pool: expected a positive integer, got {n_pool!r}")
-    sizes = list(sizes)
-    if not sizes or not all(_is_int(s) and s >= 1 for s in sizes):
-        raise ValueError(f"sizes: expected a non-empty list of positive integers, got {sizes!r}")
-    if any(b <= a for a, b in zip(sizes, sizes[1:])):
-        raise ValueError(f"sizes: expected strictly increasing sizes, got {sizes!r}")
-    if sizes[-1] > n_pool:
-        raise ValueError(f"sizes: N_D = {sizes[-1]} exceeds the pool size n_pool = {n_pool}")
-    rng = np.random.default_rng(seed)
-    if labels is None:
-        order = rng.permutation(n_pool)
-    else:
-        labels = np.asarray(labels)
-        if labels.shape != (n_pool,):
-            raise ValueError(f"labels: expected shape ({n_pool},), got {labels.shape}")
-        classes, cls = np.unique(labels, return_inverse=True)
-        rank = np.empty(n_pool, np.int64)  # position of each item in its class's permuted list
-        for c in range(len(classes)):
-            members = rng.permutation(np.flatnonzero(cls == c))
-            rank[members] = np.arange(len(members))
-        tie = rng.random((rank.max() + 1, len(classes)))[rank, cls]  # random class order in each round
-        order = np.lexsort((tie, rank))
-    return [order[:s].copy() for s in sizes]
-
-
-def training_subset(ds: Dataset, n: int, *, seed: int = 0, balanced: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The first n training points (x, y) of the seeded nested order (class-balanced if balanced)."""
-    if not _is_int(n) or not 1 <= n <= len(ds.x_train):
-        raise ValueError(f"n: expected an integer in [1, {len(ds.x_train)}] (the pool size), got {n!r}")
-    labels = ds.labels_train if balanced else None
-    (idx,) = nested_subsets(len(ds.x_train), [n], seed=seed, labels=labels)
-    return ds.x_train[idx], ds.y_train[idx]
-
-
-def subset_sizes(n_min: int, n_max: int, count: int) -> list[int]:
-    """Up to `count` log-spaced unique integers from n_min to n_max inclusive."""
-    if not _is_int(n_min) or not _is_int(n_max) or not 1 <= n_min <= n_max:
-        raise ValueError(f"n_min, n_max: expected integers with 1 <= n_min <= n_max, got {n_min!r}, {n_max!r}")
-    if not _is_int(count) or count < 1:
-        raise ValueError(f"count: expected a positive integer, got {count!r}")
-    return sorted({int(round(v)) for v in np.geomspace(n_min, n_max, count)})
+    return TaskData(name, x_train, eye[l_tr], x_test, eye[l_te[test_idx]], options, np.array(l_tr), l_te[test_idx])
