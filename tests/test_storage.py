@@ -66,3 +66,16 @@ def test_binary_write_round_trips_an_npz(tmp_path):
     buf = io.BytesIO()
     np.savez(buf, a=a)
     assert path.stat().st_size == len(buf.getvalue())
+
+
+def test_write_all_is_all_or_nothing(tmp_path):
+    """Several files: all renamed after all are written; a failure leaves every old file and no temporary."""
+    from ntkuq.storage import atomic_write_all
+
+    a, b = tmp_path / "a.json", tmp_path / "sub" / "b.csv"
+    atomic_write_all({str(a): b"one", str(b): b"two"})
+    assert a.read_bytes() == b"one" and b.read_bytes() == b"two"
+    with pytest.raises(TypeError):
+        atomic_write_all({str(a): b"new", str(b): "not bytes"})
+    assert a.read_bytes() == b"one" and b.read_bytes() == b"two"  # the first file was not replaced either
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json", "b.csv", "sub"]

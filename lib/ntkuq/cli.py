@@ -19,9 +19,10 @@ import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from .storage import atomic_write_all
 
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
@@ -114,24 +115,6 @@ def _check_outputs(paths: Dict[str, Optional[str]]) -> None:
             raise ValueError(f"--plot {path}: expected a file name ending in one of {FIGURE_FORMATS}")
 
 
-def write_all(blobs: Dict[str, bytes]) -> None:
-    """Write every file to a temporary name beside it first, then rename them all (nothing partial is left)."""
-    staged = []
-    try:
-        for path, data in blobs.items():
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            staged.append((tmp, target))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-
-
 def run_estimate(args: argparse.Namespace) -> int:
     """Run `estimate` as the parsed arguments say; print the report and write the requested files."""
     from .estimate import EnsembleOptions, estimate_files
@@ -166,7 +149,7 @@ def run_estimate(args: argparse.Namespace) -> int:
         plt.close(fig)
         blobs[args.plot] = buf.getvalue()
     print(est.summary(), flush=True)
-    write_all(blobs)
+    atomic_write_all(blobs)
     for path in blobs:
         print(f"wrote {path}")
     return 0

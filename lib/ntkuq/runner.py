@@ -54,7 +54,7 @@ def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *, p
     import nbformat
     import papermill as pm
 
-    from .results import atomic_write_text
+    from .storage import atomic_write_text
 
     nb = jupytext.read(md)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -78,7 +78,8 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
 
     Writes out/notebooks/CHAPTER.ipynb (executed), out/results.csv (one tidy row per point) and
     out/manifest.json (preset, per-chapter wall time, versions, device).  Safe to interrupt and rerun."""
-    from .results import ResultStore, atomic_write_text, environment, to_csv
+    from .results import ResultStore, environment, to_csv
+    from .storage import atomic_write_text
 
     preset = load_preset(name)
     out = (ROOT / "results" / name) if out is None else Path(out)

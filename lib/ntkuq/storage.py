@@ -1,16 +1,16 @@
 """Where the library keeps its files and how it writes them: one cache-folder rule, one atomic write.
 
 Downloads (`ntkuq.data`) and simulated showers (`ntkuq.calorimeter`) share the cache folder of
-`cache_dir`; result rows (`ntkuq.results`), executed notebooks and calorimeter cache files are all
-written with `atomic_write`, so a reader (or a restarted run) sees either the old file or the whole
-new one, never a partial file.
+`cache_dir`; result rows (`ntkuq.results`), executed notebooks, calorimeter cache files and the
+`ntkuq` command's output files (`atomic_write_all`) are all written here, so a reader (or a restarted
+run) sees either the old file or the whole new one, never a partial file.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Dict, List, Tuple
 
 
 def cache_dir() -> Path:
@@ -53,4 +53,24 @@ def atomic_write_text(path: os.PathLike, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text))
 
 
-__all__ = ["atomic_write", "atomic_write_text", "cache_dir"]
+def atomic_write_all(blobs: Dict[str, bytes]) -> None:
+    """Write several files all or nothing: each to a temporary name beside it first, then rename them all.
+
+    If any write fails, no destination is touched and every temporary file is removed."""
+    staged: List[Tuple[str, Path]] = []
+    try:
+        for path, data in blobs.items():
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            staged.append((tmp, target))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+
+
+__all__ = ["atomic_write", "atomic_write_all", "atomic_write_text", "cache_dir"]
