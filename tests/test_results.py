@@ -84,3 +84,41 @@ def test_environment():
     versions = json.loads(env["versions"])
     assert {"jax", "numpy", "scipy"} <= set(versions) and versions["numpy"] != "?"
     assert ":" in env["device"] and isinstance(env["machine"], str)
+
+
+def test_result_row_round_trips_every_committed_point_and_the_csv(tmp_path):
+    """The committed results/cpu point files and CSV load as ResultRows and are written back unchanged."""
+    from pathlib import Path
+
+    from ntkuq.results import ResultRow
+
+    root = Path(__file__).resolve().parents[1] / "results" / "cpu"
+    files = sorted((root / "points").glob("*.json"))
+    if not files:
+        pytest.skip("no committed results/cpu points")
+    kinds = set()
+    for path in files:
+        stored = json.loads(path.read_text())
+        row = ResultRow.from_dict(stored)
+        kinds.add((row.width is None, row.steps is None, row.member_losses is not None))
+        assert json.dumps(row.to_dict(), sort_keys=True, default=float) == json.dumps(stored, sort_keys=True,
+                                                                                        default=float)
+    assert (True, True, False) in kinds  # infinite width at t = infinity: width "inf", steps -1 on disk
+    store = ResultStore(root / "points")
+    rebuilt = ResultStore(tmp_path)
+    for stored in store.rows():
+        rebuilt.put(stored["key"], ResultRow.from_dict(stored))
+    assert to_csv(rebuilt.rows()) == (root / "results.csv").read_text()
+
+
+def test_result_row_sentinels():
+    from ntkuq.results import ResultRow
+
+    row = ResultRow(task="t", n_train=5, width=None, optimizer="gd", method="ntk", draw=0, study="infinite",
+                    mu=1.0, sigma=0.5, eps=0.5)
+    d = row.to_dict()
+    assert d["width"] == "inf" and d["steps"] == -1 and "member_losses" not in d and "key" not in d
+    assert ResultRow.from_dict(d) == row
+    finite = ResultRow(**{**d, "width": 30, "steps": 100, "member_losses": [1.0, 2.0]})
+    assert ResultRow.from_dict({**finite.to_dict(), "unknown": 1}) == finite
+    assert ResultRow.from_dict({**d, "width": "30", "steps": "7"}).width == 30  # CSV strings

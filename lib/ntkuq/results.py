@@ -12,14 +12,75 @@ import json
 import os
 import platform
 from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from .storage import atomic_write_text
 
 COLUMNS = ["task", "n_train", "width", "optimizer", "method", "draw", "mu", "sigma", "eps",
            "mu_err", "sigma_err", "eps_err", "members", "steps", "seed", "wall_s", "device", "key"]
 """The tidy table's leading columns, in order; a row's parameters and library versions follow as JSON."""
+
+
+@dataclass
+class ResultRow:
+    """One finished point of a study: the statistics of one (task, N_D, width, optimizer, method, draw).
+
+    In memory infinite width is `width=None` and t = infinity is `steps=None`; on disk (the point files
+    and the tidy CSV) they are written as width "inf" and steps -1, the format the committed results
+    use.  `to_dict` and `from_dict` convert; `member_losses` (finite-width ensembles only) is written
+    only when present.
+    """
+
+    task: str
+    n_train: int
+    width: Optional[int]
+    optimizer: str
+    method: str
+    draw: int
+    study: str
+    mu: float
+    sigma: float
+    eps: float
+    mu_err: float = 0.0
+    sigma_err: float = 0.0
+    eps_err: float = 0.0
+    members: int = 0
+    steps: Optional[int] = None
+    seed: int = 0
+    wall_s: float = 0.0
+    device: str = ""
+    versions: str = ""
+    params: Dict[str, Any] = field(default_factory=dict)
+    member_losses: Optional[List[float]] = None
+    key: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The row as stored: width "inf" for infinite width, steps -1 for t = infinity."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["width"] = INFINITE_WIDTH if self.width is None else self.width
+        out["steps"] = T_INFINITY if self.steps is None else self.steps
+        for optional in ("member_losses", "key"):
+            if out[optional] is None:
+                del out[optional]
+        return out
+
+    @classmethod
+    def from_dict(cls, row: Dict[str, Any]) -> "ResultRow":
+        """A stored row (a point file or a `read_csv` row) back as a ResultRow; unknown fields are ignored."""
+        known = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
+        width = known.get("width")
+        known["width"] = None if str(width) == INFINITE_WIDTH else int(width)
+        steps = known.get("steps")
+        known["steps"] = None if steps is None or int(steps) == T_INFINITY else int(steps)
+        return cls(**known)
+
+
+INFINITE_WIDTH = "inf"
+"""How an infinite width is written in the point files and the CSV."""
+T_INFINITY = -1
+"""How t = infinity (the converged ensemble) is written as `steps`."""
 
 
 def point_key(**fields: Any) -> str:
@@ -59,9 +120,9 @@ class ResultStore:
         path = self.folder / f"{key}.json"
         return json.loads(path.read_text()) if path.exists() else None
 
-    def put(self, key: str, row: dict) -> dict:
-        """Store a finished point's row atomically and return it (with its key)."""
-        row = {**row, "key": key}
+    def put(self, key: str, row: Union[ResultRow, dict]) -> dict:
+        """Store a finished point's row atomically and return it as stored (a dict, with its key)."""
+        row = {**(row.to_dict() if isinstance(row, ResultRow) else row), "key": key}
         if self.folder is None:
             self._memory[key] = row
         else:

@@ -1,7 +1,8 @@
 """The scaling study: statistics at many N_D, stored point by point (resumable), then fitted.
 
-Rows are dicts with the columns of `results.COLUMNS`; infinite-width rows have width 'inf' and are
-exact for their training set, so their uncertainties come from several training-set draws.
+Rows are built as `results.ResultRow` and returned as stored (dicts with the columns of
+`results.COLUMNS`, infinite width written 'inf', t = infinity steps -1); infinite-width rows are exact
+for their training set, so their uncertainties come from several training-set draws.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .results import ResultStore, environment, point_key
+from .results import ResultRow, ResultStore, environment, point_key
 from .scaling import PowerLaw, Plateau, bootstrap_curves, eps_of, fit_power_law, plateau
 from .spec import MLPSpec
 from .sweep import nested_sweep
@@ -44,11 +45,11 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
                               progress=progress)
         wall = (time.perf_counter() - start) / len(points)
         for p in points:
-            row = dict(task=data.name, n_train=p.n_train, width="inf", optimizer="gd" if p.method == "ntk" else "bayes",
-                       method=p.method, draw=draw, study="infinite", mu=p.stats.mu, sigma=p.stats.sigma, eps=p.stats.eps,
-                       mu_err=0.0, sigma_err=0.0, eps_err=0.0, members=0, steps=-1, seed=draw, wall_s=wall,
-                       device=env["device"], versions=env["versions"], params=dict(spec=asdict(spec),
-                       n_test=len(data.x_test), diag_reg=diag_reg, data=data.info))
+            row = ResultRow(task=data.name, n_train=p.n_train, width=None, optimizer="gd" if p.method == "ntk" else "bayes",
+                            method=p.method, draw=draw, study="infinite", mu=p.stats.mu, sigma=p.stats.sigma,
+                            eps=p.stats.eps, steps=None, seed=draw, wall_s=wall, device=env["device"],
+                            versions=env["versions"], params=dict(spec=asdict(spec), n_test=len(data.x_test),
+                                                                   diag_reg=diag_reg, data=data.info))
             rows.append(store.put(keys[(p.method, p.n_train)], row))
     return rows
 
@@ -194,8 +195,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                 mean_test = res.test_history.mean(axis=0)
                 drift = dict(train_loss=float(mean_train[-1]), train_drift=float(mean_train[-1] / mean_train[-2] - 1),
                              test_drift=float(mean_test[-1] / mean_test[-2] - 1), drift_from=int(res.steps[-2]))
-                row = store.put(key, dict(
-                    base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,
+                row = store.put(key, ResultRow(
+                    **base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,
                     mu_err=st.mu_err, sigma_err=st.sigma_err, eps_err=st.eps_err, members=members, steps=T,
                     wall_s=time.perf_counter() - start + setup_s,
                     member_losses=[float(v) for v in res.test_losses], params={**params, **drift}))
@@ -207,9 +208,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                         pred = (ntk_prediction(kern, y) if t_steps is None else
                                 ntk_prediction(kern, y, steps=t_steps, eta=eta, optimizer=optimizer, momentum=mom))
                         st = loss_stats(pred, data.y_test)
-                        inf_rows[which] = store.put(keys_inf[which], dict(
-                            base, width="inf", method="ntk", mu=st.mu, sigma=st.sigma, eps=st.eps, mu_err=0.0,
-                            sigma_err=0.0, eps_err=0.0, members=0, steps=-1 if t_steps is None else t_steps,
+                        inf_rows[which] = store.put(keys_inf[which], ResultRow(
+                            **base, width=None, method="ntk", mu=st.mu, sigma=st.sigma, eps=st.eps, steps=t_steps,
                             wall_s=time.perf_counter() - start,
                             params={**params, "spec": asdict(spec.with_width(None))}))
                     rows.append(inf_rows[which])
