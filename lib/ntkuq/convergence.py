@@ -152,7 +152,14 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
 
 def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: float, optimizer: str = "momentum",
                     momentum: Optional[float] = None, diag_reg: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
-    """mu_L(T) and sigma_L(T) at each T in `steps` (for plots), from one eigendecomposition."""
+    """mu_L(T) and sigma_L(T) at each T in `steps` (for plots), from one eigendecomposition.
+
+    Args:
+      kern, y_train, y_test: kernels and targets, as in `converged_steps`.
+      steps: the numbers of steps T to evaluate.
+      eta, optimizer, momentum: the optimizer, as in `converged_steps`.
+      diag_reg: added to the diagonal of Theta.
+    """
     beta = check_optimizer(optimizer, momentum)
     ev = _Evaluator(kern, check_inputs(y_train, "y_train", n_rows=kern.n_train),
                     check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0]), check_positive(eta, "eta"),

@@ -199,7 +199,16 @@ def nngp_posterior(kern: TrainTestKernels, y_train, *, diag_reg: float = 0.0) ->
 
 def predict(spec: MLPSpec, x_train, y_train, x_test, *, method: str = "ntk", time: Optional[float] = None,
             steps: Optional[int] = None, eta: float = 1.0, diag_reg: float = 0.0) -> EnsemblePrediction:
-    """Kernels plus prediction in one call: method 'ntk' (gradient descent) or 'nngp' (Bayesian posterior)."""
+    """Kernels plus prediction in one call: method 'ntk' (gradient descent) or 'nngp' (Bayesian posterior).
+
+    Args:
+      spec: the architecture (its width is ignored: infinite width).
+      x_train, y_train: training inputs (N_D x d) and targets (N_D x k).
+      x_test: test inputs (N_T x d).
+      method: 'ntk' (the trained ensemble, `ntk_prediction`) or 'nngp' (`nngp_posterior`).
+      time, steps, eta: the training time, as in `ntk_prediction` ('ntk' only; default t = infinity).
+      diag_reg: added to the diagonal of the train-train kernel before solving.
+    """
     if method not in ("ntk", "nngp"):
         raise ValueError(f"method: expected 'ntk' or 'nngp', got {method!r}")
     x_train = check_inputs(x_train, "x_train")

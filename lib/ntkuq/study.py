@@ -26,6 +26,16 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
                          diag_reg: float = 0.0, progress: bool = False) -> List[dict]:
     """Exact mu_L, sigma_L, eps_L at every size for each training-set draw; finished draws are not recomputed.
 
+    Args:
+      data: the task (`tasks.load`).
+      spec: the architecture (infinite width).
+      sizes: training-set sizes N_D (prefixes of the draw's permutation of the pool).
+      draws: training-set draws per size.
+      methods: 'ntk' and/or 'nngp'.
+      store: resumable result store (None: in memory).
+      diag_reg: added to the diagonal of the train-train kernels.
+      progress: show progress bars.
+
     Draw d takes the training sets from the d-th permutation of the pool, so the pool should be larger
     than the largest size (twice, say) for the draws to differ there."""
     store = store or ResultStore(None)

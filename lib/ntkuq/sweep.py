@@ -36,7 +36,18 @@ class SweepPoint:
 def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequence[int], *,
                  methods: Sequence[str] = ("ntk", "nngp"), diag_reg: float = 0.0,
                  block_size: int = 1024, progress: bool = False) -> List[SweepPoint]:
-    """mu_L, sigma_L, eps_L of the t = infinity NTK ensemble and/or NNGP posterior for each prefix size."""
+    """mu_L, sigma_L, eps_L of the t = infinity NTK ensemble and/or NNGP posterior for each prefix size.
+
+    Args:
+      spec: the architecture (infinite width).
+      x_train, y_train: the largest training set; the set of size n is its first n rows.
+      x_test, y_test: the test set.
+      sizes: strictly increasing training-set sizes, at most len(x_train).
+      methods: a non-empty subset of ('ntk', 'nngp').
+      diag_reg: added to the diagonal of each train-train kernel (constant, so one factor serves all sizes).
+      block_size: test rows per block of the covariance in `loss_stats`.
+      progress: show a progress bar per method.
+    """
     x_train = check_inputs(x_train, "x_train")
     y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
     x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
