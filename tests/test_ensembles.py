@@ -152,6 +152,21 @@ def test_training_lowers_training_loss_and_records_log_spaced_steps(small):
     np.testing.assert_array_equal(res.test_losses, res.test_history[:, -1])
     assert res.outputs is None and np.all(res.stopped_at == 200)
     assert res.eta == pytest.approx(default_eta(SPEC, x))
+    assert res.alive_history.shape == (4, res.steps.size, SPEC.depth - 1)
+    assert np.all((res.alive_history >= 0) & (res.alive_history <= 1))
+
+
+def test_alive_history_matches_the_members_trained_to_each_step(small):
+    """The recorded alive fraction at step T equals alive_fraction of members trained for exactly T steps."""
+    from ntkuq.network import alive_fraction
+
+    x, y, xs, ys = small
+    res = train_ensemble(SPEC, x, y, xs, ys, n_members=2, steps=0, n_record=2, progress=False)
+    for m in range(2):
+        p = init_mlp(SPEC, x.shape[1], y.shape[1], jax.random.fold_in(jax.random.PRNGKey(0), m))
+        want = np.asarray(alive_fraction(SPEC, p, np.asarray(x, np.float32)))
+        np.testing.assert_allclose(res.alive_history[m, 0], want)
+
 
 
 def test_tolerance_stops_early(small):

@@ -6,7 +6,7 @@ import pytest
 
 from ntkuq import MLPSpec
 from ntkuq.kernels import kernels
-from ntkuq.network import apply_mlp, empirical_nngp, empirical_ntk, init_mlp, layer_sizes, learning_rate_scales
+from ntkuq.network import alive_fraction, apply_mlp, empirical_nngp, empirical_ntk, init_mlp, layer_sizes, learning_rate_scales
 
 SPEC = MLPSpec(depth=3, activation="relu", C_b=0.3, C_W=1.7, lambda_b=4.0, lambda_W=0.5, width=400)
 X = np.random.default_rng(0).normal(size=(5, 20))
@@ -42,6 +42,24 @@ def test_forward_pass_is_the_recursion():
     for w, b in params[1:]:
         z = np.maximum(z, 0.0) @ np.asarray(w) + np.asarray(b)
     np.testing.assert_allclose(apply_mlp(SPEC.with_width(6), params, X), z, rtol=1e-12)
+
+
+def test_alive_fraction_counts_units_positive_on_some_input():
+    """Counted directly with numpy: a ReLU unit is alive if its preactivation is > 0 on at least one input."""
+    spec = SPEC.with_width(12)
+    params = init_mlp(spec, 20, 2, jax.random.PRNGKey(5), jnp.float64)
+    # kill units 0..3 of layer 1 (bias -100) and units 0..6 of layer 2
+    (w1, b1), (w2, b2), last = params
+    params = ((w1, b1.at[:4].set(-100.0)), (w2, b2.at[:7].set(-100.0)), last)
+    got = np.asarray(alive_fraction(spec, params, X))
+    z1 = np.asarray(X) @ np.asarray(params[0][0]) + np.asarray(params[0][1])
+    z2 = np.maximum(z1, 0) @ np.asarray(params[1][0]) + np.asarray(params[1][1])
+    want = [np.mean((z1 > 0).any(axis=0)), np.mean((z2 > 0).any(axis=0))]
+    np.testing.assert_allclose(got, want)
+    assert got[0] <= 8 / 12 and got[1] <= 5 / 12
+    smooth = MLPSpec(depth=3, activation="tanh", width=12)
+    p_smooth = init_mlp(smooth, 20, 2, jax.random.PRNGKey(5), jnp.float64)
+    np.testing.assert_array_equal(np.asarray(alive_fraction(smooth, p_smooth, X)), [1.0, 1.0])
 
 
 def test_learning_rate_scales():

@@ -44,7 +44,7 @@ from .checks import check_inputs, check_int, check_positive
 from .gains import check_optimizer
 from .kernels import kernels
 from .linalg import largest_eigenvalue, stable_eta
-from .network import Params, apply_mlp, init_mlp, layer_sizes, learning_rate_scales
+from .network import Params, alive_fraction, apply_mlp, init_mlp, layer_sizes, learning_rate_scales
 from .spec import MLPSpec
 
 Array = jax.Array
@@ -154,11 +154,11 @@ def _ensemble_runner(spec: MLPSpec, n_in: int, n_out: int, optimizer: str, batch
 
 @partial(jax.jit, static_argnames=("spec",))
 def _evaluate(spec: MLPSpec, params: Params, x_tr: Array, y_tr: Array, x_te: Array, y_te: Array):
-    """Per-member train loss (L_train), test loss (L) and test outputs of stacked parameters."""
+    """Per-member train loss (L_train), test loss (L), test outputs and alive fractions on the training inputs."""
     def one(p):
-        """Losses and test outputs of one member."""
+        """Losses, test outputs and per-layer alive fractions of one member."""
         z = apply_mlp(spec, p, x_te)
-        return train_loss(spec, p, x_tr, y_tr), jnp.mean((z - y_te) ** 2), z
+        return train_loss(spec, p, x_tr, y_tr), jnp.mean((z - y_te) ** 2), z, alive_fraction(spec, p, x_tr)
     return jax.vmap(one)(params)
 
 
@@ -251,7 +251,8 @@ class EnsembleResult:
 
     train losses use L_train = 1/(2 N_D) sum (z - y)^2 (the training objective); test losses
     L = 1/(N_T k) sum (z - y)^2.  A chunk stopped by `tol` keeps its last values at later steps;
-    `stopped_at` holds each member's last trained step.
+    `stopped_at` holds each member's last trained step.  `alive_history` (M, len(steps), depth - 1) is
+    the fraction of each hidden layer's units alive on the training inputs (network.alive_fraction).
     """
 
     test_losses: np.ndarray
@@ -262,6 +263,7 @@ class EnsembleResult:
     stopped_at: np.ndarray
     eta: float
     outputs: Optional[np.ndarray] = None
+    alive_history: Optional[np.ndarray] = None
 
     @property
     def n_members(self) -> int:
@@ -374,6 +376,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     rec = record_steps(steps, n_record)
     train_hist = np.empty((n_members, rec.size))
     test_hist = np.empty((n_members, rec.size))
+    alive_hist = np.empty((n_members, rec.size, spec.depth - 1))
     stopped = np.full(n_members, steps, dtype=np.int64)
     outputs = np.empty((n_members, x_te.shape[0], k)) if keep_outputs else None
     n_chunks = -(-n_members // chunk)
@@ -390,15 +393,17 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                                         jnp.asarray(r - t, jnp.int32), eta_arr, data_key)
                     bar.update(int(r - t))
                     t = int(r)
-                tr, te, z = _evaluate(spec, params, x_tr, y_tr, x_te, y_te)
+                tr, te, z, alive = _evaluate(spec, params, x_tr, y_tr, x_te, y_te)
                 train_hist[lo:hi, j], test_hist[lo:hi, j] = np.asarray(tr), np.asarray(te)
+                alive_hist[lo:hi, j] = np.asarray(alive)
                 if tol is not None and r < steps and bool(np.all(train_hist[lo:hi, j] < tol)):
                     train_hist[lo:hi, j + 1:] = train_hist[lo:hi, j:j + 1]
                     test_hist[lo:hi, j + 1:] = test_hist[lo:hi, j:j + 1]
+                    alive_hist[lo:hi, j + 1:] = alive_hist[lo:hi, j:j + 1]
                     stopped[lo:hi] = t
                     bar.update(int(steps - t))
                     break
             if keep_outputs:
                 outputs[lo:hi] = np.asarray(z)
     return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
-                          stopped, float(eta), outputs)
+                          stopped, float(eta), outputs, alive_hist)

@@ -49,6 +49,28 @@ def apply_mlp(spec: MLPSpec, params: Params, x: Array) -> Array:
     return z
 
 
+def alive_fraction(spec: MLPSpec, params: Params, x: Array) -> Array:
+    """Per hidden layer, the fraction of units that are alive on the inputs x: units whose activation has a
+    nonzero derivative sigma'(z) on at least one input (shape (depth - 1,)).
+
+    A dead unit (for ReLU: z <= 0 on every input) receives no gradient and is lost to training; an
+    infinite-width network in the NTK regime loses none.  Smooth activations (erf, tanh, GELU) have
+    sigma' != 0 almost everywhere, so all their units count as alive.
+
+    Args:
+      spec: the architecture (finite width).
+      params: one network's parameters (no member axis; vmap over members).
+      x: inputs (points x features), e.g. the training set.
+    """
+    act, dact = POINTWISE[spec.activation]
+    z = x @ params[0][0] + params[0][1]
+    alive = []
+    for w, b in params[1:]:
+        alive.append(jnp.mean(jnp.any(dact(z) != 0, axis=0)))
+        z = act(z) @ w + b
+    return jnp.stack(alive)
+
+
 def learning_rate_scales(spec: MLPSpec, params: Params) -> Params:
     """Per-leaf rate multipliers: (lambda_W / n_{l-1}, lambda_b) for each layer's (W, b)."""
     return tuple((jnp.full((), spec.lambda_W / w.shape[0], w.dtype), jnp.full((), spec.lambda_b, b.dtype))

@@ -204,7 +204,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                 mean_train = res.train_history.mean(axis=0)
                 mean_test = res.test_history.mean(axis=0)
                 drift = dict(train_loss=float(mean_train[-1]), train_drift=float(mean_train[-1] / mean_train[-2] - 1),
-                             test_drift=float(mean_test[-1] / mean_test[-2] - 1), drift_from=int(res.steps[-2]))
+                             test_drift=float(mean_test[-1] / mean_test[-2] - 1), drift_from=int(res.steps[-2]),
+                             alive=[float(v) for v in res.alive_history[:, -1].mean(axis=0)])
                 row = store.put(key, ResultRow(
                     **base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,
                     mu_err=st.mu_err, sigma_err=st.sigma_err, eps_err=st.eps_err, members=members, steps=T,

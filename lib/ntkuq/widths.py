@@ -39,6 +39,8 @@ class WidthSweep:
     """The recording steps of the members' test losses (log-spaced, 0 and T included)."""
     history: Dict[int, np.ndarray]
     """Per width the members' test losses at history_steps, (M, len(history_steps))."""
+    alive: Optional[Dict[int, np.ndarray]] = None
+    """Per width the members' mean fraction of alive units per hidden layer at history_steps, (len, depth - 1)."""
 
     def values(self, stat: str) -> np.ndarray:
         """mu, sigma or eps at every width."""
@@ -90,7 +92,7 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
     if widths.size < 2 or np.any(np.diff(widths) <= 0):
         raise ValueError(f"widths: expected at least two strictly increasing widths, got {list(widths)}")
     check_inputs(x_train, "x_train")
-    stats, boot, history = {}, {s: np.empty((n_boot, widths.size)) for s in STATS}, {}
+    stats, boot, history, alive = {}, {s: np.empty((n_boot, widths.size)) for s in STATS}, {}, {}
     rng = np.random.default_rng(seed)
     for j, n in enumerate(widths):
         res = train_ensemble(spec.with_width(int(n)), x_train, y_train, x_test, y_test, n_members=members,
@@ -98,10 +100,11 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
                              n_record=n_record, progress=progress)
         stats[int(n)] = res.stats(n_boot=n_boot, seed=seed)
         history[int(n)] = res.test_history
+        alive[int(n)] = res.alive_history.mean(axis=0)
         draws = res.test_losses[rng.integers(0, members, size=(n_boot, members))]
         mu, sigma = draws.mean(axis=1), draws.std(axis=1, ddof=1)
         boot["mu"][:, j], boot["sigma"][:, j], boot["eps"][:, j] = mu, sigma, sigma / mu
-    return WidthSweep(widths, stats, boot, infinite, int(steps), optimizer, res.steps, history)
+    return WidthSweep(widths, stats, boot, infinite, int(steps), optimizer, res.steps, history, alive)
 
 
 def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
