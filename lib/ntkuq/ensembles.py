@@ -41,7 +41,8 @@ from jax import lax
 from scipy.sparse.linalg import eigsh
 from tqdm import tqdm
 
-from ._checks import check_inputs, check_int, check_positive
+from ._checks import InputTypeError, check_inputs, check_int, check_positive
+from .budget import require_ensemble
 from .gains import check_optimizer, stability_limit
 from .kernels import kernels
 from .network import Params, apply_mlp, init_mlp, layer_sizes, learning_rate_scales
@@ -236,7 +237,11 @@ def _mu_sigma_eps(samples: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarr
 
 def bootstrap_stats(losses, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
     """mu_L, sigma_L, eps_L of member losses with standard errors from n_boot seeded resamplings of members."""
-    arr = np.asarray(losses, dtype=np.float64)
+    try:
+        arr = np.asarray(losses, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"losses: expected a 1-D array of member losses (real numbers), got {losses!r}"[:200]) \
+            from None
     if arr.ndim != 1 or arr.size < 2:
         raise ValueError(f"losses: expected a 1-D array of at least 2 member losses (M >= 2), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -295,6 +300,24 @@ def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int
     per_member = itemsize * (n_params * {"adam": 5, "momentum": 4, "nesterov": 4}.get(optimizer, 3)
                              + 3 * (n_train + n_test) * sum(sizes[1:]))
     return max(1, CHUNK_MEMORY_BYTES // per_member)
+
+
+def require_ensemble_memory(spec: MLPSpec, n_in: int, n_out: int, n_train: int, n_test: int, n_members: int, *,
+                            steps: int, optimizer: str = "gd", dtype=jnp.float32, chunk: Optional[int] = None,
+                            keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
+    """Refuse (estimate.TooLargeError, see ntkuq.budget) before training if the ensemble would not fit in memory.
+
+    The estimate is `budget.ensemble_bytes` for the chunk of members trained at once (`chunk`, or the
+    automatic CHUNK_MEMORY_BYTES rule); the message names M, the width, N_D, N_T, a rough time and a smaller
+    chunk or width that fits."""
+    itemsize = jnp.dtype(dtype).itemsize
+
+    def sizes_of(width: int) -> Tuple[int, ...]:
+        return layer_sizes(spec.with_width(width), n_in, n_out)
+
+    c = chunk if chunk is not None else _auto_chunk(sizes_of(spec.width), n_train, n_test, itemsize, optimizer)
+    require_ensemble(sizes_of, int(spec.width), n_train, n_test, n_members, steps=steps, itemsize=itemsize,
+                     optimizer=optimizer, chunk=c, keep_outputs=keep_outputs, n_record=n_record, what=what)
 
 
 def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members: int, steps: int,
@@ -369,6 +392,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
 
     k = y_tr.shape[1]
     sizes = layer_sizes(spec, n_in, k)
+    require_ensemble_memory(spec, n_in, k, n_train, x_te.shape[0], n_members, steps=steps, optimizer=optimizer,
+                            dtype=dtype, chunk=chunk, keep_outputs=keep_outputs, n_record=n_record)
     if chunk is None:
         chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
     chunk = min(chunk, n_members)

@@ -10,6 +10,8 @@ from typing import Optional
 
 import numpy as np
 
+from ._checks import check_int
+
 TASKS = ("mnist", "cifar10", "calorimeter")
 """Task names accepted by `load`."""
 
@@ -27,8 +29,8 @@ class TaskData:
 
     def subset(self, n: int, draw: int = 0) -> tuple:
         """The first n points of the pool under the permutation numbered `draw` (draw 0: the pool order)."""
-        if not 1 <= n <= len(self.x_train):
-            raise ValueError(f"n_train: expected 1 <= n_train <= {len(self.x_train)} (pool size), got {n}")
+        n = check_int(n, "n_train", maximum=len(self.x_train), what="the pool size")
+        draw = check_int(draw, "draw", minimum=0)
         order = np.arange(len(self.x_train)) if draw == 0 else np.random.default_rng(draw).permutation(len(self.x_train))
         idx = order[:n]
         return self.x_train[idx], self.y_train[idx]
@@ -41,8 +43,12 @@ def load(task: str, *, n_pool: int, n_test: int, seed: int = 0, downsample: int 
     Images keep pixels in [0, 1] by default (standardize=None), as the paper's loss magnitudes suggest;
     'image' or 'feature' standardization are options (see ntkuq.data.load_task).  The calorimeter is
     read out with calorimeter_cells^2 x calorimeter_layers cells (25^3 is the full granularity)."""
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+    n_pool, n_test = check_int(n_pool, "n_pool"), check_int(n_test, "n_test")
+    seed = check_int(seed, "seed", minimum=0)
+    calorimeter_cells = check_int(calorimeter_cells, "calorimeter_cells")
+    calorimeter_layers = check_int(calorimeter_layers, "calorimeter_layers")
     if task == "calorimeter":
         from .calorimeter import CalorimeterConfig, calorimeter_task
 
