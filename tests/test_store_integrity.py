@@ -98,3 +98,14 @@ def test_atomic_write_respects_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "p" / "k.json").stat().st_mode) == 0o644
+
+
+def test_cli_outputs_respect_umask(tmp_path):
+    from ntkuq.cli import write_all
+
+    old = os.umask(0o002)
+    try:
+        write_all({str(tmp_path / "r.json"): b"{}"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o664

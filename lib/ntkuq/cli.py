@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .storage import new_file_mode
+
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
 
@@ -155,6 +157,7 @@ def write_all(blobs: Dict[str, bytes]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
             staged.append((tmp, target))
+            os.fchmod(fd, new_file_mode())  # like any new file (mkstemp's would be 0600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
         for tmp, target in staged:

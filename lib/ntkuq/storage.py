@@ -38,6 +38,11 @@ def _umask() -> int:
     return mask  # pragma: no cover
 
 
+def new_file_mode() -> int:
+    """The mode a newly created file gets under the current umask (0666 & ~umask), e.g. 0644 or 0664."""
+    return 0o666 & ~_umask()
+
+
 def atomic_write(path: os.PathLike, write: Callable[[IO], None], *, binary: bool = False) -> None:
     """Write a file so that readers see either the old file or the whole new one.
 
@@ -55,7 +60,7 @@ def atomic_write(path: os.PathLike, write: Callable[[IO], None], *, binary: bool
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)
         os.replace(tmp, path)
@@ -69,4 +74,4 @@ def atomic_write_text(path: os.PathLike, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text))
 
 
-__all__ = ["atomic_write", "atomic_write_text", "cache_dir"]
+__all__ = ["atomic_write", "atomic_write_text", "cache_dir", "new_file_mode"]
