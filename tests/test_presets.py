@@ -94,3 +94,8 @@ def test_values_reach_the_notebook_as_literals():
     assigns = [n for n in tree.body if isinstance(n, ast.Assign)]
     assert len(assigns) == 2 and all(isinstance(n, ast.Assign) for n in tree.body)
     assert isinstance(assigns[0].value, ast.Constant)
+
+
+def test_notebooks_command_refuses_unknown_chapters(capsys, no_execution):
+    assert runner.main(["notebooks", "kernelz"]) == 2
+    assert "kernelz" in capsys.readouterr().err

@@ -241,6 +241,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         return 0
     if args.command == "notebooks":
+        stems = [md.stem for md in chapters() if has_code(md)]
+        unknown = sorted(set(args.only) - set(stems))
+        if unknown:
+            print(f"error: only: unknown chapters {unknown}: expected some of {sorted(stems)}", file=sys.stderr)
+            return 2
         for md in chapters():
             if (args.only and md.stem not in args.only) or not has_code(md):
                 continue
