@@ -741,3 +741,13 @@ def test_cli_inconsistent_values_exit_1_naming_the_parameter(cli_files, capsys, 
     code = main(["estimate", "--train", cli_files[0], "--test", cli_files[1], "--quiet", *extra])
     err = capsys.readouterr().err
     assert code == 1 and name in err, err
+
+
+def test_diverged_training_is_refused_unless_asked_for(c):
+    from ntkuq.ensembles import train_ensemble
+
+    kw = dict(n_members=2, steps=30, optimizer="adam", eta=1e12, progress=False)
+    with pytest.raises(ValueError, match="eta: training diverged"):
+        train_ensemble(c.fspec, c.x, c.y, c.xt, c.yt, **kw)
+    res = train_ensemble(c.fspec, c.x, c.y, c.xt, c.yt, allow_unstable=True, **kw)
+    assert not np.all(np.isfinite(res.test_losses))

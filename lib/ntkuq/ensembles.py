@@ -343,7 +343,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
       chunk: members trained in one vmap (None: from a memory budget).
       dtype: float32 (default) or float64 parameters and data.
       keep_outputs: also return every member's test outputs (M, N_T, k).
-      allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked).
+      allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked) and
+        return non-finite losses of diverged members instead of raising ValueError.
       progress: show a progress bar.
     """
     if spec.width is None:
@@ -431,5 +432,10 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                     break
             if keep_outputs:
                 outputs[lo:hi] = np.asarray(z)
+    diverged = ~(np.isfinite(test_hist[:, -1]) & np.isfinite(train_hist[:, -1]))
+    if diverged.any() and not allow_unstable:  # finite input never gives NaN / inf unless asked for
+        raise ValueError(f"eta: training diverged (non-finite losses) for {int(diverged.sum())} of {n_members} "
+                         f"members at eta = {eta:g} with {optimizer!r}; expected a smaller learning rate "
+                         "(or pass allow_unstable=True to get the non-finite losses back)")
     return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
                           stopped, float(eta), outputs)
