@@ -85,10 +85,10 @@ def test_train_ensemble_refuses_huge_members_and_suggests_a_width(limit):
 def test_train_ensemble_suggests_a_smaller_chunk(limit):
     from ntkuq.ensembles import train_ensemble
 
-    limit(0.5)
+    limit(1.0)
     x = np.random.default_rng(0).standard_normal((20, 3))
     with pytest.raises(TooLargeError, match=r"Would fit: chunk = \d+ members"):
-        train_ensemble(MLPSpec(width=4000), x, x[:, :1], x, x[:, :1], n_members=1000, steps=10, eta=1e-3,
+        train_ensemble(MLPSpec(width=2000), x, x[:, :1], x, x[:, :1], n_members=1000, steps=10, eta=1e-3,
                        chunk=1000, progress=False)
 
 
