@@ -1,8 +1,16 @@
-"""Input validation shared by the library: clear ValueErrors instead of tracebacks from inside JAX."""
+"""Input validation shared by the library: clear errors at the boundary instead of tracebacks from inside JAX.
+
+Every check raises with a message that starts with the parameter's name and says what was expected and
+what was given.  A value of the wrong kind (a string for a number, a bool for an integer) raises
+`InputTypeError`, which is both a TypeError and a ValueError (callers catching either keep working); a
+value of the right kind outside its range raises ValueError.  numpy scalars (np.int64, np.float32) and
+0-d arrays are accepted wherever a Python number is; bools never count as numbers.
+"""
 from __future__ import annotations
 
 import math
-from typing import Optional
+import numbers
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +24,109 @@ def require_float64(what: str = "ntkuq") -> None:
                            "once before any computation (import ntkuq; ntkuq.enable_float64())")
 
 
+class InputTypeError(TypeError, ValueError):
+    """A parameter of the wrong kind (e.g. a string or bool where a number is expected)."""
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d numpy array as its numpy scalar; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    if hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "shape", None) == ():  # jax 0-d
+        return np.asarray(value)[()]
+    return value
+
+
+def is_int(value: Any) -> bool:
+    """True for Python and numpy integers (and 0-d integer arrays), False for bools and everything else."""
+    value = _scalar(value)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_integer(value: Any) -> bool:
+    """The same as `is_int` (Python and NumPy integers, 0-d integer arrays; not bool)."""
+    return is_int(value)
+
+
+def is_real(value: Any) -> bool:
+    """True for Python and numpy real numbers (and 0-d real arrays), False for bools, complex and strings."""
+    value = _scalar(value)
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_real(value: Any, name: str, *, lower: Optional[float] = None, upper: Optional[float] = None,
+               lower_open: bool = False, upper_open: bool = False, allow_inf: bool = False) -> float:
+    """A real number (finite unless allow_inf) within [lower, upper] (open ends if *_open), as a float."""
+    if not is_real(value):
+        raise InputTypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    v = float(_scalar(value))
+    lo = "" if lower is None else f"{'>' if lower_open else '>='} {lower:g}"
+    hi = "" if upper is None else f"{'<' if upper_open else '<='} {upper:g}"
+    rng = " and ".join(r for r in (lo, hi) if r)
+    want = f"a {'' if allow_inf else 'finite '}number{' ' + rng if rng else ''}"
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    if lower is not None and (v < lower or (lower_open and v == lower)):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    if upper is not None and (v > upper or (upper_open and v == upper)):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    return v
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """A number strictly between 0 and 1 (a tolerance, a fraction of a maximum)."""
+    return check_real(value, name, lower=0.0, upper=1.0, lower_open=True, upper_open=True)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+    """One of `choices` (compared by equality; unhashable or other kinds refused with the list)."""
+    try:
+        ok = any(isinstance(value, type(c)) and value == c for c in choices)
+    except Exception:  # noqa: BLE001 - arrays and odd objects compare badly: not a choice
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def check_sizes(sizes: Any, name: str, *, maximum: Optional[int] = None, what: str = "the pool size",
+                minimum: int = 1, increasing: bool = True) -> list:
+    """A non-empty sequence of integers >= minimum, strictly increasing (if asked) and <= maximum, as ints."""
+    if isinstance(sizes, (str, bytes)) or is_real(sizes):
+        raise InputTypeError(f"{name}: expected a list of integers, got {type(sizes).__name__} {sizes!r}")
+    try:
+        items = list(sizes)
+    except TypeError:
+        raise InputTypeError(f"{name}: expected a list of integers, got {type(sizes).__name__} {sizes!r}") from None
+    if not items:
+        raise ValueError(f"{name}: expected at least one size, got an empty list")
+    bad = [s for s in items if not is_int(s)]
+    if bad:
+        raise InputTypeError(f"{name}: expected integers, got {bad[0]!r} in {items!r}")
+    out = [int(_scalar(s)) for s in items]
+    if min(out) < minimum:
+        raise ValueError(f"{name}: expected integers >= {minimum}, got {out}")
+    if increasing and any(b <= a for a, b in zip(out, out[1:])):
+        raise ValueError(f"{name}: expected strictly increasing sizes, got {out}")
+    if maximum is not None and max(out) > maximum:
+        raise ValueError(f"{name}: expected sizes up to {maximum} ({what}), got {max(out)}")
+    return out
+
+
+def check_instance(value: Any, name: str, cls: type, what: str = "") -> Any:
+    """`value` if it is an instance of `cls`, else InputTypeError naming what was expected."""
+    if not isinstance(value, cls):
+        raise InputTypeError(f"{name}: expected {what or 'a ' + cls.__name__}, got {type(value).__name__} {value!r}"[:300])
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """True or False (numpy bools included), nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def check_inputs(x, name: str, *, n_features: Optional[int] = None, n_rows: Optional[int] = None,
                  dtype=jnp.float64) -> jnp.ndarray:
     """A finite, non-empty 2-D array of inputs (rows = points), converted to `dtype`.
@@ -23,10 +134,14 @@ def check_inputs(x, name: str, *, n_features: Optional[int] = None, n_rows: Opti
     A float64 `dtype` first checks that JAX is in 64-bit mode (`require_float64`)."""
     if jnp.dtype(dtype) == jnp.float64:
         require_float64(name)
+    if x is None or isinstance(x, (str, bytes)) or is_real(x):
+        raise InputTypeError(f"{name}: expected a 2-D array of real numbers, got {type(x).__name__} {x!r}"[:200])
     try:
-        arr = np.asarray(x, dtype=np.float64) if not hasattr(x, "dtype") else x
+        arr = x if isinstance(x, jnp.ndarray) else np.asarray(x)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a 2-D array of real numbers, got {type(x).__name__}") from None
+        raise InputTypeError(f"{name}: expected a 2-D array of real numbers, got {type(x).__name__}") from None
+    if np.dtype(arr.dtype).kind not in "iuf":
+        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (points x features), got shape {tuple(arr.shape)}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
@@ -43,23 +158,15 @@ def check_inputs(x, name: str, *, n_features: Optional[int] = None, n_rows: Opti
 
 def check_positive(value, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
     """A real number > 0 (or >= 0), finite unless allow_inf."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a real number, got {value!r}") from None
-    if math.isnan(v) or (math.isinf(v) and not allow_inf) or v < 0 or (v == 0 and not allow_zero):
-        rel = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}: expected a {'' if allow_inf else 'finite '}number {rel}, got {value!r}")
+    return check_real(value, name, lower=0.0, lower_open=not allow_zero, allow_inf=allow_inf)
+
+
+def check_int(value, name: str, *, minimum: int = 1, maximum: Optional[int] = None, what: str = "") -> int:
+    """An integer >= minimum (and <= maximum: `what` says what the maximum is), as a Python int."""
+    if not is_int(value):
+        raise InputTypeError(f"{name}: expected an integer >= {minimum}, got {type(value).__name__} {value!r}")
+    v = int(_scalar(value))
+    if v < minimum or (maximum is not None and v > maximum):
+        top = "" if maximum is None else f" and <= {maximum}{f' ({what})' if what else ''}"
+        raise ValueError(f"{name}: expected an integer >= {minimum}{top}, got {value!r}")
     return v
-
-
-def is_integer(value: object) -> bool:
-    """True for Python and NumPy integers other than bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_int(value, name: str, *, minimum: int = 1) -> int:
-    """An integer >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)

@@ -27,6 +27,38 @@ from .storage import atomic_write_all
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
 
+def _integer(minimum: int):
+    """An argparse type: an integer >= minimum (argparse names the option in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _number(lower: float, upper: Optional[float] = None, *, lower_open: bool = False, upper_open: bool = True):
+    """An argparse type: a finite number in the given range (open or closed ends)."""
+    rng = f"{'>' if lower_open else '>='} {lower:g}" + ("" if upper is None else f" and {'<' if upper_open else '<='} {upper:g}")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number {rng}, got {text!r}") from None
+        bad = (value != value or value in (float("inf"), float("-inf")) or value < lower or (lower_open and value == lower)
+               or (upper is not None and (value > upper or (upper_open and value == upper))))
+        if bad:
+            raise argparse.ArgumentTypeError(f"expected a finite number {rng}, got {text!r}")
+        return value
+    parse.__name__ = f"number {rng}"
+    return parse
+
+
 def _sizes(text: str):
     if text == "auto":
         return "auto"
@@ -65,34 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target", default=None, help="CSV target column name(s), comma-separated; other columns are features")
     g.add_argument("--standardize", choices=STANDARDIZE, default="none",
                    help="standardize features and/or targets with training-set mean and std (default: data as given)")
-    g.add_argument("--test-points", type=int, default=None, help="use only the first N test points")
+    g.add_argument("--test-points", type=_integer(1), default=None, help="use only the first N test points")
     g.add_argument("--keep-order", action="store_true",
                    help="nested training sets are prefixes in file order (default: a seeded random permutation)")
     g = p.add_argument_group("model")
-    g.add_argument("--depth", type=int, default=3, help="number of weight layers (default 3: two hidden layers)")
+    g.add_argument("--depth", type=_integer(1), default=3, help="number of weight layers (default 3: two hidden layers)")
     g.add_argument("--activation", choices=("relu", "tanh", "erf"), default="relu", help="at criticality (default relu)")
-    g.add_argument("--lambda-ratio", type=float, default=10.0, help="lambda_b / lambda_W (default 10)")
-    g.add_argument("--diag-reg", type=float, default=0.0, help="ridge added to the kernel diagonal (default 0)")
+    g.add_argument("--lambda-ratio", type=_number(0.0, None), default=10.0, help="lambda_b / lambda_W (default 10)")
+    g.add_argument("--diag-reg", type=_number(0.0, None), default=0.0, help="ridge added to the kernel diagonal (default 0)")
     g = p.add_argument_group("statistics")
     g.add_argument("--sizes", type=_sizes, default="auto", help="nested training sizes: auto or N1,N2,... "
                    "(the headline numbers are at the largest)")
     g.add_argument("--quantiles", type=_levels, default=list(QUANTILE_LEVELS), help="levels, default 0.025,0.5,0.975")
-    g.add_argument("--seed", type=int, default=0, help="seed of the training-set permutation and the ensemble (default 0)")
+    g.add_argument("--seed", type=_integer(0), default=0, help="seed of the training-set permutation and the ensemble (default 0)")
     g = p.add_argument_group("finite-width comparison")
-    g.add_argument("--ensemble", type=int, default=None, metavar="M", help="also train M networks and compare")
-    g.add_argument("--width", type=int, default=30, help="their hidden width (default 30)")
+    g.add_argument("--ensemble", type=_integer(2), default=None, metavar="M", help="also train M networks and compare")
+    g.add_argument("--width", type=_integer(1), default=30, help="their hidden width (default 30)")
     g.add_argument("--optimizer", choices=("momentum", "nesterov", "gd"), default="momentum",
                    help="full-batch optimizer (default momentum: heavy ball)")
-    g.add_argument("--momentum", type=float, default=0.9, help="beta of momentum / nesterov (default 0.9)")
-    g.add_argument("--steps", type=int, default=None, help="training steps (default: converged, i.e. the steps after "
+    g.add_argument("--momentum", type=_number(0.0, 1.0), default=0.9, help="beta of momentum / nesterov (default 0.9)")
+    g.add_argument("--steps", type=_integer(1), default=None, help="training steps (default: converged, i.e. the steps after "
                    "which the infinite-width mu_L and sigma_L stay within --tol of t = infinity)")
-    g.add_argument("--tol", type=float, default=0.01, help="relative tolerance of 'converged' (default 0.01)")
-    g.add_argument("--max-steps", type=int, default=20000, help="cap on the converged steps (default 20000)")
-    g.add_argument("--min-steps", type=int, default=0, help="train at least this many steps (default 0)")
-    g.add_argument("--eta-fraction", type=float, default=0.5, help="learning rate as a fraction of the stable maximum")
+    g.add_argument("--tol", type=_number(0.0, 1.0, lower_open=True), default=0.01, help="relative tolerance of 'converged' (default 0.01)")
+    g.add_argument("--max-steps", type=_integer(1), default=20000, help="cap on the converged steps (default 20000)")
+    g.add_argument("--min-steps", type=_integer(0), default=0, help="train at least this many steps (default 0)")
+    g.add_argument("--eta-fraction", type=_number(0.0, 1.0, lower_open=True), default=0.5, help="learning rate as a fraction of the stable maximum")
     g = p.add_argument_group("limits and output")
-    g.add_argument("--max-memory-gb", type=float, default=None, help="memory limit (default 80 %% of free memory)")
-    g.add_argument("--max-minutes", type=float, default=60.0, help="time limit of the estimate (default 60)")
+    g.add_argument("--max-memory-gb", type=_number(0.0, None, lower_open=True), default=None, help="memory limit (default 80 %% of free memory)")
+    g.add_argument("--max-minutes", type=_number(0.0, None, lower_open=True), default=60.0, help="time limit of the estimate (default 60)")
     g.add_argument("--json", default=None, help="write all results and settings as JSON")
     g.add_argument("--csv", default=None, help="write the nested-size table as CSV")
     g.add_argument("--plot", default=None, help=f"write the figure ({', '.join(FIGURE_FORMATS)})")

@@ -24,7 +24,8 @@ from typing import Optional, Tuple
 import jax.numpy as jnp
 import numpy as np
 
-from .checks import check_inputs, check_int, check_positive
+from .checks import check_fraction, check_inputs, check_instance, check_int, check_positive
+from .budget import convergence_bytes, require_infinite
 from .dynamics import EnsemblePrediction, TrainTestKernels, ntk_prediction
 from .gains import check_optimizer, gain
 from .kernels import kernels
@@ -109,16 +110,21 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
       diag_reg: added to the diagonal of Theta (as in ntk_prediction).
       block_size: test rows per block of the covariance.
     """
+    check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     beta = check_optimizer(optimizer, momentum)
     mom = None if optimizer == "gd" else beta
     y_train = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     y_test = check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0])
     eta = check_positive(eta, "eta")
-    tol = check_positive(tol, "tol")
+    tol = check_fraction(tol, "tol")
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
+    block_size = check_int(block_size, "block_size")
     max_steps = check_int(max_steps, "max_steps")
     ratio = check_positive(ratio, "ratio")
     if ratio <= 1.0:
         raise ValueError(f"ratio: expected a grid ratio > 1, got {ratio!r}")
+    require_infinite("converged_steps", kern.n_train, kern.x_test.shape[0],  # before the eigendecomposition
+                     lambda n, t: convergence_bytes(n, t, block_size))
     ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size)
     eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
     if eta >= eta_max:
@@ -160,9 +166,19 @@ def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: floa
       eta, optimizer, momentum: the optimizer, as in `converged_steps`.
       diag_reg: added to the diagonal of Theta.
     """
+    check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     beta = check_optimizer(optimizer, momentum)
+    grid = [check_int(T, "steps", minimum=0) for T in np.asarray(steps, dtype=object).ravel()]
+    if not grid:
+        raise ValueError("steps: expected at least one number of steps, got none")
     ev = _Evaluator(kern, check_inputs(y_train, "y_train", n_rows=kern.n_train),
                     check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0]), check_positive(eta, "eta"),
-                    optimizer, None if optimizer == "gd" else beta, diag_reg, 1024)
-    out = [ev.stats(check_int(int(T), "steps", minimum=0)) for T in np.asarray(steps).ravel()]
+                    optimizer, None if optimizer == "gd" else beta, check_positive(diag_reg, "diag_reg", allow_zero=True),
+                    1024)
+    mom = None if optimizer == "gd" else beta
+    eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
+    if ev.eta >= eta_max:
+        raise ValueError(f"eta: expected a learning rate below the stable maximum {eta_max:.4g} of {optimizer!r}, "
+                         f"got {ev.eta:g}")
+    out = [ev.stats(T) for T in grid]
     return np.array([s.mu for s in out]), np.array([s.sigma for s in out])

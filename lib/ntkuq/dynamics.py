@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
 from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .checks import check_inputs, check_int, check_positive
+from .checks import check_bool, check_inputs, check_instance, check_int, check_positive
 from .gains import check_optimizer, gain, stability_limit
 from .kernels import kernel_diag, kernels
 from .linalg import MAX_COND, checked_cholesky, cho_solve, max_stable_eta, stable_eta
@@ -111,6 +110,7 @@ def _cov_rows(k_ss: Array, kxs_rows: Array, V: Array, v_rows: Optional[Array], W
 
 def train_test_kernels(spec: MLPSpec, x_train, x_test, *, block_size: int = 256) -> TrainTestKernels:
     """Compute K and Theta on train x train and train x test in one blocked pass over the training rows."""
+    check_instance(spec, "spec", MLPSpec)
     x_train = check_inputs(x_train, "x_train")
     x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
     both = kernels(spec, x_train, jnp.concatenate([x_train, x_test]), block_size=block_size)
@@ -157,9 +157,11 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
       allow_unstable: accept a rate above the stable maximum (the closed form then refuses only where it
         would overflow: plain gradient descent only).
     """
+    check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     y = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
     eta = check_positive(eta, "eta")
+    allow_unstable = check_bool(allow_unstable, "allow_unstable")
     if time is not None and steps is not None:
         raise ValueError("time, steps: expected at most one of them (gradient flow time or discrete steps)")
     if time is not None:
@@ -191,6 +193,7 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
 
 def nngp_posterior(kern: TrainTestKernels, y_train, *, diag_reg: float = 0.0) -> EnsemblePrediction:
     """Bayesian inference with prior K and noise variance diag_reg: mean K_sX K^-1 Y, cov K_ss - K_sX K^-1 K_Xs."""
+    check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     y = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
     V = cho_solve(checked_cholesky(kern.K_XX, diag_reg, "NNGP"), kern.K_Xs)

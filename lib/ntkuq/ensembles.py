@@ -40,7 +40,8 @@ import optax
 from jax import lax
 from tqdm import tqdm
 
-from .checks import check_inputs, check_int, check_positive
+from .checks import InputTypeError, check_inputs, check_int, check_positive
+from .budget import require_ensemble
 from .gains import check_optimizer
 from .kernels import kernels
 from .linalg import largest_eigenvalue, stable_eta
@@ -230,7 +231,11 @@ def _mu_sigma_eps(samples: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarr
 
 def bootstrap_stats(losses, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
     """mu_L, sigma_L, eps_L of member losses with standard errors from n_boot seeded resamplings of members."""
-    arr = np.asarray(losses, dtype=np.float64)
+    try:
+        arr = np.asarray(losses, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"losses: expected a 1-D array of member losses (real numbers), got {losses!r}"[:200]) \
+            from None
     if arr.ndim != 1 or arr.size < 2:
         raise ValueError(f"losses: expected a 1-D array of at least 2 member losses (M >= 2), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -293,6 +298,24 @@ def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int
     return max(1, CHUNK_MEMORY_BYTES // per_member)
 
 
+def require_ensemble_memory(spec: MLPSpec, n_in: int, n_out: int, n_train: int, n_test: int, n_members: int, *,
+                            steps: int, optimizer: str = "gd", dtype=jnp.float32, chunk: Optional[int] = None,
+                            keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
+    """Refuse (estimate.TooLargeError, see ntkuq.budget) before training if the ensemble would not fit in memory.
+
+    The estimate is `budget.ensemble_bytes` for the chunk of members trained at once (`chunk`, or the
+    automatic CHUNK_MEMORY_BYTES rule); the message names M, the width, N_D, N_T, a rough time and a smaller
+    chunk or width that fits."""
+    itemsize = jnp.dtype(dtype).itemsize
+
+    def sizes_of(width: int) -> Tuple[int, ...]:
+        return layer_sizes(spec.with_width(width), n_in, n_out)
+
+    c = chunk if chunk is not None else _auto_chunk(sizes_of(spec.width), n_train, n_test, itemsize, optimizer)
+    require_ensemble(sizes_of, int(spec.width), n_train, n_test, n_members, steps=steps, itemsize=itemsize,
+                     optimizer=optimizer, chunk=c, keep_outputs=keep_outputs, n_record=n_record, what=what)
+
+
 def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members: int, steps: int,
                    eta: Optional[float] = None, seed: int = 0, optimizer: str = "gd",
                    momentum: Optional[float] = None,
@@ -316,7 +339,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
       chunk: members trained in one vmap (None: from a memory budget).
       dtype: float32 (default) or float64 parameters and data.
       keep_outputs: also return every member's test outputs (M, N_T, k).
-      allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked).
+      allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked) and
+        return non-finite losses of diverged members instead of raising ValueError.
       progress: show a progress bar.
     """
     if spec.width is None:
@@ -365,6 +389,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
 
     k = y_tr.shape[1]
     sizes = layer_sizes(spec, n_in, k)
+    require_ensemble_memory(spec, n_in, k, n_train, x_te.shape[0], n_members, steps=steps, optimizer=optimizer,
+                            dtype=dtype, chunk=chunk, keep_outputs=keep_outputs, n_record=n_record)
     if chunk is None:
         chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
     chunk = min(chunk, n_members)
@@ -405,5 +431,10 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                     break
             if keep_outputs:
                 outputs[lo:hi] = np.asarray(z)
+    diverged = ~(np.isfinite(test_hist[:, -1]) & np.isfinite(train_hist[:, -1]))
+    if diverged.any() and not allow_unstable:  # finite input never gives NaN / inf unless asked for
+        raise ValueError(f"eta: training diverged (non-finite losses) for {int(diverged.sum())} of {n_members} "
+                         f"members at eta = {eta:g} with {optimizer!r}; expected a smaller learning rate "
+                         "(or pass allow_unstable=True to get the non-finite losses back)")
     return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
                           stopped, float(eta), outputs, alive_hist)

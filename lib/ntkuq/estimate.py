@@ -17,11 +17,11 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .checks import check_int, check_positive
+from .checks import InputTypeError, check_fraction, check_int, check_positive
 from .data import subset_sizes
 from .spec import MLPSpec
 from .userdata import DataError, Preprocessing, Table, check_pair, fit_preprocessing, read_table
@@ -173,7 +173,7 @@ class EnsembleOptions:
         if self.optimizer == "gd":
             object.__setattr__(self, "momentum", None)
         check_optimizer(self.optimizer, self.momentum)
-        check_positive(self.tol, "tol")
+        check_fraction(self.tol, "tol")
         check_int(self.max_steps, "max_steps")
         check_int(self.min_steps, "min_steps", minimum=0)
         check_int(self.seed, "seed", minimum=0)
@@ -317,6 +317,17 @@ def _fits(sweep: List[Dict[str, float]]) -> Optional[Dict[str, object]]:
     return out
 
 
+def _real_array(values, name: str) -> np.ndarray:
+    """`values` as a float64 array, or InputTypeError naming `name` (strings, complex, objects)."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"{name}: expected an array of real numbers, got {type(values).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
 def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: str = "relu",
              lambda_ratio: float = 10.0, sizes: Union[str, Sequence[int]] = "auto", standardize: str = "none",
              quantile_levels: Sequence[float] = QUANTILE_LEVELS, shuffle: bool = True, seed: int = 0,
@@ -337,16 +348,23 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
     start = time.perf_counter()
     spec = MLPSpec.critical(activation, depth=depth, lambda_ratio=lambda_ratio)
-    x_tr, y_tr = np.asarray(x_train, dtype=np.float64), np.asarray(y_train, dtype=np.float64)
-    x_te, y_te = np.asarray(x_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64)
+    x_tr, y_tr, x_te, y_te = (_real_array(v, n) for v, n in ((x_train, "x_train"), (y_train, "y_train"),
+                                                              (x_test, "x_test"), (y_test, "y_test")))
+    if isinstance(quantile_levels, (str, bytes)) or not hasattr(quantile_levels, "__iter__"):
+        raise InputTypeError(f"quantile_levels: expected a list of probabilities, got {quantile_levels!r}")
+    quantile_levels = [check_fraction(q, "quantile_levels") for q in quantile_levels]
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
     y_tr, y_te = (y if y.ndim != 1 else y[:, None] for y in (y_tr, y_te))
     tr, te = Table(x_tr, y_tr, (), (), "train"), Table(x_te, y_te, (), (), "test")
     if x_tr.ndim != 2 or x_te.ndim != 2 or y_tr.shape[0] != x_tr.shape[0] or y_te.shape[0] != x_te.shape[0]:
         raise ValueError(f"x, y: expected x as (points, features) and y with as many rows, got x_train {x_tr.shape}, "
                          f"y_train {y_tr.shape}, x_test {x_te.shape}, y_test {y_te.shape}")
+    if x_te.shape[1] != x_tr.shape[1]:
+        raise ValueError(f"x_test: expected {x_tr.shape[1]} features (columns) to match x_train, got {x_te.shape[1]}")
     check_pair(tr, te)
     if test_points is not None:
-        x_te, y_te = x_te[:check_int(test_points, "test_points")], y_te[:test_points]
+        test_points = check_int(test_points, "test_points", maximum=len(x_te), what="the number of test points")
+        x_te, y_te = x_te[:test_points], y_te[:test_points]
     seed = check_int(seed, "seed", minimum=0)
     order = np.random.default_rng(seed).permutation(len(x_tr)) if shuffle else np.arange(len(x_tr))
     x_tr, y_tr = x_tr[order], y_tr[order]
@@ -362,7 +380,9 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
     n_max, n_t, k = sizes[-1], len(x_te), y_tr.shape[1]
     cost = cost_estimate(len(x_tr), n_t, x_tr.shape[1], k, sizes, depth, activation)
-    limit = available_memory_bytes() * 0.8 if max_memory_gb is None else check_positive(max_memory_gb, "max_memory_gb") * 2**30
+    from .budget import MEMORY_FRACTION
+
+    limit = available_memory_bytes() * MEMORY_FRACTION if max_memory_gb is None else check_positive(max_memory_gb, "max_memory_gb") * 2**30
     check_budget(cost, n_t, sizes, max_memory_bytes=limit, max_seconds=check_positive(max_minutes, "max_minutes") * 60,
                  model=lambda m, t: cost_estimate(m, t, x_tr.shape[1], k, [s for s in sizes if s < m] + [m], depth, activation))
 

@@ -35,28 +35,24 @@ from typing import Optional
 
 import numpy as np
 
+from .checks import InputTypeError, check_int, check_positive, check_real
+
 OPTIMIZERS = ("gd", "momentum", "nesterov")
 """Full-batch optimizers whose infinite-width ensemble after T steps has a closed form."""
 
 
 def check_optimizer(optimizer: str, momentum: Optional[float]) -> float:
     """Validate an (optimizer, momentum) pair and return beta (0 for 'gd'; 0.9 if None for the others)."""
-    if optimizer not in OPTIMIZERS:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     if optimizer == "gd":
-        if momentum not in (None, 0, 0.0):
+        if momentum is not None and not (isinstance(momentum, (int, float, np.number)) and momentum == 0):
             raise ValueError(f"momentum: plain gradient descent ('gd') has none; expected None, got {momentum!r}"
                              " (use optimizer='momentum')")
         return 0.0
     if momentum is None:
         return 0.9
-    try:
-        beta = float(momentum)
-    except (TypeError, ValueError):
-        raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}") from None
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
-    return beta
+    return check_real(momentum, "momentum", lower=0.0, upper=1.0, upper_open=True)
 
 
 def stability_limit(optimizer: str = "gd", momentum: Optional[float] = None) -> float:
@@ -114,6 +110,20 @@ def _divided_power(n: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return out
 
 
+def _real_array(values, name: str) -> np.ndarray:
+    """`values` as a float64 array of finite real numbers, or an error naming `name`."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"{name}: expected an array of real numbers, got {type(values).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    return arr
+
+
 def _recurrence(a: np.ndarray, optimizer: str, beta: float):
     """(p, q, e_1) of the residual's recurrence e_{t+1} = p e_t - q e_{t-1} for each a."""
     if optimizer == "nesterov":
@@ -131,15 +141,13 @@ def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[flo
       momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
     """
     beta = check_optimizer(optimizer, momentum)
-    a = np.asarray(a, dtype=np.float64)
+    a = _real_array(a, "a")
     limit = stability_limit(optimizer, momentum)
     if not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a >= limit):
         bad = a[~(np.isfinite(a) & (a >= 0) & (a < limit))]
         raise ValueError(f"eta: expected eta lambda / N_D in [0, {limit:.6g}) for {optimizer!r}"
                          f"{'' if optimizer == 'gd' else f' (momentum {beta:g})'}, got {bad.ravel()[:3]}")
-    steps = int(steps)
-    if steps < 0:
-        raise ValueError(f"steps: expected an integer >= 0, got {steps}")
+    steps = check_int(steps, "steps", minimum=0)
     if steps == 0:
         return np.ones_like(a)
     if beta == 0.0:  # gradient descent (and both momentum forms at beta = 0)
@@ -156,6 +164,7 @@ def small_a_limit(steps: int, optimizer: str = "gd", momentum: Optional[float] =
     T for 'gd'; T / (1 - beta) - beta (1 - beta^T) / (1 - beta)^2 for heavy ball (f_1 = 1);
     T / (1 - beta) - beta^2 (1 - beta^T) / (1 - beta)^2 for Nesterov (f_1 = 1 + beta)."""
     beta = check_optimizer(optimizer, momentum)
+    steps = check_int(steps, "steps", minimum=0)
     if beta == 0.0:
         return float(steps)
     power = beta if optimizer == "momentum" else beta * beta
@@ -187,11 +196,14 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
     Modes with a = eta lambda / N_D below 1e-300 get the small-lambda limit (eta / N_D) f_T (see
     `small_a_limit`; eta t / N_D for flow).  Raises ValueError outside the stable range.
     """
+    lam = _real_array(lam, "lam")
+    eta = check_positive(eta, "eta")
+    n_train = check_int(n_train, "n_train")
     if (allow_unstable and optimizer == "gd" and steps is not None and np.size(lam)
-            and float(eta) >= 2.0 * int(n_train) / float(np.max(lam))):
+            and eta >= 2.0 * n_train / float(np.max(lam))):
         return unstable_gd_gain(lam, eta, n_train, steps)
-    lam = np.maximum(np.asarray(lam, dtype=np.float64), 0.0)
-    c = float(eta) / int(n_train)
+    lam = np.maximum(lam, 0.0)
+    c = eta / n_train
     a = c * lam
     beta = check_optimizer(optimizer, momentum)
     if (steps is None) == (time is None):
@@ -199,7 +211,8 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
     if time is not None:
         if optimizer != "gd":
             raise ValueError(f"time: gradient flow has no momentum; expected optimizer 'gd', got {optimizer!r}")
-        num, small = -np.expm1(-a * float(time)), c * float(time)
+        time = check_positive(time, "time", allow_zero=True)
+        num, small = -np.expm1(-a * time), c * time
     else:
         r = residual_factor(a, steps, optimizer, beta if optimizer != "gd" else None)  # validates the range
         num = 1.0 - r

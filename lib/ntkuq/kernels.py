@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import erf
 
-from .checks import check_inputs
+from .checks import check_inputs, check_instance, check_int
 from .spec import MLPSpec
 
 Array = jax.Array
@@ -320,19 +320,19 @@ def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: Option
 
     n_quad: trapezoidal nodes per dimension for tanh/GELU; None (default) chooses them from the largest
     pre-activation variance of these inputs (`auto_nodes`), for about 1e-11 relative accuracy."""
+    check_instance(spec, "spec", MLPSpec)
     x1 = check_inputs(x1, "x1")
     x2 = x1 if x2 is None else check_inputs(x2, "x2", n_features=x1.shape[1])
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size: expected a positive integer, got {block_size!r}")
-    block_size = min(block_size, x1.shape[0])
-    n_quad = auto_nodes(spec, x1, x2) if n_quad is None else n_quad
+    block_size = min(check_int(block_size, "block_size"), x1.shape[0])
+    n_quad = auto_nodes(spec, x1, x2) if n_quad is None else check_int(n_quad, "n_quad", minimum=3)
     k, th = _kernels_blocked(spec, x1, x2, block_size, n_quad)
     return Kernels(k, th)
 
 
 def kernel_diag(spec: MLPSpec, x, *, n_quad: Optional[int] = N_QUAD) -> Kernels:
     """The diagonals K(x_a, x_a) and Theta(x_a, x_a), without forming any matrix (n_quad as in `kernels`)."""
+    check_instance(spec, "spec", MLPSpec)
     x = check_inputs(x, "x")
-    n_quad = auto_nodes(spec, x) if n_quad is None else n_quad
+    n_quad = auto_nodes(spec, x) if n_quad is None else check_int(n_quad, "n_quad", minimum=3)
     k, th = _kernel_diag(spec, x, n_quad)
     return Kernels(k, th)

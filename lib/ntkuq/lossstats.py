@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import brentq
 
-from .checks import check_inputs, check_int
+from .checks import check_fraction, check_inputs, check_instance, check_int, check_positive
 from .dynamics import EnsemblePrediction
 
 Array = jax.Array
-
 
 @dataclass(frozen=True)
 class LossStats:
@@ -41,26 +39,24 @@ class LossStats:
 
     @property
     def eps(self) -> float:
-        """Coefficient of variation eps_L = sigma_L / mu_L."""
-        return self.sigma / self.mu
+        """Coefficient of variation eps_L = sigma_L / mu_L (0 when mu_L = 0: L >= 0, so then L = 0 always)."""
+        return self.sigma / self.mu if self.mu > 0 else 0.0
 
     @property
     def var(self) -> float:
         """Variance sigma_L^2."""
         return self.sigma**2
 
-
 @jax.jit
 def _block_terms(s_rows: Array, r_rows: Array, r: Array):
     return jnp.sum(s_rows**2), jnp.sum(r_rows * (s_rows @ r))
 
-
 def _residual(pred: EnsemblePrediction, y_test) -> Array:
+    check_instance(pred, "pred", EnsemblePrediction, "an EnsemblePrediction (ntk_prediction, nngp_posterior)")
     y = check_inputs(y_test, "y_test", n_rows=pred.n_test)
     if y.shape[1] != pred.mean.shape[1]:
         raise ValueError(f"y_test: expected {pred.mean.shape[1]} output columns to match y_train, got {y.shape[1]}")
     return pred.mean - y
-
 
 def loss_stats(pred: EnsemblePrediction, y_test, *, block_size: int = 1024) -> LossStats:
     """mu_L, sigma_L, eps_L; S is visited in blocks of `block_size` test rows, never held whole."""
@@ -79,7 +75,6 @@ def loss_stats(pred: EnsemblePrediction, y_test, *, block_size: int = 1024) -> L
     mu = (bias2 + k * trace) / norm
     var = (2 * k * fro2 + 4 * rsr) / norm**2
     return LossStats(mu, math.sqrt(max(var, 0.0)), n_t, k, bias2, trace, fro2, rsr)
-
 
 @dataclass(frozen=True)
 class GeneralizedChi2:
@@ -141,8 +136,9 @@ class GeneralizedChi2:
 
     def quantile(self, q: float) -> float:
         """The q-quantile of L (0 < q < 1), by root finding on the CDF."""
-        if not 0 < q < 1:
-            raise ValueError(f"q: expected a probability strictly between 0 and 1, got {q!r}")
+        q = check_fraction(q, "q")
+        if self.weights.size == 0 or not self.std > 0:  # no spread: L is the constant offset
+            return float(self.offset)
         lo, hi = self.offset, self.mean + 40 * self.std
         return float(brentq(lambda x: self.cdf(x)[0] - q, lo, hi, xtol=1e-14 * hi))
 
@@ -152,9 +148,9 @@ class GeneralizedChi2:
         draws = rng.noncentral_chisquare(self.dof, np.maximum(self.nc, 1e-300), size=(n, self.weights.size))
         return self.offset + draws @ self.weights
 
-
 def loss_distribution(pred: EnsemblePrediction, y_test, *, rtol: float = 1e-12) -> GeneralizedChi2:
     """The exact distribution of L; eigendecomposes the full S, so N_T up to a few thousand."""
+    rtol = check_positive(rtol, "rtol")
     r = np.asarray(_residual(pred, y_test))
     n_t, k = r.shape
     lam, U = np.linalg.eigh(np.asarray(pred.cov()))
@@ -163,10 +159,10 @@ def loss_distribution(pred: EnsemblePrediction, y_test, *, rtol: float = 1e-12) 
     offset = float(np.sum(b2[~keep]) / (n_t * k))
     return GeneralizedChi2(lam[keep] / (n_t * k), b2[keep] / lam[keep], k, offset)
 
-
 def sample_test_losses(pred: EnsemblePrediction, y_test, n_samples: int, *, seed: int = 0) -> np.ndarray:
     """Monte Carlo: draw the ensemble's test outputs z ~ N(m, S) per component and return their losses."""
     n_samples = check_int(n_samples, "n_samples")
+    seed = check_int(seed, "seed", minimum=0)
     r = np.asarray(_residual(pred, y_test))
     n_t, k = r.shape
     lam, U = np.linalg.eigh(np.asarray(pred.cov()))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
+from .pointfiles import read_point, seal
 from .storage import atomic_write_text
 
 COLUMNS = ["task", "n_train", "width", "optimizer", "method", "draw", "mu", "sigma", "eps",
@@ -107,7 +108,10 @@ def environment() -> Dict[str, str]:
 
 
 class ResultStore:
-    """Rows stored as folder/KEY.json; `None` as folder keeps them in memory only (nothing resumes)."""
+    """Rows stored as folder/KEY.json; `None` as folder keeps them in memory only (nothing resumes).
+
+    Files carry a checksum and their key and are verified when read (`ntkuq.pointfiles`): a truncated,
+    edited or foreign file is warned about, set aside as KEY.json.bad and treated as not finished."""
 
     def __init__(self, folder: Optional[os.PathLike]) -> None:
         self.folder = None if folder is None else Path(folder)
@@ -117,8 +121,7 @@ class ResultStore:
         """The stored row for key, or None if that point has not finished."""
         if self.folder is None:
             return self._memory.get(key)
-        path = self.folder / f"{key}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return read_point(self.folder / f"{key}.json")  # verified; a bad file is set aside (None)
 
     def put(self, key: str, row: Union[ResultRow, dict]) -> dict:
         """Store a finished point's row atomically and return it as stored (a dict, with its key)."""
@@ -126,7 +129,7 @@ class ResultStore:
         if self.folder is None:
             self._memory[key] = row
         else:
-            atomic_write_text(self.folder / f"{key}.json", json.dumps(row, sort_keys=True, default=float))
+            atomic_write_text(self.folder / f"{key}.json", seal(row))  # with its checksum (ntkuq.pointfiles)
         return row
 
     def rows(self) -> List[dict]:
@@ -134,7 +137,7 @@ class ResultStore:
         if self.folder is None:
             rows = list(self._memory.values())
         else:
-            rows = [json.loads(p.read_text()) for p in sorted(self.folder.glob("*.json"))]
+            rows = [r for r in (read_point(p) for p in sorted(self.folder.glob("*.json"))) if r is not None]
         return sorted(rows, key=lambda r: (r["task"], r["method"], str(r["width"]), r["optimizer"],
                                            r["n_train"], r.get("draw", 0)))
 

@@ -9,13 +9,14 @@ Chapters are the MyST-markdown notebooks listed in _toc.yml; each has a cell tag
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -39,13 +40,125 @@ def has_code(md: Path) -> bool:
     return "```{code-cell}" in md.read_text()
 
 
+class PresetError(ValueError):
+    """A preset names an unknown chapter or parameter, gives a value of the wrong type, or cannot be written."""
+
+
+EXTRA_TYPES: Dict[str, Tuple[type, ...]] = {"steps": (int,)}
+"""Types a parameter accepts besides its default's (steps = "auto" also takes a number of steps)."""
+RUNNER_PARAMETERS = ("results_dir",)
+"""Parameters the runner sets itself (never from a preset)."""
+
+
+def parameter_defaults(md: Path) -> Dict[str, Any]:
+    """The names assigned in a chapter's cell tagged `parameters`, with their literal defaults
+    (`...` where the default is not a literal).  Read with `ast`, never executed."""
+    text = md.read_text()
+    marker = text.find(":tags: [parameters]")
+    if marker < 0:
+        return {}
+    start = text.rfind("```{code-cell}", 0, marker)
+    end = text.find("\n```", marker)
+    body = "\n".join(line for line in text[start:end].splitlines()[1:] if not line.startswith(":"))
+    out: Dict[str, Any] = {}
+    for node in ast.parse(body).body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    try:
+                        out[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        out[target.id] = ...
+    return out
+
+
+def _type_ok(value: Any, default: Any, name: str) -> bool:
+    """Whether a preset value may replace a chapter default (bool is not a number; an int is a float)."""
+    if default is None or default is ...:
+        return True
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(value, EXTRA_TYPES.get(name, ())):
+        return True
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, list):
+            return False
+        kinds = {type(d) for d in default}
+        return len(kinds) != 1 or all(_type_ok(v, default[0], "") for v in value)
+    return isinstance(value, type(default))
+
+
+def _type_name(value: Any) -> str:
+    return "list" if isinstance(value, (list, tuple)) else type(value).__name__
+
+
+def validate_preset(preset: Any, name: str = "preset", root: Path = ROOT) -> Dict[str, dict]:
+    """Check a loaded preset against every chapter's parameters cell; return {chapter: parameters}.
+
+    Raises PresetError listing the valid names for an unknown chapter or key and the expected type for a
+    wrongly typed value.  Keys of 'all' go to the chapters that declare them (at least one must)."""
+    if preset is None:
+        preset = {}
+    if not isinstance(preset, dict):
+        raise PresetError(f"{name}: expected a mapping of chapter names to parameters, got {_type_name(preset)}")
+    defaults = {md.stem: parameter_defaults(md) for md in chapters(root) if has_code(md)}
+    valid_sections = ["all"] + sorted(defaults)
+    problems = []
+    for section, params in preset.items():
+        if section not in valid_sections:
+            problems.append(f"unknown chapter {section!r}: expected one of {valid_sections}")
+            continue
+        if params is None:
+            continue
+        if not isinstance(params, dict):
+            problems.append(f"{section}: expected a mapping of parameter names to values, got {_type_name(params)}")
+            continue
+        for key, value in params.items():
+            if section == "all":
+                known = {k: d for ch in defaults.values() for k, d in ch.items() if k not in RUNNER_PARAMETERS}
+            else:
+                known = {k: d for k, d in defaults[section].items() if k not in RUNNER_PARAMETERS}
+            if not isinstance(key, str) or key not in known:
+                problems.append(f"{section}: unknown parameter {key!r}: expected one of {sorted(known)}")
+                continue
+            candidates = [ch[key] for ch in defaults.values() if key in ch] if section == "all" else [known[key]]
+            if not all(_type_ok(value, d, key) for d in candidates):
+                want = sorted({_type_name(d) for d in candidates} | {t.__name__ for t in EXTRA_TYPES.get(key, ())})
+                problems.append(f"{section}.{key}: expected {' or '.join(want)} (default {candidates[0]!r}), "
+                                f"got {_type_name(value)} {value!r}")
+    if problems:
+        raise PresetError(f"{name}: invalid preset:\n  " + "\n  ".join(problems))
+    shared = preset.get("all") or {}
+    return {stem: {**{k: v for k, v in shared.items() if k in d}, **(preset.get(stem) or {})}
+            for stem, d in defaults.items()}
+
+
 def load_preset(name: str, root: Path = ROOT) -> Dict[str, dict]:
-    """Parameters per chapter stem from presets/NAME.yaml ('all' applies to every chapter)."""
+    """Parameters per chapter stem from presets/NAME.yaml ('all' applies to every chapter), unvalidated."""
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise PresetError(f"preset: expected a preset name, got {name!r}")
     path = root / "presets" / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in (root / "presets").glob("*.yaml"))
-        raise ValueError(f"preset: expected one of {known}, got {name!r}")
-    return yaml.safe_load(path.read_text()) or {}
+        raise PresetError(f"preset: expected one of {known}, got {name!r}")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise PresetError(f"preset: {path} is not valid YAML: {err}") from None
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` if needed and prove a file can be written in it; PresetError if not."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise PresetError(f"out: expected a writable results folder, got {str(folder)!r} ({err.strerror or err})") \
+            from None
 
 
 def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *, progress: bool = True) -> float:
@@ -81,9 +194,15 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
     from .results import ResultStore, environment, to_csv
     from .storage import atomic_write_text
 
-    preset = load_preset(name)
+    per_chapter = validate_preset(load_preset(name), name)  # before anything runs
+    if only:
+        unknown = sorted(set(only) - set(per_chapter))
+        if unknown:
+            raise PresetError(f"only: unknown chapters {unknown}: expected some of {sorted(per_chapter)}")
     out = (ROOT / "results" / name) if out is None else Path(out)
     points = out / "points"
+    for folder in (out, points, out / "notebooks"):
+        check_writable(folder)
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest.update(preset=name, environment=environment())
@@ -91,7 +210,7 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
     for md in chapters():
         if (only and md.stem not in only) or not has_code(md):
             continue
-        params = {**preset.get("all", {}), **(preset.get(md.stem) or {})}
+        params = dict(per_chapter[md.stem])
         if "results_dir = " in md.read_text():  # relative to book/, where papermill runs the chapter
             params["results_dir"] = os.path.relpath(points.resolve(), md.parent)
         print(f"[{name}] {md.stem} {params}", flush=True)
@@ -116,9 +235,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     pr.add_argument("--out", default=None, help="results folder (default: results/NAME)")
     args = parser.parse_args(argv)
     if args.command == "preset":
-        run_preset(args.name, only=args.only, out=None if args.out is None else Path(args.out))
+        try:
+            run_preset(args.name, only=args.only, out=None if args.out is None else Path(args.out))
+        except PresetError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "notebooks":
+        stems = [md.stem for md in chapters() if has_code(md)]
+        unknown = sorted(set(args.only) - set(stems))
+        if unknown:
+            print(f"error: only: unknown chapters {unknown}: expected some of {sorted(stems)}", file=sys.stderr)
+            return 2
         for md in chapters():
             if (args.only and md.stem not in args.only) or not has_code(md):
                 continue

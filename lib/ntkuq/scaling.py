@@ -13,6 +13,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .checks import InputTypeError, check_int, check_positive
+
 
 @dataclass(frozen=True)
 class PowerLaw:
@@ -40,11 +42,23 @@ class Plateau:
     n_hi: float
 
 
+def _as_floats(values, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"{name}: expected an array of real numbers, got {type(values).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
+    return arr.astype(float)
+
+
 def _check_curve(n, y, name: str):
-    n, y = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
+    n, y = _as_floats(n, "n"), _as_floats(y, name)
     if n.ndim != 1 or n.shape != y.shape[-1:] or n.size < 2:
         raise ValueError(f"{name}: expected at least two points with matching n_train, got shapes {n.shape}, {y.shape}")
-    if np.any(n <= 0) or np.any(~np.isfinite(y)) or np.any(y <= 0):
+    if np.any(~np.isfinite(n)) or np.any(n <= 0):
+        raise ValueError(f"n: expected positive finite training-set sizes for a log-log fit, got {n}")
+    if np.any(~np.isfinite(y)) or np.any(y <= 0):
         raise ValueError(f"{name}: expected positive finite values for a log-log fit")
     return n, y
 
@@ -76,6 +90,7 @@ def fit_power_law(n, y, resamples: Optional[np.ndarray] = None) -> PowerLaw:
 def plateau(n, eps, resamples: Optional[np.ndarray] = None, decades: float = 1.0) -> Plateau:
     """Slope of log eps against log n over the last `decades` of n, and the mean eps there."""
     n, eps = _check_curve(n, eps, "eps")
+    decades = check_positive(decades, "decades")
     sel = n >= n.max() / 10**decades
     if sel.sum() < 2:
         sel[-2:] = True
@@ -91,10 +106,13 @@ def plateau(n, eps, resamples: Optional[np.ndarray] = None, decades: float = 1.0
 def bootstrap_curves(samples: Sequence[np.ndarray], stat: Callable[[np.ndarray], float],
                      n_boot: int = 500, seed: int = 0) -> np.ndarray:
     """(n_boot, n_points): stat of each point's samples (members or draws) resampled with replacement."""
-    rng = np.random.default_rng(seed)
+    n_boot = check_int(n_boot, "n_boot", minimum=2)
+    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    if isinstance(samples, (str, bytes)) or not len(samples):
+        raise ValueError(f"samples: expected a non-empty list of sample arrays, got {samples!r}"[:200])
     out = np.empty((n_boot, len(samples)))
     for j, s in enumerate(samples):
-        s = np.asarray(s, dtype=float)
+        s = _as_floats(s, "samples")
         if s.size < 2:
             raise ValueError(f"samples: expected at least two samples per point to bootstrap, got {s.size} at point {j}")
         idx = rng.integers(0, s.size, size=(n_boot, s.size))

@@ -5,6 +5,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
+from .checks import InputTypeError, check_int, check_real
+
 ACTIVATIONS = ("relu", "erf", "tanh", "gelu")
 """Activations the library knows: ReLU and erf have closed-form kernels, the rest use quadrature."""
 
@@ -27,24 +29,19 @@ class MLPSpec:
     width: Optional[int] = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
-            raise ValueError(f"depth: expected an integer >= 1 (number of weight layers), got {self.depth!r}")
+        # numpy scalars are accepted and stored as Python numbers (specs are hashed into result keys)
+        object.__setattr__(self, "depth", check_int(self.depth, "depth"))
+        if not isinstance(self.activation, str):
+            raise InputTypeError(f"activation: expected one of {ACTIVATIONS}, got {type(self.activation).__name__} "
+                                 f"{self.activation!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {self.activation!r}")
+        object.__setattr__(self, "activation", str(self.activation))
         for name, lower, strict in (("C_b", 0.0, False), ("C_W", 0.0, True),
                                     ("lambda_b", 0.0, False), ("lambda_W", 0.0, True)):
-            value = getattr(self, name)
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name}: expected a finite real number, got {value!r}") from None
-            if not math.isfinite(value) or value < lower or (strict and value == lower):
-                rel = ">" if strict else ">="
-                raise ValueError(f"{name}: expected a finite number {rel} {lower}, got {value!r}")
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, check_real(getattr(self, name), name, lower=lower, lower_open=strict))
         if self.width is not None:
-            if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
-                raise ValueError(f"width: expected a positive integer or None (infinite), got {self.width!r}")
+            object.__setattr__(self, "width", check_int(self.width, "width"))
 
     @property
     def is_infinite(self) -> bool:
@@ -61,8 +58,8 @@ class MLPSpec:
         """The paper's setup: an activation at criticality and lambda_b / lambda_W = lambda_ratio."""
         # K* = 0 criticality: C_b = 0 and C_W sigma'(0)^2 = 1 (ReLU: C_W <sigma'^2> = 1 gives 2).
         crit = {"relu": (0.0, 2.0), "tanh": (0.0, 1.0), "erf": (0.0, math.pi / 4.0)}
-        if activation not in crit:
+        if not isinstance(activation, str) or activation not in crit:
             raise ValueError(f"activation: expected one of {tuple(crit)} (criticality known), got {activation!r}")
         C_b, C_W = crit[activation]
         return cls(depth=depth, activation=activation, C_b=C_b, C_W=C_W,
-                   lambda_b=float(lambda_ratio), lambda_W=1.0, width=width)
+                   lambda_b=check_real(lambda_ratio, "lambda_ratio", lower=0.0), lambda_W=1.0, width=width)

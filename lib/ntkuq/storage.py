@@ -24,6 +24,25 @@ def cache_dir() -> Path:
     return Path(pooch.os_cache("ntkuq"))
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows, else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    mask = os.umask(0o022)  # pragma: no cover
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
+
+
+def new_file_mode() -> int:
+    """The mode a newly created file gets under the current umask (0666 & ~umask), e.g. 0644 or 0664."""
+    return 0o666 & ~_umask()
+
+
 def atomic_write(path: os.PathLike, write: Callable[[IO], None], *, binary: bool = False) -> None:
     """Write a file so that readers see either the old file or the whole new one.
 
@@ -34,12 +53,14 @@ def atomic_write(path: os.PathLike, write: Callable[[IO], None], *, binary: bool
 
     The temporary file is renamed over `path` (os.replace, atomic on one file system) only after
     `write` returns; if `write` raises, the temporary file is removed, `path` is left as it was and
-    the exception propagates.
+    the exception propagates.  The file gets the mode any new file would (0666 less the umask), not
+    the 0600 of `tempfile.mkstemp`, so results stay readable by the group like other outputs.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)
         os.replace(tmp, path)
@@ -64,6 +85,7 @@ def atomic_write_all(blobs: Dict[str, bytes]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
             staged.append((tmp, target))
+            os.fchmod(fd, new_file_mode())  # like any new file (mkstemp's would be 0600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
         for tmp, target in staged:
@@ -73,4 +95,4 @@ def atomic_write_all(blobs: Dict[str, bytes]) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-__all__ = ["atomic_write", "atomic_write_all", "atomic_write_text", "cache_dir"]
+__all__ = ["atomic_write", "atomic_write_all", "atomic_write_text", "cache_dir", "new_file_mode"]

@@ -12,6 +12,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .checks import is_int, check_fraction, check_instance, check_int, check_positive, check_sizes
 from .results import ResultRow, ResultStore, environment, point_key
 from .scaling import PowerLaw, Plateau, bootstrap_curves, eps_of, fit_power_law, plateau
 from .spec import MLPSpec
@@ -38,6 +39,13 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
 
     Draw d takes the training sets from the d-th permutation of the pool, so the pool should be larger
     than the largest size (twice, say) for the draws to differ there."""
+    check_instance(data, "data", TaskData, "a TaskData (tasks.load)")
+    check_instance(spec, "spec", MLPSpec)
+    sizes = check_sizes(sizes, "sizes", maximum=len(data.x_train), what="the task's pool size")
+    draws = check_int(draws, "draws")
+    if isinstance(methods, str) or not methods or set(methods) - {"ntk", "nngp"}:
+        raise ValueError(f"methods: expected a non-empty subset of ('ntk', 'nngp'), got {methods!r}")
+    check_positive(diag_reg, "diag_reg", allow_zero=True)  # validated, not converted: it is part of the keys
     store = store or ResultStore(None)
     env = environment()
     rows = []
@@ -147,17 +155,47 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
     """
     from .convergence import converged_steps
     from .dynamics import ntk_prediction, train_test_kernels
-    from .ensembles import FULL_BATCH, default_eta, train_ensemble
+    from .budget import convergence_bytes, kernels_bytes, require_infinite
+    from .ensembles import FULL_BATCH, OPTIMIZERS, default_eta, require_ensemble_memory, train_ensemble
     from .gains import check_optimizer
     from .lossstats import loss_stats
 
-    auto = steps == "auto"
+    check_instance(data, "data", TaskData, "a TaskData (tasks.load)")
+    check_instance(spec, "spec", MLPSpec)
+    if spec.width is None:
+        raise ValueError("width: expected a spec with a finite width for a trained ensemble, got None (infinite)")
+    sizes = check_sizes(sizes, "sizes", maximum=len(data.x_train), what="the task's pool size")
+    members = check_int(members, "members", minimum=2)
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
+    # eta_fraction and tol are validated but not converted: they are part of the result keys
+    if optimizer == "adam":
+        check_positive(eta_fraction, "eta_fraction")  # Adam's step size itself
+    else:
+        check_fraction(eta_fraction, "eta_fraction")
+    check_fraction(tol, "tol")
+    min_steps = check_int(min_steps, "min_steps", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
+    draws = check_int(draws, "draws")
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", maximum=sizes[0], what="the smallest training-set size")
+    auto = isinstance(steps, str) and steps == "auto"
     if auto and optimizer not in FULL_BATCH:
         raise ValueError(f"steps: 'auto' needs a full-batch optimizer {FULL_BATCH}, got optimizer {optimizer!r}")
-    if not auto and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
+    if not auto and (not is_int(steps) or steps < 0):
         raise ValueError(f"steps: expected an integer >= 0 or 'auto', got {steps!r}")
+    steps = steps if auto else int(steps)  # Python ints in the result keys
     beta = check_optimizer(optimizer, momentum) if optimizer in FULL_BATCH else None
     mom = None if optimizer not in ("momentum", "nesterov") else beta
+    # Memory before anything is computed (ntkuq.budget): the largest size's kernels, eigendecomposition
+    # and ensemble.
+    n_max, n_test = sizes[-1], len(data.x_test)
+    if auto or (with_infinite and optimizer in FULL_BATCH):
+        require_infinite("finite_width_study (its infinite-width engine)", n_max, n_test,
+                         lambda n, t: kernels_bytes(n, t) + convergence_bytes(n, t))
+    require_ensemble_memory(spec, data.x_train.shape[1], data.y_train.shape[1], n_max, n_test, members,
+                            steps=max(int(min_steps), 1) if auto else steps, optimizer=optimizer,
+                            what="finite_width_study (its largest ensemble)")
     store = store or ResultStore(None)
     env = environment()
     rows = []

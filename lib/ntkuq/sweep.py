@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Sequence
 
-import jax.numpy as jnp
 from tqdm import tqdm
 
-from .checks import check_inputs, check_positive
+from .budget import require_infinite, sweep_bytes
+from .checks import check_inputs, check_int, check_positive, check_sizes
 from .dynamics import assemble_prediction, train_test_kernels
 from .linalg import checked_cholesky, cho_solve
 from .kernels import kernels
@@ -53,13 +53,14 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
     x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
     y_test = check_inputs(y_test, "y_test", n_rows=x_test.shape[0])
     diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
-    sizes = [int(n) for n in sizes]
-    if not sizes or sizes[0] < 1 or any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[-1] > x_train.shape[0]:
-        raise ValueError(f"sizes: expected strictly increasing positive sizes up to {x_train.shape[0]}, got {sizes}")
-    unknown = set(methods) - {"ntk", "nngp"}
+    sizes = check_sizes(sizes, "sizes", maximum=x_train.shape[0], what="the number of training points")
+    block_size = check_int(block_size, "block_size")
+    unknown = set(methods) - {"ntk", "nngp"} if not isinstance(methods, str) else {methods}
     if unknown or not methods:
         raise ValueError(f"methods: expected a non-empty subset of ('ntk', 'nngp'), got {tuple(methods)}")
     n_max = sizes[-1]
+    require_infinite("nested_sweep", n_max, x_test.shape[0],  # before any kernel is allocated (ntkuq.budget)
+                     lambda n, t: sweep_bytes(n, t, len(methods), block_size))
     kern = train_test_kernels(spec, x_train[:n_max], x_test)
     k_ss = kernels(spec, x_test).nngp if x_test.shape[0] <= K_SS_LIMIT else None
     out = []

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .checks import is_integer
+from .checks import check_int, is_integer
 
 TASKS = ("mnist", "cifar10", "calorimeter")
 """Task names accepted by `load`."""
@@ -84,8 +84,8 @@ class TaskData:
 
         Draw 0 is the pool order; draw d > 0 is `nested_subsets` with seed d (class-balanced prefixes if
         `balanced`, which needs labels; draw 0 is then seed 0).  The sets of one draw are nested."""
-        if not is_integer(n) or not 1 <= n <= len(self.x_train):
-            raise ValueError(f"n_train: expected 1 <= n_train <= {len(self.x_train)} (pool size), got {n!r}")
+        n = check_int(n, "n_train", maximum=len(self.x_train), what="the pool size")
+        draw = check_int(draw, "draw", minimum=0)
         if balanced and self.labels_train is None:
             raise ValueError(f"balanced: task {self.name!r} has no class labels; expected balanced=False")
         if draw == 0 and not balanced:
@@ -116,8 +116,12 @@ def load(task: str, *, n_pool: int, n_test: int, seed: int = 0, downsample: int 
     Images keep pixels in [0, 1] by default (standardize=None), as the paper's loss magnitudes suggest;
     'image' or 'feature' standardization are options (see ntkuq.data.load_task).  The calorimeter is
     read out with calorimeter_cells^2 x calorimeter_layers cells (25^3 is the full granularity)."""
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+    n_pool, n_test = check_int(n_pool, "n_pool"), check_int(n_test, "n_test")
+    seed = check_int(seed, "seed", minimum=0)
+    calorimeter_cells = check_int(calorimeter_cells, "calorimeter_cells")
+    calorimeter_layers = check_int(calorimeter_layers, "calorimeter_layers")
     if task == "calorimeter":
         from .calorimeter import CalorimeterConfig, calorimeter_task
 

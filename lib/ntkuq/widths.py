@@ -16,8 +16,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .checks import check_inputs, check_int
-from .ensembles import EnsembleStats, train_ensemble
+from .checks import check_inputs, check_instance, check_int, check_positive, check_sizes
+from .ensembles import EnsembleStats, require_ensemble_memory, train_ensemble
 from .lossstats import LossStats
 from .spec import MLPSpec
 
@@ -88,10 +88,24 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
       n_record: log-spaced steps at which the members' test losses are kept (WidthSweep.history).
       progress: progress bars.
     """
-    widths = np.array([check_int(n, "widths") for n in widths])
-    if widths.size < 2 or np.any(np.diff(widths) <= 0):
+    widths = np.array(check_sizes(widths, "widths"))
+    if widths.size < 2:
         raise ValueError(f"widths: expected at least two strictly increasing widths, got {list(widths)}")
-    check_inputs(x_train, "x_train")
+    check_instance(spec, "spec", MLPSpec)
+    check_instance(infinite, "infinite", LossStats, "the infinite-width LossStats (loss_stats)")
+    members = check_int(members, "members", minimum=2)
+    steps = check_int(steps, "steps", minimum=0)
+    check_positive(eta, "eta")
+    seed = check_int(seed, "seed", minimum=0)
+    n_boot = check_int(n_boot, "n_boot", minimum=2)
+    n_record = check_int(n_record, "n_record", minimum=2)
+    x_tr = check_inputs(x_train, "x_train")
+    y_tr = check_inputs(y_train, "y_train", n_rows=x_tr.shape[0])
+    x_te = check_inputs(x_test, "x_test", n_features=x_tr.shape[1])
+    check_inputs(y_test, "y_test", n_rows=x_te.shape[0], n_features=y_tr.shape[1])
+    require_ensemble_memory(spec.with_width(int(widths[-1])), x_tr.shape[1], y_tr.shape[1], x_tr.shape[0],
+                            x_te.shape[0], members, steps=steps, optimizer=optimizer, n_record=n_record,
+                            what="width_sweep (its widest ensemble)")  # before training any width
     stats, boot, history, alive = {}, {s: np.empty((n_boot, widths.size)) for s in STATS}, {}, {}
     rng = np.random.default_rng(seed)
     for j, n in enumerate(widths):
@@ -118,8 +132,10 @@ def fit_widths(sweep: WidthSweep, stat: str, *, min_width: int = 0) -> WidthFit:
 
     Both fits are weighted by the bootstrap variance of each width's value and repeated on every bootstrap
     resample; their errors are the standard deviations of the refits."""
-    if stat not in STATS:
+    check_instance(sweep, "sweep", WidthSweep, "a WidthSweep (width_sweep)")
+    if not isinstance(stat, str) or stat not in STATS:
         raise ValueError(f"stat: expected one of {STATS}, got {stat!r}")
+    min_width = check_int(min_width, "min_width", minimum=0)
     keep = sweep.widths >= min_width
     if keep.sum() < 2:
         raise ValueError(f"min_width: expected at least two widths >= {min_width}, got {list(sweep.widths)}")

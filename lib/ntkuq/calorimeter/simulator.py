@@ -298,7 +298,7 @@ def simulate(config: CalorimeterConfig, n_showers: int, seed: int = 0, *, stream
     n_chunks = -(-n_showers // chunk_size)
     if n_threads is None:
         n_threads = min(os.cpu_count() or 1, 8)
-    n_threads = max(1, min(int(n_threads), n_chunks))
+    n_threads = max(1, min(_check_count("n_threads", n_threads, 1), n_chunks))
 
     arrays = dict(energies=np.empty(n_showers), T=np.empty(n_showers), alpha=np.empty(n_showers),
                   n_spots=np.empty(n_showers, dtype=np.int64), impact=np.empty((n_showers, 2)))

@@ -1,0 +1,174 @@
+"""Memory (and time) estimates checked before the library's large allocations, with a refusal that says what fits.
+
+Each long entry point (`sweep.nested_sweep`, `convergence.converged_steps`, `ensembles.train_ensemble`,
+`widths.width_sweep`, `study.finite_width_study`) calls `require` with an estimate of its peak memory
+before allocating.  The budget is `memory_limit_bytes()`: NTKUQ_MEMORY_LIMIT_GIB if set, else
+MEMORY_FRACTION of the memory available now (the accelerator's free memory when JAX runs on one, else
+MemAvailable).  A refusal is an `estimate.TooLargeError` (a ValueError) naming the sizes, the estimate,
+the budget and a smaller size that would fit.  The estimates count the float64 arrays held at the peak,
+array by array (see each function), plus OVERHEAD_BYTES.  Measured against the peak resident memory on
+CPU (2 cores): nested_sweep, N_D = 3000 / 6000 with N_T = 1000, 20 features: 0.88 / 2.03 GiB measured,
+0.95 / 2.31 GiB estimated; train_ensemble, width 1500, M = 16, N_D = 300, momentum: 1.21 GiB measured,
+1.34 GiB estimated.  Time is estimated (and quoted in refusals) but never refused on.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Sequence
+
+from .estimate import FLOPS_PER_S, TooLargeError, available_memory_bytes
+
+MEMORY_FRACTION = 0.8
+"""Share of the currently available memory a computation may plan to use (the rest: Python, JAX, XLA buffers)."""
+GIB = 2**30
+WORD = 8
+"""Bytes per number: the infinite-width engine works in float64."""
+OVERHEAD_BYTES = 384 * 2**20
+"""Interpreter, JAX runtime and compiled code, added to every estimate."""
+K_SS_LIMIT = 4096
+"""As `sweep.K_SS_LIMIT`: up to this N_T the test-test kernel is held whole."""
+
+
+def memory_limit_bytes() -> float:
+    """The memory budget: NTKUQ_MEMORY_LIMIT_GIB (GiB) if set, else MEMORY_FRACTION of the available memory."""
+    env = os.environ.get("NTKUQ_MEMORY_LIMIT_GIB")
+    if env:
+        try:
+            value = float(env)
+        except ValueError:
+            raise ValueError(f"NTKUQ_MEMORY_LIMIT_GIB: expected a number of GiB, got {env!r}") from None
+        if not value > 0:
+            raise ValueError(f"NTKUQ_MEMORY_LIMIT_GIB: expected a positive number of GiB, got {env!r}")
+        return value * GIB
+    return MEMORY_FRACTION * available_memory_bytes()
+
+
+def largest(fits: Callable[[int], bool], lo: int, hi: int) -> int:
+    """The largest n in [lo, hi] with fits(n) for a monotone predicate (lo - 1 if none)."""
+    if hi < lo or not fits(lo):
+        return lo - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def require(needed: float, what: str, *, fits: str = "", seconds: Optional[float] = None,
+            budget: Optional[float] = None) -> None:
+    """Raise TooLargeError if `needed` bytes exceed the budget (memory_limit_bytes() by default).
+
+    Args:
+      needed: the estimated peak bytes.
+      what: the computation and its sizes, e.g. "nested_sweep with N_D = 50000, N_T = 10000".
+      fits: what would fit instead (sizes), for the message.
+      seconds: the estimated time, quoted in the message when known.
+    """
+    budget = memory_limit_bytes() if budget is None else budget
+    if needed <= budget:
+        return
+    time = f" and roughly {seconds / 60:.3g} min" if seconds is not None else ""
+    source = ("NTKUQ_MEMORY_LIMIT_GIB" if os.environ.get("NTKUQ_MEMORY_LIMIT_GIB") else
+              f"{MEMORY_FRACTION:.0%} of the available memory; set NTKUQ_MEMORY_LIMIT_GIB to change it")
+    raise TooLargeError(f"{what} needs about {needed / GIB:.3g} GiB of memory{time}, but the budget is "
+                        f"{budget / GIB:.3g} GiB ({source}). Would fit: {fits or 'nothing close to this size'}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Estimates (bytes)
+# ---------------------------------------------------------------------------------------------
+
+def kernels_bytes(n_train: int, n_test: int) -> float:
+    """`dynamics.train_test_kernels`: K and Theta on train x (train + test) and their train-train and
+    train-test slices (4 N (N + N_T) numbers)."""
+    n, t = float(n_train), float(n_test)
+    return WORD * 4 * n * (n + t)
+
+
+def sweep_bytes(n_train: int, n_test: int, n_methods: int = 2, block_size: int = 1024) -> float:
+    """`sweep.nested_sweep` at its largest size N: the kernels, a Cholesky factor per method and its leading
+    block (2 N^2), V, W and the mean (3 N N_T), the test-test kernel (N_T^2, up to K_SS_LIMIT) and a block of
+    covariance rows (block x N_T)."""
+    n, t = float(n_train), float(n_test)
+    k_ss = t * t if t <= K_SS_LIMIT else 0.0
+    return (kernels_bytes(n_train, n_test) + WORD * (2 * n * n + 3 * n * t + k_ss + 2 * min(block_size, t) * t)
+            + OVERHEAD_BYTES)
+
+
+def convergence_bytes(n_train: int, n_test: int, block_size: int = 1024) -> float:
+    """`convergence.converged_steps` beyond the kernels it is given: the eigendecomposition of Theta (U and
+    workspace, 3 N^2), B = U^T Theta_Xs, V, W and K_XX V (4 N N_T), the t = infinity solve (N^2 + 2 N N_T), the
+    test-test kernel (N_T^2, up to K_SS_LIMIT) and a block of covariance rows."""
+    n, t = float(n_train), float(n_test)
+    k_ss = t * t if t <= K_SS_LIMIT else 0.0
+    return WORD * (4 * n * n + 6 * n * t + k_ss + 2 * min(block_size, t) * t) + OVERHEAD_BYTES
+
+
+def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, itemsize: int = 4,
+                          optimizer: str = "gd") -> float:
+    """One member of `ensembles.train_ensemble`: parameters, gradients and optimizer state (3 to 5 copies)
+    and the activations of the training and test inputs (3 (N_D + N_T) sum of widths); one copy more than the
+    chunking rule of `ensembles._auto_chunk` counts (the optimizer's update is a temporary of its own)."""
+    n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    copies = {"adam": 6, "momentum": 5, "nesterov": 5}.get(optimizer, 4)
+    return float(itemsize) * (n_params * copies + 3 * (n_train + n_test) * sum(layer_sizes[1:]))
+
+
+def ensemble_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, n_members: int, *, itemsize: int = 4,
+                   optimizer: str = "gd", chunk: int = 1, keep_outputs: bool = False, n_record: int = 20) -> float:
+    """`ensembles.train_ensemble`: one chunk of members, the analytic NTK on the training inputs for the
+    stable rate (float64 N_D^2, twice for the eigenvalues), the loss histories and optionally the outputs."""
+    n, t = float(n_train), float(n_test)
+    member = ensemble_member_bytes(layer_sizes, n_train, n_test, itemsize, optimizer)
+    outputs = WORD * n_members * t * layer_sizes[-1] if keep_outputs else 0.0
+    return (min(chunk, n_members) * member + WORD * 3 * n * n + 2 * WORD * n_members * n_record + outputs
+            + WORD * (n + t) * (layer_sizes[0] + layer_sizes[-1]) + OVERHEAD_BYTES)
+
+
+def ensemble_seconds(layer_sizes: Sequence[int], n_train: int, n_members: int, steps: int) -> float:
+    """Rough training time: forward and backward passes, about 6 operations per parameter and training
+    point per step, at estimate.FLOPS_PER_S (a GPU is much faster)."""
+    n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    return 6.0 * n_params * n_train * n_members * steps / FLOPS_PER_S
+
+
+def require_ensemble(sizes_of: Callable[[int], Sequence[int]], width: int, n_train: int, n_test: int,
+                     n_members: int, *, steps: int, itemsize: int, optimizer: str, chunk: int,
+                     keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
+    """require() for a trained ensemble; sizes_of(width) gives the layer sizes.  Suggests a smaller chunk of
+    members trained at once if one member fits, else the largest width that does."""
+    budget = memory_limit_bytes()
+
+    def est(w: int, c: int) -> float:
+        return ensemble_bytes(sizes_of(w), n_train, n_test, n_members, itemsize=itemsize, optimizer=optimizer,
+                              chunk=c, keep_outputs=keep_outputs, n_record=n_record)
+
+    needed = est(width, chunk)
+    if needed <= budget:
+        return
+    if est(width, 1) <= budget:
+        fits = f"chunk = {largest(lambda c: est(width, c) <= budget, 1, chunk)} members trained at once"
+    else:
+        w = largest(lambda v: est(v, 1) <= budget, 1, width)
+        fits = f"width {w} (M = {n_members}, N_D = {n_train})" if w >= 1 else ""
+    require(needed, f"{what} with M = {n_members} members of width {width}, N_D = {n_train}, N_T = {n_test} "
+            f"({min(chunk, n_members)} at once)", fits=fits,
+            seconds=ensemble_seconds(sizes_of(width), n_train, n_members, steps), budget=budget)
+
+
+def require_infinite(kind: str, n_train: int, n_test: int, estimate: Callable[[int, int], float]) -> None:
+    """require() for an infinite-width computation on N_D x N_T, suggesting the largest N_D (keeping N_T)
+    and the largest N_T (keeping N_D) that fit."""
+    budget = memory_limit_bytes()
+    needed = estimate(n_train, n_test)
+    if needed <= budget:
+        return
+    n_fit = largest(lambda m: estimate(m, n_test) <= budget, 1, n_train)
+    t_fit = largest(lambda m: estimate(n_train, m) <= budget, 1, n_test)
+    ways = [f"N_D = {n_fit} training points with N_T = {n_test}" if n_fit >= 1 else "",
+            f"N_T = {t_fit} test points with N_D = {n_train}" if t_fit >= 1 else ""]
+    require(needed, f"{kind} with N_D = {n_train}, N_T = {n_test}", fits="; or ".join(w for w in ways if w),
+            budget=budget)
+
+
+__all__ = ["MEMORY_FRACTION", "convergence_bytes", "ensemble_bytes", "ensemble_member_bytes", "ensemble_seconds",
+           "kernels_bytes", "largest", "memory_limit_bytes", "require", "require_infinite", "sweep_bytes"]

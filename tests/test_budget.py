@@ -1,0 +1,127 @@
+"""Memory estimates before large allocations: a clear refusal naming the sizes and what would fit."""
+import re
+
+import numpy as np
+import pytest
+
+from ntkuq import MLPSpec, budget
+from ntkuq.estimate import TooLargeError
+
+GIB = 2**30
+
+
+@pytest.fixture
+def limit(monkeypatch):
+    """Set the memory budget (GiB) through the documented environment variable."""
+    def set_limit(gib):
+        monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", str(gib))
+        return gib * GIB
+    return set_limit
+
+
+@pytest.fixture
+def no_kernels(monkeypatch):
+    """Fail if any kernel is computed: the refusal must come before the allocation."""
+    import ntkuq.dynamics
+    import ntkuq.sweep
+
+    def boom(*a, **k):
+        raise AssertionError("kernels were computed before the memory check")
+    monkeypatch.setattr(ntkuq.sweep, "train_test_kernels", boom)
+    monkeypatch.setattr(ntkuq.dynamics, "train_test_kernels", boom)
+
+
+def test_budget_is_a_documented_fraction_or_the_environment(monkeypatch):
+    monkeypatch.delenv("NTKUQ_MEMORY_LIMIT_GIB", raising=False)
+    assert 0 < budget.MEMORY_FRACTION < 1
+    assert 0 < budget.memory_limit_bytes()
+    monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", "2.5")
+    assert budget.memory_limit_bytes() == 2.5 * GIB
+    monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", "lots")
+    with pytest.raises(ValueError, match="NTKUQ_MEMORY_LIMIT_GIB"):
+        budget.memory_limit_bytes()
+
+
+def test_nested_sweep_refuses_before_allocating(limit, no_kernels):
+    from ntkuq.sweep import nested_sweep
+
+    cap = limit(0.5)
+    n, t = 3000, 10
+    x = np.random.default_rng(0).standard_normal((n, 2))
+    with pytest.raises(TooLargeError) as err:
+        nested_sweep(MLPSpec(), x, x[:, :1], x[:t], x[:t, :1], [100, n])
+    msg = str(err.value)
+    assert "nested_sweep" in msg and f"N_D = {n}" in msg and f"N_T = {t}" in msg and "GiB" in msg
+    fit = int(re.search(r"Would fit: N_D = (\d+)", msg).group(1))
+    assert 1 <= fit < n and budget.sweep_bytes(fit, t) <= cap < budget.sweep_bytes(fit + 1, t)
+
+
+def test_converged_steps_refuses_before_the_eigendecomposition(limit, monkeypatch):
+    from ntkuq import convergence
+    from ntkuq.dynamics import TrainTestKernels
+
+    n, t = 4000, 50
+    kern = TrainTestKernels(MLPSpec(), np.zeros((t, 2)), np.eye(n), np.eye(n), np.zeros((n, t)), np.zeros((n, t)))
+    monkeypatch.setattr(convergence, "_Evaluator", lambda *a, **k: pytest.fail("eigendecomposition started"))
+    limit(0.4)
+    with pytest.raises(TooLargeError, match=r"converged_steps with N_D = 4000, N_T = 50 .*Would fit: N_D = \d+"):
+        convergence.converged_steps(kern, np.zeros((n, 1)), np.zeros((t, 1)), eta=0.1)
+
+
+def test_train_ensemble_refuses_huge_members_and_suggests_a_width(limit):
+    from ntkuq.ensembles import train_ensemble
+
+    limit(1.0)
+    x = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(TooLargeError) as err:
+        train_ensemble(MLPSpec(width=200_000), x, x[:, :1], x, x[:, :1], n_members=64, steps=100, eta=1e-3,
+                       progress=False)
+    msg = str(err.value)
+    assert "M = 64" in msg and "width 200000" in msg and "N_D = 20" in msg and "min" in msg
+    width = int(re.search(r"Would fit: width (\d+)", msg).group(1))
+    assert 1 <= width < 200_000
+
+
+def test_train_ensemble_suggests_a_smaller_chunk(limit):
+    from ntkuq.ensembles import train_ensemble
+
+    limit(1.0)
+    x = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(TooLargeError, match=r"Would fit: chunk = \d+ members"):
+        train_ensemble(MLPSpec(width=2000), x, x[:, :1], x, x[:, :1], n_members=1000, steps=10, eta=1e-3,
+                       chunk=1000, progress=False)
+
+
+def test_width_sweep_refuses_before_training_any_width(limit, monkeypatch):
+    from ntkuq import widths
+    from ntkuq.lossstats import LossStats
+
+    monkeypatch.setattr(widths, "train_ensemble", lambda *a, **k: pytest.fail("a width was trained"))
+    limit(1.0)
+    x = np.random.default_rng(0).standard_normal((20, 3))
+    inf = LossStats(1.0, 0.1, 20, 1, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(TooLargeError, match="width_sweep .*width 500000"):
+        widths.width_sweep(MLPSpec(), x, x[:, :1], x, x[:, :1], [64, 500_000], members=8, steps=10, eta=1e-3,
+                           infinite=inf)
+
+
+def test_finite_width_study_refuses_before_computing(limit, no_kernels):
+    from ntkuq.study import finite_width_study
+    from ntkuq.tasks import TaskData
+
+    limit(0.5)
+    rng = np.random.default_rng(0)
+    data = TaskData("toy", rng.standard_normal((4000, 2)), rng.standard_normal((4000, 1)),
+                    rng.standard_normal((10, 2)), rng.standard_normal((10, 1)))
+    with pytest.raises(TooLargeError, match="finite_width_study .*N_D = 4000"):
+        finite_width_study(data, MLPSpec(width=8), [100, 4000], members=4, steps="auto")
+    with pytest.raises(TooLargeError, match="finite_width_study .*largest ensemble"):
+        finite_width_study(data, MLPSpec(width=300_000), [10], members=64, steps=5, with_infinite=False)
+
+
+def test_small_runs_are_not_refused(limit):
+    from ntkuq.sweep import nested_sweep
+
+    limit(2.0)
+    x = np.random.default_rng(0).standard_normal((30, 2))
+    assert len(nested_sweep(MLPSpec(), x, x[:, :1], x[:5], x[:5, :1], [10, 30])) == 4
