@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ntkuq
-from ntkuq.checks import check_inputs, check_int, check_positive, require_float64
+from ntkuq.checks import check_inputs, check_int, check_positive, real_array, require_float64
 
 
 def test_check_inputs_converts_and_refuses():
@@ -49,3 +49,14 @@ def test_float64_is_required_and_named_in_the_error():
         ntkuq.enable_float64()
     require_float64()  # back on: no error
     assert jnp.asarray(1.0).dtype == jnp.float64
+
+
+def test_real_array_refuses_other_kinds_and_optionally_non_finite():
+    out = real_array([1, 2, 3], "lam")
+    assert out.dtype == np.float64 and out.tolist() == [1.0, 2.0, 3.0]
+    for bad in (["a", "b"], np.array([1 + 2j]), np.array([True, False]), [object()]):
+        with pytest.raises(TypeError, match="^lam: expected an array of real numbers"):
+            real_array(bad, "lam")
+    assert np.isnan(real_array([np.nan], "lam")[0])
+    with pytest.raises(ValueError, match="^lam: expected finite values"):
+        real_array([1.0, np.inf], "lam", finite=True)

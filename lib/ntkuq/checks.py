@@ -170,3 +170,18 @@ def check_int(value, name: str, *, minimum: int = 1, maximum: Optional[int] = No
         top = "" if maximum is None else f" and <= {maximum}{f' ({what})' if what else ''}"
         raise ValueError(f"{name}: expected an integer >= {minimum}{top}, got {value!r}")
     return v
+
+
+def real_array(values: Any, name: str, *, finite: bool = False) -> np.ndarray:
+    """`values` as a float64 array of real numbers (integer or float dtype), else InputTypeError naming
+    `name` (strings, complex, booleans, objects); with `finite`, NaN or infinity raise ValueError."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"{name}: expected an array of real numbers, got {type(values).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    return arr

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .checks import InputTypeError, check_fraction, check_int, check_positive
+from .checks import InputTypeError, check_fraction, check_int, check_positive, real_array
 from .data import subset_sizes
 from .spec import MLPSpec
 from .userdata import DataError, Preprocessing, Table, check_pair, fit_preprocessing, read_table
@@ -317,17 +317,6 @@ def _fits(sweep: List[Dict[str, float]]) -> Optional[Dict[str, object]]:
     return out
 
 
-def _real_array(values, name: str) -> np.ndarray:
-    """`values` as a float64 array, or InputTypeError naming `name` (strings, complex, objects)."""
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError):
-        raise InputTypeError(f"{name}: expected an array of real numbers, got {type(values).__name__}") from None
-    if arr.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
-
-
 def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: str = "relu",
              lambda_ratio: float = 10.0, sizes: Union[str, Sequence[int]] = "auto", standardize: str = "none",
              quantile_levels: Sequence[float] = QUANTILE_LEVELS, shuffle: bool = True, seed: int = 0,
@@ -348,7 +337,7 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
     start = time.perf_counter()
     spec = MLPSpec.critical(activation, depth=depth, lambda_ratio=lambda_ratio)
-    x_tr, y_tr, x_te, y_te = (_real_array(v, n) for v, n in ((x_train, "x_train"), (y_train, "y_train"),
+    x_tr, y_tr, x_te, y_te = (real_array(v, n) for v, n in ((x_train, "x_train"), (y_train, "y_train"),
                                                               (x_test, "x_test"), (y_test, "y_test")))
     if isinstance(quantile_levels, (str, bytes)) or not hasattr(quantile_levels, "__iter__"):
         raise InputTypeError(f"quantile_levels: expected a list of probabilities, got {quantile_levels!r}")

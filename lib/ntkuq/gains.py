@@ -35,7 +35,7 @@ from typing import Optional
 
 import numpy as np
 
-from .checks import InputTypeError, check_int, check_positive, check_real
+from .checks import check_int, check_positive, check_real, real_array
 
 OPTIMIZERS = ("gd", "momentum", "nesterov")
 """Full-batch optimizers whose infinite-width ensemble after T steps has a closed form."""
@@ -110,20 +110,6 @@ def _divided_power(n: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return out
 
 
-def _real_array(values, name: str) -> np.ndarray:
-    """`values` as a float64 array of finite real numbers, or an error naming `name`."""
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError):
-        raise InputTypeError(f"{name}: expected an array of real numbers, got {type(values).__name__}") from None
-    if arr.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
-    return arr
-
-
 def _recurrence(a: np.ndarray, optimizer: str, beta: float):
     """(p, q, e_1) of the residual's recurrence e_{t+1} = p e_t - q e_{t-1} for each a."""
     if optimizer == "nesterov":
@@ -141,7 +127,7 @@ def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[flo
       momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
     """
     beta = check_optimizer(optimizer, momentum)
-    a = _real_array(a, "a")
+    a = real_array(a, "a", finite=True)
     limit = stability_limit(optimizer, momentum)
     if not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a >= limit):
         bad = a[~(np.isfinite(a) & (a >= 0) & (a < limit))]
@@ -196,7 +182,7 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
     Modes with a = eta lambda / N_D below 1e-300 get the small-lambda limit (eta / N_D) f_T (see
     `small_a_limit`; eta t / N_D for flow).  Raises ValueError outside the stable range.
     """
-    lam = _real_array(lam, "lam")
+    lam = real_array(lam, "lam", finite=True)
     eta = check_positive(eta, "eta")
     n_train = check_int(n_train, "n_train")
     if (allow_unstable and optimizer == "gd" and steps is not None and np.size(lam)

@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .checks import InputTypeError, check_int, check_positive
+from .checks import check_int, check_positive, real_array
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,8 @@ class Plateau:
     n_hi: float
 
 
-def _as_floats(values, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError):
-        raise InputTypeError(f"{name}: expected an array of real numbers, got {type(values).__name__}") from None
-    if arr.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
-    return arr.astype(float)
-
-
 def _check_curve(n, y, name: str):
-    n, y = _as_floats(n, "n"), _as_floats(y, name)
+    n, y = real_array(n, "n"), real_array(y, name)
     if n.ndim != 1 or n.shape != y.shape[-1:] or n.size < 2:
         raise ValueError(f"{name}: expected at least two points with matching n_train, got shapes {n.shape}, {y.shape}")
     if np.any(~np.isfinite(n)) or np.any(n <= 0):
@@ -112,7 +102,7 @@ def bootstrap_curves(samples: Sequence[np.ndarray], stat: Callable[[np.ndarray],
         raise ValueError(f"samples: expected a non-empty list of sample arrays, got {samples!r}"[:200])
     out = np.empty((n_boot, len(samples)))
     for j, s in enumerate(samples):
-        s = _as_floats(s, "samples")
+        s = real_array(s, "samples")
         if s.size < 2:
             raise ValueError(f"samples: expected at least two samples per point to bootstrap, got {s.size} at point {j}")
         idx = rng.integers(0, s.size, size=(n_boot, s.size))
