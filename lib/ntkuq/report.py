@@ -78,13 +78,18 @@ def summary_text(est: Estimate) -> str:
     return "\n".join(lines)
 
 
+BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.15)}
+"""Legend placement of `estimate_figure`: under each panel, so that no legend hides data."""
+
+
 def estimate_figure(est: Estimate):
-    """Four panels: mu_L, sigma_L, eps_L against N_D (points, power-law fits, ensemble) and the density of L."""
+    """Four panels (2 x 2): mu_L, sigma_L, eps_L against N_D (points, power-law fits, ensemble) and the density of L."""
     import matplotlib.pyplot as plt
 
     unit = loss_units(est)
     n = np.array([r["n_train"] for r in est.sweep], dtype=float)
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 9.5))   # 2 x 2: readable at a book's column width
+    axes = axes.ravel()
     labels = {"mu": (r"$\mu_\mathcal{L}$, mean test loss " + unit),
               "sigma": (r"$\sigma_\mathcal{L}$, std. of test loss " + unit),
               "eps": r"$\epsilon_\mathcal{L} = \sigma_\mathcal{L}/\mu_\mathcal{L}$ (dimensionless)"}
@@ -109,9 +114,9 @@ def estimate_figure(est: Estimate):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(r"training-set size $N_\mathcal{D}$ (points)")
-        ax.set_ylabel(labels[stat], fontsize=8)
+        ax.set_ylabel(labels[stat], fontsize=9)
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8, **BELOW)
     ax = axes[3]
     dist = est.distribution
     if dist is not None:
@@ -125,7 +130,7 @@ def estimate_figure(est: Estimate):
         ax.hist(e["member_losses"], bins="auto", density=True, color="tab:red", alpha=0.35,
                 label=f"trained, width {e['width']}")
     ax.set_xlabel(r"test loss $\mathcal{L}$ " + unit)
-    ax.set_ylabel(r"probability density (1 / unit of $\mathcal{L}$)", fontsize=8)
-    ax.legend(fontsize=7)
+    ax.set_ylabel(r"probability density (1 / unit of $\mathcal{L}$)", fontsize=9)
+    ax.legend(fontsize=8, **BELOW)
     fig.tight_layout()
     return fig
