@@ -751,3 +751,36 @@ def test_diverged_training_is_refused_unless_asked_for(c):
         train_ensemble(c.fspec, c.x, c.y, c.xt, c.yt, **kw)
     res = train_ensemble(c.fspec, c.x, c.y, c.xt, c.yt, allow_unstable=True, **kw)
     assert not np.all(np.isfinite(res.test_losses))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases found by trying the library as a careless or hostile user would (issue 13, second pass)
+# ---------------------------------------------------------------------------------------------
+
+def _zero_ntk_eta(c):
+    from ntkuq.ensembles import default_eta
+
+    return default_eta(MLPSpec(lambda_b=0.0), np.zeros((5, 3)))
+
+
+def _stable_eta_zero(c):
+    from ntkuq.linalg import stable_eta
+
+    return stable_eta(0.0, 5)
+
+
+HOSTILE_CASES = [
+    ("kernels-x-overflow", _kernels(x1=np.full((4, 3), 1e200)), "x1"),
+    ("kernels-x2-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernels(c.spec, c.x, np.full((2, 3), 1e160)),
+     "x2"),
+    ("kernels-C_W-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernels(MLPSpec(C_W=1e300), c.x), "C_W"),
+    ("kernel_diag-x-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernel_diag(c.spec, np.full((2, 3), 1e200)),
+     "x"),
+    ("default_eta-zero-ntk", _zero_ntk_eta, "x_train"),
+    ("stable_eta-zero-lambda", _stable_eta_zero, "lam_max"),
+]
+
+
+@pytest.mark.parametrize("call, name", [pytest.param(f, n, id=i) for i, f, n in HOSTILE_CASES])
+def test_hostile_input_is_refused_naming_the_parameter(c, call, name):
+    test_bad_input_is_refused_naming_the_parameter(c, call, name)
