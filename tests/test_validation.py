@@ -784,3 +784,19 @@ HOSTILE_CASES = [
 @pytest.mark.parametrize("call, name", [pytest.param(f, n, id=i) for i, f, n in HOSTILE_CASES])
 def test_hostile_input_is_refused_naming_the_parameter(c, call, name):
     test_bad_input_is_refused_naming_the_parameter(c, call, name)
+
+
+@pytest.mark.parametrize("steps", [0, np.int64(0)])
+def test_finite_width_study_zero_steps_stores_no_nan(c, steps):
+    """T = 0 (the ensemble at initialization) is a valid point: no IndexError, no NaN in the stored rows."""
+    import math
+
+    from ntkuq.study import finite_width_study
+
+    rows = finite_width_study(c.data, c.fspec, [4, 8], members=2, steps=steps, optimizer="gd")
+    assert len(rows) == 6
+    for row in rows:
+        numbers = [row[k] for k in ("mu", "sigma", "eps")] + [v for v in row["params"].values() if isinstance(v, float)]
+        assert all(math.isfinite(v) for v in numbers), row
+    ens = [r for r in rows if r["method"] == "ensemble"]
+    assert all(r["params"]["train_drift"] is None and r["steps"] == 0 for r in ens)
