@@ -800,3 +800,49 @@ def test_finite_width_study_zero_steps_stores_no_nan(c, steps):
         assert all(math.isfinite(v) for v in numbers), row
     ens = [r for r in rows if r["method"] == "ensemble"]
     assert all(r["params"]["train_drift"] is None and r["steps"] == 0 for r in ens)
+
+
+def _chi2(weights=(0.5, 0.2), nc=(1.0, 0.3), dof=1, offset=0.0):
+    from ntkuq.lossstats import GeneralizedChi2
+
+    return lambda c: GeneralizedChi2(np.asarray(weights), np.asarray(nc), dof, offset).cdf(1.0)
+
+
+CHI2_CASES = [
+    ("chi2-weights-negative", _chi2(weights=(-1.0, 0.2)), "weights"),
+    ("chi2-weights-nan", _chi2(weights=(NAN, 0.2)), "weights"),
+    ("chi2-weights-complex", _chi2(weights=(1j, 0.2)), "weights"),
+    ("chi2-nc-negative", _chi2(nc=(-1.0, 0.3)), "nc"),
+    ("chi2-nc-length", _chi2(nc=(1.0,)), "nc"),
+    ("chi2-dof-0", _chi2(dof=0), "dof"),
+    ("chi2-offset-inf", _chi2(offset=INF), "offset"),
+    ("chi2-cdf-x-str", lambda c: _chi2_obj().cdf("abc"), "x"),
+    ("chi2-pdf-x-nan", lambda c: _chi2_obj().pdf(NAN), "x"),
+    ("chi2-quantile-far-lower-tail", lambda c: _chi2_obj().quantile(1e-12), "q"),
+    ("chi2-quantile-array-bad", lambda c: _chi2_obj().quantile(np.array([0.5, 1.0])), "q"),
+]
+
+
+def _chi2_obj():
+    from ntkuq.lossstats import GeneralizedChi2
+
+    return GeneralizedChi2(np.array([0.5, 0.2]), np.array([1.0, 0.3]), 1)
+
+
+@pytest.mark.parametrize("call, name", [pytest.param(f, n, id=i) for i, f, n in CHI2_CASES])
+def test_generalized_chi2_refuses_naming_the_parameter(c, call, name):
+    test_bad_input_is_refused_naming_the_parameter(c, call, name)
+
+
+def test_generalized_chi2_quantiles_tails_and_arrays():
+    """Array levels give arrays; the far upper tail is correct; the lower end agrees with scipy's ncx2."""
+    from scipy.stats import ncx2
+
+    from ntkuq.lossstats import GeneralizedChi2
+
+    g = GeneralizedChi2(np.array([0.5]), np.array([1.0]), 3)
+    levels = np.array([1e-3, 0.5, 1 - 1e-12])
+    got = g.quantile(levels)
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got[:2], 0.5 * ncx2.ppf(levels[:2], 3, 1.0), rtol=1e-5)
+    assert abs(1 - g.cdf(got[2])[0] - 1e-12) < 1e-13
