@@ -846,3 +846,31 @@ def test_generalized_chi2_quantiles_tails_and_arrays():
     assert got.shape == (3,)
     np.testing.assert_allclose(got[:2], 0.5 * ncx2.ppf(levels[:2], 3, 1.0), rtol=1e-5)
     assert abs(1 - g.cdf(got[2])[0] - 1e-12) < 1e-13
+
+
+def _calo_task_fixed_energy(c):
+    from ntkuq.calorimeter import CalorimeterConfig, calorimeter_task
+
+    return calorimeter_task(4, 2, CalorimeterConfig(energy_range=(50.0, 50.0)), use_cache=False)
+
+
+def _coarse(cells, layers):
+    def call(c):
+        from ntkuq.calorimeter import CalorimeterConfig
+        from ntkuq.tasks import coarse_calorimeter
+
+        return coarse_calorimeter(CalorimeterConfig(), cells, layers)
+    return call
+
+
+CALO_CASES = [
+    ("calorimeter_task-equal-energy-bounds", _calo_task_fixed_energy, "energy_range"),
+    ("coarse_calorimeter-cells-0", _coarse(0, 5), "cells"),
+    ("coarse_calorimeter-layers-negative", _coarse(5, -2), "layers"),
+    ("coarse_calorimeter-cells-float", _coarse(2.5, 5), "cells"),
+]
+
+
+@pytest.mark.parametrize("call, name", [pytest.param(f, n, id=i) for i, f, n in CALO_CASES])
+def test_calorimeter_settings_refused_naming_the_parameter(c, call, name):
+    test_bad_input_is_refused_naming_the_parameter(c, call, name)
