@@ -317,3 +317,5 @@ def test_corrupted_cache_file_offline_is_reported_as_corrupted(no_network, tmp_p
         data.data_file(MNIST_TEST_LABELS)
     assert str(cached) in str(err.value) and "not found" not in str(err.value).split("\n")[0]
     assert cached.with_name(cached.name + ".corrupt").is_file()  # kept aside, not deleted
+    with pytest.raises(DataIntegrityError, match="corrupted earlier"):  # a second call still says why
+        data.data_file(MNIST_TEST_LABELS)

@@ -143,7 +143,14 @@ def data_file(rel: str) -> Path:
                                      f"{SHA256[rel]}; truncated or damaged?); it was moved to {bad.name} and "
                                      f"downloading it again failed:\n{exc}") from exc
     else:
-        _download(rel, cache)
+        bad = path.with_name(path.name + ".corrupt")
+        try:
+            _download(rel, cache)
+        except DataUnavailableError as exc:
+            if not bad.is_file():
+                raise
+            raise DataIntegrityError(f"{rel}: the cached copy was found corrupted earlier and set aside as {bad}; "
+                                     f"downloading it again failed:\n{exc}") from exc
     if not path.is_file():
         raise DataUnavailableError(_unavailable_message(rel, cache, FileNotFoundError(f"{path} missing")))
     return verify(path, SHA256[rel])
