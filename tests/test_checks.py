@@ -22,7 +22,9 @@ def test_check_inputs_converts_and_refuses():
 
 
 def test_check_positive_and_int():
-    assert check_positive("2.5", "eta") == 2.5
+    assert check_positive(np.float32(2.5), "eta") == 2.5
+    with pytest.raises(TypeError, match="^eta: expected a real number, got str"):  # issue 13: strings are refused
+        check_positive("2.5", "eta")
     assert check_positive(0, "r", allow_zero=True) == 0.0
     assert check_positive(float("inf"), "t", allow_inf=True) == float("inf")
     for bad in (0, -1, float("nan"), float("inf"), "x"):
