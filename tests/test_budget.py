@@ -125,3 +125,17 @@ def test_small_runs_are_not_refused(limit):
     limit(2.0)
     x = np.random.default_rng(0).standard_normal((30, 2))
     assert len(nested_sweep(MLPSpec(), x, x[:, :1], x[:5], x[:5, :1], [10, 30])) == 4
+
+
+@pytest.mark.parametrize("call", ["kernels", "train_test_kernels"])
+def test_kernel_matrices_too_large_refused_before_allocating(monkeypatch, call):
+    """2 x 10^5 points would need over a TiB: refused with the sizes and what fits, before any allocation."""
+    from ntkuq import MLPSpec
+    from ntkuq.dynamics import train_test_kernels
+    from ntkuq.kernels import kernels
+
+    monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", "4")
+    x = np.zeros((200000, 3))
+    with pytest.raises(TooLargeError, match="200000") as err:
+        kernels(MLPSpec(), x) if call == "kernels" else train_test_kernels(MLPSpec(), x, np.ones((5, 3)))
+    assert "Would fit" in str(err.value) and "GiB" in str(err.value)

@@ -297,3 +297,25 @@ def test_bad_parameters_raise_value_error(call, match):
 def test_bad_n_test_raises_value_error(data_dir, n_test):
     with pytest.raises(ValueError, match="n_test"):
         data.load_task("mnist", n_test=n_test, downsample=28)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_corrupted_cache_file_offline_is_reported_as_corrupted(no_network, tmp_path, damage):
+    """A damaged file in the download cache with no network: 'corrupted' naming the file, not 'not found'."""
+    source = Path("/work/shared/data") / MNIST_TEST_LABELS
+    if not source.is_file():
+        pytest.skip("shared MNIST files not available")
+    cached = tmp_path / "cache" / MNIST_TEST_LABELS
+    cached.parent.mkdir(parents=True)
+    blob = bytearray(source.read_bytes())
+    if damage == "truncated":
+        blob = blob[: len(blob) // 2]
+    else:
+        blob[100:104] = b"XXXX"
+    cached.write_bytes(bytes(blob))
+    with pytest.raises(DataIntegrityError, match="corrupted") as err:
+        data.data_file(MNIST_TEST_LABELS)
+    assert str(cached) in str(err.value) and "not found" not in str(err.value).split("\n")[0]
+    assert cached.with_name(cached.name + ".corrupt").is_file()  # kept aside, not deleted
+    with pytest.raises(DataIntegrityError, match="corrupted earlier"):  # a second call still says why
+        data.data_file(MNIST_TEST_LABELS)

@@ -101,7 +101,7 @@ def test_atomic_write_respects_umask(tmp_path):
 
 
 def test_cli_outputs_respect_umask(tmp_path):
-    from ntkuq.cli import write_all
+    from ntkuq.storage import atomic_write_all as write_all  # what ntkuq.cli writes its outputs with
 
     old = os.umask(0o002)
     try:
@@ -109,3 +109,12 @@ def test_cli_outputs_respect_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o664
+
+
+def test_store_folder_that_is_a_file_is_refused_naming_it(tmp_path):
+    from ntkuq.results import ResultStore
+
+    f = tmp_path / "points"
+    f.write_text("not a folder")
+    with pytest.raises(ValueError, match="folder"):
+        ResultStore(f)

@@ -751,3 +751,126 @@ def test_diverged_training_is_refused_unless_asked_for(c):
         train_ensemble(c.fspec, c.x, c.y, c.xt, c.yt, **kw)
     res = train_ensemble(c.fspec, c.x, c.y, c.xt, c.yt, allow_unstable=True, **kw)
     assert not np.all(np.isfinite(res.test_losses))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases found by trying the library as a careless or hostile user would (issue 13, second pass)
+# ---------------------------------------------------------------------------------------------
+
+def _zero_ntk_eta(c):
+    from ntkuq.ensembles import default_eta
+
+    return default_eta(MLPSpec(lambda_b=0.0), np.zeros((5, 3)))
+
+
+def _stable_eta_zero(c):
+    from ntkuq.linalg import stable_eta
+
+    return stable_eta(0.0, 5)
+
+
+HOSTILE_CASES = [
+    ("kernels-x-overflow", _kernels(x1=np.full((4, 3), 1e200)), "x1"),
+    ("kernels-x2-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernels(c.spec, c.x, np.full((2, 3), 1e160)),
+     "x2"),
+    ("kernels-C_W-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernels(MLPSpec(C_W=1e300), c.x), "C_W"),
+    ("kernel_diag-x-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernel_diag(c.spec, np.full((2, 3), 1e200)),
+     "x"),
+    ("default_eta-zero-ntk", _zero_ntk_eta, "x_train"),
+    ("stable_eta-zero-lambda", _stable_eta_zero, "lam_max"),
+]
+
+
+@pytest.mark.parametrize("call, name", [pytest.param(f, n, id=i) for i, f, n in HOSTILE_CASES])
+def test_hostile_input_is_refused_naming_the_parameter(c, call, name):
+    test_bad_input_is_refused_naming_the_parameter(c, call, name)
+
+
+@pytest.mark.parametrize("steps", [0, np.int64(0)])
+def test_finite_width_study_zero_steps_stores_no_nan(c, steps):
+    """T = 0 (the ensemble at initialization) is a valid point: no IndexError, no NaN in the stored rows."""
+    import math
+
+    from ntkuq.study import finite_width_study
+
+    rows = finite_width_study(c.data, c.fspec, [4, 8], members=2, steps=steps, optimizer="gd")
+    assert len(rows) == 6
+    for row in rows:
+        numbers = [row[k] for k in ("mu", "sigma", "eps")] + [v for v in row["params"].values() if isinstance(v, float)]
+        assert all(math.isfinite(v) for v in numbers), row
+    ens = [r for r in rows if r["method"] == "ensemble"]
+    assert all(r["params"]["train_drift"] is None and r["steps"] == 0 for r in ens)
+
+
+def _chi2(weights=(0.5, 0.2), nc=(1.0, 0.3), dof=1, offset=0.0):
+    from ntkuq.lossstats import GeneralizedChi2
+
+    return lambda c: GeneralizedChi2(np.asarray(weights), np.asarray(nc), dof, offset).cdf(1.0)
+
+
+CHI2_CASES = [
+    ("chi2-weights-negative", _chi2(weights=(-1.0, 0.2)), "weights"),
+    ("chi2-weights-nan", _chi2(weights=(NAN, 0.2)), "weights"),
+    ("chi2-weights-complex", _chi2(weights=(1j, 0.2)), "weights"),
+    ("chi2-nc-negative", _chi2(nc=(-1.0, 0.3)), "nc"),
+    ("chi2-nc-length", _chi2(nc=(1.0,)), "nc"),
+    ("chi2-dof-0", _chi2(dof=0), "dof"),
+    ("chi2-offset-inf", _chi2(offset=INF), "offset"),
+    ("chi2-cdf-x-str", lambda c: _chi2_obj().cdf("abc"), "x"),
+    ("chi2-pdf-x-nan", lambda c: _chi2_obj().pdf(NAN), "x"),
+    ("chi2-quantile-far-lower-tail", lambda c: _chi2_obj().quantile(1e-12), "q"),
+    ("chi2-quantile-array-bad", lambda c: _chi2_obj().quantile(np.array([0.5, 1.0])), "q"),
+]
+
+
+def _chi2_obj():
+    from ntkuq.lossstats import GeneralizedChi2
+
+    return GeneralizedChi2(np.array([0.5, 0.2]), np.array([1.0, 0.3]), 1)
+
+
+@pytest.mark.parametrize("call, name", [pytest.param(f, n, id=i) for i, f, n in CHI2_CASES])
+def test_generalized_chi2_refuses_naming_the_parameter(c, call, name):
+    test_bad_input_is_refused_naming_the_parameter(c, call, name)
+
+
+def test_generalized_chi2_quantiles_tails_and_arrays():
+    """Array levels give arrays; the far upper tail is correct; the lower end agrees with scipy's ncx2."""
+    from scipy.stats import ncx2
+
+    from ntkuq.lossstats import GeneralizedChi2
+
+    g = GeneralizedChi2(np.array([0.5]), np.array([1.0]), 3)
+    levels = np.array([1e-3, 0.5, 1 - 1e-12])
+    got = g.quantile(levels)
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got[:2], 0.5 * ncx2.ppf(levels[:2], 3, 1.0), rtol=1e-5)
+    assert abs(1 - g.cdf(got[2])[0] - 1e-12) < 1e-13
+
+
+def _calo_task_fixed_energy(c):
+    from ntkuq.calorimeter import CalorimeterConfig, calorimeter_task
+
+    return calorimeter_task(4, 2, CalorimeterConfig(energy_range=(50.0, 50.0)), use_cache=False)
+
+
+def _coarse(cells, layers):
+    def call(c):
+        from ntkuq.calorimeter import CalorimeterConfig
+        from ntkuq.tasks import coarse_calorimeter
+
+        return coarse_calorimeter(CalorimeterConfig(), cells, layers)
+    return call
+
+
+CALO_CASES = [
+    ("calorimeter_task-equal-energy-bounds", _calo_task_fixed_energy, "energy_range"),
+    ("coarse_calorimeter-cells-0", _coarse(0, 5), "cells"),
+    ("coarse_calorimeter-layers-negative", _coarse(5, -2), "layers"),
+    ("coarse_calorimeter-cells-float", _coarse(2.5, 5), "cells"),
+]
+
+
+@pytest.mark.parametrize("call, name", [pytest.param(f, n, id=i) for i, f, n in CALO_CASES])
+def test_calorimeter_settings_refused_naming_the_parameter(c, call, name):
+    test_bad_input_is_refused_naming_the_parameter(c, call, name)

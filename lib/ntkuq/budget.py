@@ -170,5 +170,25 @@ def require_infinite(kind: str, n_train: int, n_test: int, estimate: Callable[[i
             budget=budget)
 
 
-__all__ = ["MEMORY_FRACTION", "convergence_bytes", "ensemble_bytes", "ensemble_member_bytes", "ensemble_seconds",
+def kernel_matrices_bytes(n1: int, n2: int) -> float:
+    """`kernels.kernels` on n1 x n2 pairs: K and Theta (2 n1 n2), the padded block results before slicing
+    (2 n1 n2 more at most), plus OVERHEAD_BYTES."""
+    return WORD * 4 * float(n1) * float(n2) + OVERHEAD_BYTES
+
+
+def require_kernel_matrices(what: str, n1: int, n2: int, names: Sequence[str] = ("x1", "x2")) -> None:
+    """Refuse (TooLargeError) kernels on n1 x n2 pairs that would not fit, naming the sizes and what fits."""
+    budget = memory_limit_bytes()
+    needed = kernel_matrices_bytes(n1, n2)
+    if needed <= budget:
+        return
+    square = largest(lambda m: kernel_matrices_bytes(m, m) <= budget, 1, max(n1, n2))
+    rows = largest(lambda m: kernel_matrices_bytes(m, n2) <= budget, 1, n1)
+    fits = f"{names[0]} with {rows} rows against {n2} rows of {names[1]}" if rows >= 1 else ""
+    fits = "; or ".join(f for f in (fits, f"{square} rows in both" if square >= 1 else "") if f)
+    require(needed, f"{what} with {names[0]} of {n1} rows and {names[1]} of {n2} rows ({n1} x {n2} kernel matrices)",
+            fits=fits, budget=budget)
+
+
+__all__ = ["MEMORY_FRACTION", "kernel_matrices_bytes", "require_kernel_matrices", "convergence_bytes", "ensemble_bytes", "ensemble_member_bytes", "ensemble_seconds",
            "kernels_bytes", "largest", "memory_limit_bytes", "require", "require_infinite", "sweep_bytes"]

@@ -130,10 +130,27 @@ def data_file(rel: str) -> Path:
     cache = cache_dir()
     path = cache / rel
     if path.is_file():
-        if sha256(path) == SHA256[rel]:
+        actual = sha256(path)
+        if actual == SHA256[rel]:
             return path
-        path.unlink()  # a bad file in our own cache: fetch it again
-    _download(rel, cache)
+        # a bad file in our own cache: keep it aside (named in the error) and fetch it again
+        bad = path.with_name(path.name + ".corrupt")
+        os.replace(path, bad)
+        try:
+            _download(rel, cache)
+        except DataUnavailableError as exc:
+            raise DataIntegrityError(f"{rel}: the cached file {path} is corrupted (SHA256 {actual}, expected "
+                                     f"{SHA256[rel]}; truncated or damaged?); it was moved to {bad.name} and "
+                                     f"downloading it again failed:\n{exc}") from exc
+    else:
+        bad = path.with_name(path.name + ".corrupt")
+        try:
+            _download(rel, cache)
+        except DataUnavailableError as exc:
+            if not bad.is_file():
+                raise
+            raise DataIntegrityError(f"{rel}: the cached copy was found corrupted earlier and set aside as {bad}; "
+                                     f"downloading it again failed:\n{exc}") from exc
     if not path.is_file():
         raise DataUnavailableError(_unavailable_message(rel, cache, FileNotFoundError(f"{path} missing")))
     return verify(path, SHA256[rel])

@@ -113,6 +113,9 @@ def train_test_kernels(spec: MLPSpec, x_train, x_test, *, block_size: int = 256)
     check_instance(spec, "spec", MLPSpec)
     x_train = check_inputs(x_train, "x_train")
     x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
+    from .budget import kernels_bytes, OVERHEAD_BYTES, require_infinite  # before any matrix is allocated
+    require_infinite("train_test_kernels", x_train.shape[0], x_test.shape[0],
+                     lambda n, t: kernels_bytes(n, t) + OVERHEAD_BYTES)
     both = kernels(spec, x_train, jnp.concatenate([x_train, x_test]), block_size=block_size)
     n = x_train.shape[0]
     return TrainTestKernels(spec, x_test, both.nngp[:, :n], both.ntk[:, :n], both.nngp[:, n:], both.ntk[:, n:])

@@ -182,6 +182,10 @@ def ntk_lambda_max(spec: MLPSpec, x_train) -> float:
     key = (spec.with_width(None), exact, x.shape, hashlib.sha1(np.asarray(x).tobytes()).hexdigest())
     if key not in _ETA_MAX_MEMO:  # default_eta then train_ensemble on the same data: one NTK, not two
         value = largest_eigenvalue(kernels(spec.with_width(None), x).ntk, lanczos_above=EXACT_EIGEN_MAX)
+        if not value > 0:
+            raise ValueError(f"x_train: the NTK on these inputs is zero (largest eigenvalue {value:g}; all-zero "
+                             f"inputs with lambda_b = {spec.lambda_b:g}?), so there is no stable learning rate; "
+                             "expected inputs and lambda_b giving a nonzero NTK")
         if len(_ETA_MAX_MEMO) >= 16:
             _ETA_MAX_MEMO.clear()
         _ETA_MAX_MEMO[key] = value

@@ -324,9 +324,31 @@ def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: Option
     x1 = check_inputs(x1, "x1")
     x2 = x1 if x2 is None else check_inputs(x2, "x2", n_features=x1.shape[1])
     block_size = min(check_int(block_size, "block_size"), x1.shape[0])
+    from .budget import require_kernel_matrices  # before any n1 x n2 matrix is allocated
+    require_kernel_matrices("kernels", x1.shape[0], x2.shape[0], names=("x1", "x2"))
     n_quad = auto_nodes(spec, x1, x2) if n_quad is None else check_int(n_quad, "n_quad", minimum=3)
+    check_finite_kernels(spec, x1, "x1", n_quad)
+    if x2 is not x1:
+        check_finite_kernels(spec, x2, "x2", n_quad)
     k, th = _kernels_blocked(spec, x1, x2, block_size, n_quad)
     return Kernels(k, th)
+
+
+def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int) -> None:
+    """Refuse inputs or hyperparameters whose kernels overflow float64 (they would come out NaN).
+
+    Off-diagonal entries are bounded by the diagonal ones (|K_ab| <= sqrt(K_aa K_bb), the same for Theta), so
+    checking the O(N) diagonal of every layer is enough."""
+    sq = np.sum(np.asarray(x, dtype=np.float64) ** 2, axis=1)
+    if not np.all(np.isfinite(sq)):
+        raise ValueError(f"{name}: expected inputs whose squared norms fit in float64, got entries up to "
+                         f"{float(np.max(np.abs(np.asarray(x)))):.3g} (the kernels would be NaN); rescale the inputs")
+    k, th = _kernel_diag(spec, x, n_quad)
+    if not (bool(jnp.all(jnp.isfinite(k))) and bool(jnp.all(jnp.isfinite(th)))):
+        raise ValueError(f"C_W, C_b, lambda_W, lambda_b ({name}): the kernels overflow float64 (would be NaN) with "
+                         f"C_W = {spec.C_W:g}, C_b = {spec.C_b:g}, lambda_W = {spec.lambda_W:g}, lambda_b = "
+                         f"{spec.lambda_b:g}, depth {spec.depth} and largest squared input norm / n_0 = "
+                         f"{float(np.max(sq)) / x.shape[1]:.3g}; expected smaller hyperparameters or rescaled inputs")
 
 
 def kernel_diag(spec: MLPSpec, x, *, n_quad: Optional[int] = N_QUAD) -> Kernels:
@@ -334,5 +356,6 @@ def kernel_diag(spec: MLPSpec, x, *, n_quad: Optional[int] = N_QUAD) -> Kernels:
     check_instance(spec, "spec", MLPSpec)
     x = check_inputs(x, "x")
     n_quad = auto_nodes(spec, x) if n_quad is None else check_int(n_quad, "n_quad", minimum=3)
+    check_finite_kernels(spec, x, "x", n_quad)
     k, th = _kernel_diag(spec, x, n_quad)
     return Kernels(k, th)

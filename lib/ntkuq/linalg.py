@@ -158,7 +158,12 @@ def stable_eta(lam_max: float, n_train: int, optimizer: str = "gd", momentum: Op
 
     The limit on eta lambda / N_D is `gains.stability_limit`: 2 for gd, 2 (1 + beta) for heavy ball,
     2 (1 + beta) / (1 + 2 beta) for Nesterov."""
-    return stability_limit("gd" if optimizer == "sgd" else optimizer, momentum) * n_train / float(lam_max)
+    lam_max = float(lam_max)
+    if not (math.isfinite(lam_max) and lam_max > 0):
+        raise ValueError(f"lam_max: expected the NTK's largest eigenvalue to be a finite number > 0, got {lam_max:g} "
+                         "(a zero NTK - e.g. all-zero inputs with lambda_b = 0 - has no learning dynamics and no "
+                         "stable learning rate)")
+    return stability_limit("gd" if optimizer == "sgd" else optimizer, momentum) * n_train / lam_max
 
 
 def max_stable_eta(Th_XX: Array, optimizer: str = "gd", momentum: Optional[float] = None) -> float:

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import brentq
 
-from .checks import check_fraction, check_inputs, check_instance, check_int, check_positive
+from .checks import (InputTypeError, check_fraction, check_inputs, check_instance, check_int, check_positive,
+                     check_real)
 from .dynamics import EnsemblePrediction
 
 Array = jax.Array
@@ -85,6 +86,20 @@ class GeneralizedChi2:
     dof: int
     offset: float = 0.0
 
+    def __post_init__(self) -> None:
+        weights = _real_vector(self.weights, "weights")
+        nc = _real_vector(self.nc, "nc")
+        if weights.shape != nc.shape:
+            raise ValueError(f"nc: expected one noncentrality per weight ({weights.size}), got {nc.size}")
+        if np.any(weights < 0):
+            raise ValueError(f"weights: expected numbers >= 0 (eigenvalues of a covariance), got {weights.min():g}")
+        if np.any(nc < 0):
+            raise ValueError(f"nc: expected noncentralities >= 0 (squared means), got {nc.min():g}")
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "nc", nc)
+        object.__setattr__(self, "dof", check_int(self.dof, "dof"))
+        object.__setattr__(self, "offset", check_real(self.offset, "offset"))
+
     @property
     def mean(self) -> float:
         """E[L] = offset + sum_j w_j (dof + nc_j)."""
@@ -113,7 +128,7 @@ class GeneralizedChi2:
 
     def _invert(self, x, kernel) -> np.ndarray:
         """Sum kernel(exp(-i u x) cf(u), u / h) over the grid, for x in chunks that bound the memory."""
-        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+        x = np.atleast_1d(_real_vector(x, "x", flat=False))
         cache = self.__dict__.get("_grid_cf")
         if cache is None:  # the grid and cf cost O(grid x weights): once per distribution, not per call
             h, u = self._grid()
@@ -134,12 +149,29 @@ class GeneralizedChi2:
         total, h = self._invert(x, lambda v, m: v.real)
         return np.maximum(h / np.pi * total, 0.0)
 
-    def quantile(self, q: float) -> float:
-        """The q-quantile of L (0 < q < 1), by root finding on the CDF."""
+    def quantile(self, q):
+        """The q-quantile of L (0 < q < 1), by root finding on the CDF; an array of levels gives an array.
+
+        Levels below 100 times the inversion's error at the lower end (the computed CDF at the offset, where
+        the true one is 0: about 1e-12 for many weights, more for few weights with dof = 1) are refused with
+        that error named, rather than answered wrongly."""
+        if isinstance(q, (list, tuple, np.ndarray)) and np.ndim(q) > 0:
+            levels = np.asarray(q)
+            return np.array([self.quantile(v) for v in levels.ravel()]).reshape(levels.shape)
         q = check_fraction(q, "q")
         if self.weights.size == 0 or not self.std > 0:  # no spread: L is the constant offset
             return float(self.offset)
         lo, hi = self.offset, self.mean + 40 * self.std
+        floor = float(self.cdf(lo)[0])  # 0 exactly; what the inversion gives there is its error
+        if floor > 0.01 * q:
+            raise ValueError(f"q: expected a level at least 100 times the CDF's numerical error at the lower end of L "
+                             f"(about {floor:.1e}, so q >= {100 * floor:.1e}), got {q!r}")
+        for _ in range(8):  # far upper tail: widen the bracket
+            if float(self.cdf(hi)[0]) - q > 0:
+                break
+            hi = self.offset + 2 * (hi - self.offset)
+        else:
+            raise ValueError(f"q: expected a level below the CDF's numerical accuracy at the upper end of L, got {q!r}")
         return float(brentq(lambda x: self.cdf(x)[0] - q, lo, hi, xtol=1e-14 * hi))
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
@@ -147,6 +179,23 @@ class GeneralizedChi2:
         rng = np.random.default_rng(seed)
         draws = rng.noncentral_chisquare(self.dof, np.maximum(self.nc, 1e-300), size=(n, self.weights.size))
         return self.offset + draws @ self.weights
+
+def _real_vector(values, name: str, flat: bool = True) -> np.ndarray:
+    """Finite real numbers as a float64 array (1-D if flat); InputTypeError / ValueError naming `name`."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"{name}: expected real numbers, got {type(values).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name}: expected real numbers, got {type(values).__name__} of dtype {arr.dtype} "
+                             f"{values!r}"[:200])
+    arr = arr.astype(np.float64)
+    if flat and arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: expected finite numbers, found NaN or infinity")
+    return arr
+
 
 def loss_distribution(pred: EnsemblePrediction, y_test, *, rtol: float = 1e-12) -> GeneralizedChi2:
     """The exact distribution of L; eigendecomposes the full S, so N_T up to a few thousand."""

@@ -115,6 +115,8 @@ class ResultStore:
 
     def __init__(self, folder: Optional[os.PathLike]) -> None:
         self.folder = None if folder is None else Path(folder)
+        if self.folder is not None and self.folder.exists() and not self.folder.is_dir():
+            raise ValueError(f"folder: expected a folder for the result points, got the file {str(self.folder)!r}")
         self._memory: Dict[str, dict] = {}
 
     def get(self, key: str) -> Optional[dict]:

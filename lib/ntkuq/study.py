@@ -128,6 +128,13 @@ def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
             "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
 
 
+def _last_change(history: np.ndarray) -> Optional[float]:
+    """history[-1] / history[-2] - 1, or None when there is no earlier recording or it is not a finite nonzero number."""
+    if len(history) < 2 or not (np.isfinite(history[-2]) and history[-2] != 0):
+        return None
+    return float(history[-1] / history[-2] - 1)
+
+
 def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, members: int,
                        steps: Union[int, str] = "auto", eta_fraction: float = 0.5, optimizer: str = "momentum",
                        momentum: Optional[float] = None, tol: float = 0.01, min_steps: int = 0,
@@ -241,8 +248,10 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                 st = res.stats(seed=seed)
                 mean_train = res.train_history.mean(axis=0)
                 mean_test = res.test_history.mean(axis=0)
-                drift = dict(train_loss=float(mean_train[-1]), train_drift=float(mean_train[-1] / mean_train[-2] - 1),
-                             test_drift=float(mean_test[-1] / mean_test[-2] - 1), drift_from=int(res.steps[-2]),
+                # relative change over the last recording interval; None (not NaN) where there is none (T = 0)
+                drift = dict(train_loss=float(mean_train[-1]), train_drift=_last_change(mean_train),
+                             test_drift=_last_change(mean_test),
+                             drift_from=int(res.steps[-2]) if len(res.steps) > 1 else None,
                              alive=[float(v) for v in res.alive_history[:, -1].mean(axis=0)])
                 row = store.put(key, ResultRow(
                     **base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,

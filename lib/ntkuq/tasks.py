@@ -147,6 +147,7 @@ def load(task: str, *, n_pool: int, n_test: int, seed: int = 0, downsample: int 
 
 def coarse_calorimeter(config, cells: int, layers: int):
     """The same calorimeter read out with cells x cells x layers (merged) ECAL cells covering the same volume."""
+    cells, layers = check_int(cells, "cells"), check_int(layers, "layers")
     ecal = config.ecal
     if cells == ecal.n_cells and layers == ecal.n_layers:
         return config

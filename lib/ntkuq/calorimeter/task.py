@@ -96,6 +96,12 @@ def calorimeter_task(n_train_pool: int, n_test: int, config: Optional[Calorimete
     if (isinstance(feature_scale_mev, bool) or not isinstance(feature_scale_mev, (int, float))
             or not feature_scale_mev > 0):
         raise ValueError(f"feature_scale_mev: expected a positive number, got {feature_scale_mev!r}")
+    if not isinstance(config, CalorimeterConfig):
+        raise ValueError(f"config: expected a CalorimeterConfig, got {type(config).__name__}")
+    lo, hi = config.energy_range
+    if not hi > lo:  # a fixed energy is a valid configuration for showers, but not for an energy regression
+        raise ValueError(f"energy_range: the energy-regression task needs E_min < E_max (the targets are the "
+                         f"energies standardized by their spread), got {config.energy_range!r}")
     kw = dict(cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     train = load_calorimeter(int(n_train_pool), config, seed, stream=0, **kw)
     test = load_calorimeter(int(n_test), config, seed, stream=1, **kw)
