@@ -107,7 +107,18 @@ def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int,
                           optimizer: str = "gd") -> float:
     """One member of `ensembles.train_ensemble`: parameters, gradients and optimizer state (3 to 5 copies)
     and the activations of the training and test inputs (3 (N_D + N_T) sum of widths); one copy more than the
-    chunking rule of `ensembles._auto_chunk` counts (the optimizer's update is a temporary of its own)."""
+    chunking rule of `ensembles._auto_chunk` counts (the optimizer's update is a temporary of its own).
+
+    Args:
+      layer_sizes: the network's layer widths, input dimension first and output dimension last.
+      n_train: N_D, the number of training inputs whose activations are held.
+      n_test: N_T, the number of test inputs whose activations are held.
+      itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
+      optimizer: "gd" (default; 4 copies of the parameters), "momentum"/"nesterov" (5) or "adam" (6).
+
+    Returns:
+      The estimated bytes of one member.
+    """
     n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
     copies = {"adam": 6, "momentum": 5, "nesterov": 5}.get(optimizer, 4)
     return float(itemsize) * (n_params * copies + 3 * (n_train + n_test) * sum(layer_sizes[1:]))
@@ -116,7 +127,22 @@ def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int,
 def ensemble_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, n_members: int, *, itemsize: int = 4,
                    optimizer: str = "gd", chunk: int = 1, keep_outputs: bool = False, n_record: int = 20) -> float:
     """`ensembles.train_ensemble`: one chunk of members, the analytic NTK on the training inputs for the
-    stable rate (float64 N_D^2, twice for the eigenvalues), the loss histories and optionally the outputs."""
+    stable rate (float64 N_D^2, twice for the eigenvalues), the loss histories and optionally the outputs.
+
+    Args:
+      layer_sizes: the network's layer widths, input dimension first and output dimension last.
+      n_train: N_D, the number of training points.
+      n_test: N_T, the number of test points.
+      n_members: M, the number of networks in the ensemble.
+      itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
+      optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+      chunk: members trained at once (default 1); at most n_members are counted.
+      keep_outputs: True counts the float64 test outputs of every member (M x N_T x outputs); default False.
+      n_record: the number of recorded points of each member's loss history (default 20).
+
+    Returns:
+      The estimated peak bytes, OVERHEAD_BYTES included.
+    """
     n, t = float(n_train), float(n_test)
     member = ensemble_member_bytes(layer_sizes, n_train, n_test, itemsize, optimizer)
     outputs = WORD * n_members * t * layer_sizes[-1] if keep_outputs else 0.0
@@ -135,7 +161,25 @@ def require_ensemble(sizes_of: Callable[[int], Sequence[int]], width: int, n_tra
                      n_members: int, *, steps: int, itemsize: int, optimizer: str, chunk: int,
                      keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
     """require() for a trained ensemble; sizes_of(width) gives the layer sizes.  Suggests a smaller chunk of
-    members trained at once if one member fits, else the largest width that does."""
+    members trained at once if one member fits, else the largest width that does.
+
+    Args:
+      sizes_of: maps a hidden width to the network's layer sizes (input first, output last).
+      width: the hidden width n of the members.
+      n_train: N_D, the number of training points.
+      n_test: N_T, the number of test points.
+      n_members: M, the number of networks in the ensemble.
+      steps: the number of training steps; only for the time quoted in the message.
+      itemsize: bytes per number of the trained networks (4 for float32, 8 for float64).
+      optimizer: "gd", "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+      chunk: members trained at once.
+      keep_outputs: True counts the test outputs of every member (default False).
+      n_record: the number of recorded points of each member's loss history (default 20).
+      what: the name of the computation in the message (default "train_ensemble").
+
+    Raises:
+      TooLargeError: if the estimate exceeds memory_limit_bytes().
+    """
     budget = memory_limit_bytes()
 
     def est(w: int, c: int) -> float:

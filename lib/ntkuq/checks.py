@@ -56,7 +56,21 @@ def is_real(value: Any) -> bool:
 
 def check_real(value: Any, name: str, *, lower: Optional[float] = None, upper: Optional[float] = None,
                lower_open: bool = False, upper_open: bool = False, allow_inf: bool = False) -> float:
-    """A real number (finite unless allow_inf) within [lower, upper] (open ends if *_open), as a float."""
+    """A real number (finite unless allow_inf) within [lower, upper] (open ends if *_open), as a float.
+
+    Args:
+        value: the number to check (Python or numpy real, or a 0-d real array; bools are refused).
+        name: the parameter's name, which starts every error message.
+        lower: the smallest allowed value; None (default) for no lower bound.
+        upper: the largest allowed value; None (default) for no upper bound.
+        lower_open: True excludes `lower` itself (value > lower); default False (value >= lower).
+        upper_open: True excludes `upper` itself (value < upper); default False (value <= upper).
+        allow_inf: True accepts +-infinity (within the bounds); default False (finite only). NaN is always refused.
+
+    Raises:
+        InputTypeError: if `value` is not a real number.
+        ValueError: if it is NaN, infinite (unless allowed) or out of bounds.
+    """
     if not is_real(value):
         raise InputTypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
     v = float(_scalar(value))
@@ -91,7 +105,20 @@ def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
 
 def check_sizes(sizes: Any, name: str, *, maximum: Optional[int] = None, what: str = "the pool size",
                 minimum: int = 1, increasing: bool = True) -> list:
-    """A non-empty sequence of integers >= minimum, strictly increasing (if asked) and <= maximum, as ints."""
+    """A non-empty sequence of integers >= minimum, strictly increasing (if asked) and <= maximum, as ints.
+
+    Args:
+        sizes: the sequence to check (a list, tuple or array of integers; a string or a number is refused).
+        name: the parameter's name, which starts every error message.
+        maximum: the largest allowed size; None (default) for no upper bound.
+        what: what the maximum is, quoted in the message (default "the pool size").
+        minimum: the smallest allowed size (default 1).
+        increasing: True (default) requires strictly increasing sizes.
+
+    Raises:
+        InputTypeError: if `sizes` is not a sequence of integers.
+        ValueError: if it is empty, out of bounds or not increasing when asked.
+    """
     if isinstance(sizes, (str, bytes)) or is_real(sizes):
         raise InputTypeError(f"{name}: expected a list of integers, got {type(sizes).__name__} {sizes!r}")
     try:
@@ -131,7 +158,19 @@ def check_inputs(x, name: str, *, n_features: Optional[int] = None, n_rows: Opti
                  dtype=jnp.float64) -> jnp.ndarray:
     """A finite, non-empty 2-D array of inputs (rows = points), converted to `dtype`.
 
-    A float64 `dtype` first checks that JAX is in 64-bit mode (`require_float64`)."""
+    A float64 `dtype` first checks that JAX is in 64-bit mode (`require_float64`).
+
+    Args:
+        x: the inputs, shape (points, features), integer or float numbers.
+        name: the parameter's name, which starts every error message.
+        n_features: the required number of columns (features); None (default) for any.
+        n_rows: the required number of rows (points); None (default) for any.
+        dtype: the dtype of the returned JAX array (default float64).
+
+    Raises:
+        InputTypeError: if `x` is not an array of real numbers.
+        ValueError: if it is not 2-D, empty, of the wrong shape or not finite.
+    """
     if jnp.dtype(dtype) == jnp.float64:
         require_float64(name)
     if x is None or isinstance(x, (str, bytes)) or is_real(x):
@@ -162,7 +201,19 @@ def check_positive(value, name: str, *, allow_zero: bool = False, allow_inf: boo
 
 
 def check_int(value, name: str, *, minimum: int = 1, maximum: Optional[int] = None, what: str = "") -> int:
-    """An integer >= minimum (and <= maximum: `what` says what the maximum is), as a Python int."""
+    """An integer >= minimum (and <= maximum: `what` says what the maximum is), as a Python int.
+
+    Args:
+        value: the integer to check (Python or numpy integer; bools and floats are refused).
+        name: the parameter's name, which starts every error message.
+        minimum: the smallest allowed value (default 1).
+        maximum: the largest allowed value; None (default) for no upper bound.
+        what: what the maximum is, quoted in the message (default "": not named).
+
+    Raises:
+        InputTypeError: if `value` is not an integer.
+        ValueError: if it is out of bounds.
+    """
     if not is_int(value):
         raise InputTypeError(f"{name}: expected an integer >= {minimum}, got {type(value).__name__} {value!r}")
     v = int(_scalar(value))

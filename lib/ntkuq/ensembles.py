@@ -74,7 +74,16 @@ def _init_one(spec: MLPSpec, n_in: int, n_out: int, dtype_name: str) -> Callable
 
 
 def init_members(spec: MLPSpec, n_in: int, n_out: int, members, *, seed: int = 0, dtype=jnp.float32) -> Params:
-    """Stacked parameters (leading axis: member) of the given member indices, member m from fold_in(PRNGKey(seed), m)."""
+    """Stacked parameters (leading axis: member) of the given member indices, member m from fold_in(PRNGKey(seed), m).
+
+    Args:
+      spec: the architecture, with a finite width.
+      n_in: the input dimension (number of features).
+      n_out: the output dimension k.
+      members: the member indices m to initialize (an int sequence or array, flattened); the leading axis follows it.
+      seed: the ensemble's seed (default 0); member m's parameters do not depend on which others are drawn.
+      dtype: the parameters' dtype (default float32).
+    """
     init = _init_one(spec, n_in, n_out, jnp.dtype(dtype).name)
     key = jax.random.PRNGKey(seed)
     one = [init(key, jnp.uint32(m)) for m in np.asarray(members).ravel()]
@@ -97,7 +106,17 @@ def _scale_by_groups(scales: Params) -> optax.GradientTransformation:
 def make_optimizer(spec: MLPSpec, n_in: int, n_out: int, eta, optimizer: str = "gd",
                    dtype=jnp.float32, momentum: Optional[float] = None) -> optax.GradientTransformation:
     """The optax transformation: per-group scale then sgd(eta) for 'gd'/'sgd', sgd(eta, momentum, nesterov)
-    for 'momentum'/'nesterov' (momentum beta, None: 0.9), plain adam(eta) for 'adam'."""
+    for 'momentum'/'nesterov' (momentum beta, None: 0.9), plain adam(eta) for 'adam'.
+
+    Args:
+      spec: the architecture, with a finite width; its per-group learning-rate scales are applied.
+      n_in: the input dimension (number of features).
+      n_out: the output dimension k.
+      eta: the global learning rate (a float, or a traced scalar).
+      optimizer: "gd"/"sgd" (default), "momentum", "nesterov" or "adam" (adam is not scaled per group).
+      dtype: the parameters' dtype (default float32), for the shapes of the per-group scales.
+      momentum: beta of 'momentum'/'nesterov' (None: 0.9); must be None for 'gd'; unused by 'adam'.
+    """
     if optimizer == "adam":
         return optax.adam(eta)
     template = jax.eval_shape(lambda: init_mlp(spec, n_in, n_out, jax.random.PRNGKey(0), dtype))
@@ -116,7 +135,18 @@ def train_loss(spec: MLPSpec, params: Params, x: Array, y: Array) -> Array:
 
 def make_step(spec: MLPSpec, n_in: int, n_out: int, optimizer: str = "gd", batch_size: Optional[int] = None,
               dtype=jnp.float32, momentum: Optional[float] = None) -> Callable:
-    """One member's update step(params, opt_state, x, y, t, eta, data_key); eta and the shuffling key may be traced."""
+    """One member's update step(params, opt_state, x, y, t, eta, data_key); eta and the shuffling key may be traced.
+
+    Args:
+      spec: the architecture, with a finite width.
+      n_in: the input dimension (number of features).
+      n_out: the output dimension k.
+      optimizer: "gd" (default), "momentum", "nesterov" or "adam", as for `make_optimizer`.
+      batch_size: points per mini-batch, reshuffled each epoch with fold_in(data_key, epoch); None (default) for
+        full-batch steps.
+      dtype: the parameters' dtype (default float32).
+      momentum: beta of 'momentum'/'nesterov' (None: 0.9), as for `make_optimizer`.
+    """
     def step(params, opt_state, x, y, t, eta, data_key):
         """Gradient of L_train on the full batch (or mini-batch t), then one optimizer update."""
         if batch_size is not None:
@@ -200,7 +230,15 @@ def stable_eta_max(spec: MLPSpec, x_train, optimizer: str = "gd", momentum: Opti
 
 def default_eta(spec: MLPSpec, x_train, fraction: float = 0.5, optimizer: str = "gd",
                 momentum: Optional[float] = None) -> float:
-    """fraction * the stable maximum (`stable_eta_max`) of the optimizer: a safe full-batch learning rate."""
+    """fraction * the stable maximum (`stable_eta_max`) of the optimizer: a safe full-batch learning rate.
+
+    Args:
+      spec: the architecture; its analytic (infinite-width) NTK on x_train sets the maximum.
+      x_train: the training inputs, shape (N_D, features).
+      fraction: the share of the stable maximum, in (0, 1) (default 0.5).
+      optimizer: "gd" (default), "momentum" or "nesterov".
+      momentum: beta of 'momentum'/'nesterov' (None: 0.9); must be None for 'gd'.
+    """
     fraction = check_positive(fraction, "fraction")
     if fraction >= 1.0:
         raise ValueError(f"fraction: expected a number in (0, 1) of the stable maximum, got {fraction!r}")
@@ -309,7 +347,23 @@ def require_ensemble_memory(spec: MLPSpec, n_in: int, n_out: int, n_train: int, 
 
     The estimate is `budget.ensemble_bytes` for the chunk of members trained at once (`chunk`, or the
     automatic CHUNK_MEMORY_BYTES rule); the message names M, the width, N_D, N_T, a rough time and a smaller
-    chunk or width that fits."""
+    chunk or width that fits.
+
+    Args:
+      spec: the architecture, with the members' finite width.
+      n_in: the input dimension (number of features).
+      n_out: the output dimension k.
+      n_train: N_D, the number of training points.
+      n_test: N_T, the number of test points.
+      n_members: M, the number of networks in the ensemble.
+      steps: the number of training steps; only for the time quoted in the message.
+      optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+      dtype: the parameters' dtype (default float32); sets the bytes per number.
+      chunk: members trained at once; None (default) for the automatic CHUNK_MEMORY_BYTES rule.
+      keep_outputs: True counts the test outputs of every member (default False).
+      n_record: the number of recorded points of each member's loss history (default 20).
+      what: the name of the computation in the message (default "train_ensemble").
+    """
     itemsize = jnp.dtype(dtype).itemsize
 
     def sizes_of(width: int) -> Tuple[int, ...]:

@@ -74,6 +74,18 @@ def cost_estimate(n_train: int, n_test: int, n_features: int, n_out: int, sizes:
     Memory: the two kernel passes hold K and Theta on train x (train + test) and their copies
     (4 N (N + N_T) numbers), Cholesky factors (2 N^2), V and W (2 N N_T) and the test covariance with
     its eigenvectors (4 N_T^2).  Time: operation counts at FLOPS_PER_S plus OVERHEAD_S.
+
+    Args:
+        n_train: all training points held in memory (rows of the training data); the kernels use max(sizes).
+        n_test: N_T, the number of test points.
+        n_features: the number of input features (columns).
+        n_out: k, the number of outputs (targets).
+        sizes: the nested training-set sizes N_D of the sweep; the largest is the N of the estimate.
+        depth: the MLP's depth (default 3); the kernel recursion costs max(depth - 1, 1) layers.
+        activation: the activation (default "relu"); sets the operations per kernel entry (others as "tanh").
+
+    Returns:
+        Cost: peak memory in bytes (float64 numbers) and wall time in seconds.
     """
     n, t = float(max(sizes)), float(n_test)
     words = 4 * n * (n + t) + 2 * n**2 + 2 * n * t + 4 * t**2 + (n_train + t) * (n_features + n_out)
@@ -112,7 +124,20 @@ def _largest(fits, hi: int) -> int:
 
 def check_budget(cost: Cost, n_test: int, sizes: Sequence[int], *, max_memory_bytes: float,
                  max_seconds: float, model=None) -> None:
-    """Raise TooLargeError if cost exceeds either limit, naming the N_T and the largest size that would fit."""
+    """Raise TooLargeError if cost exceeds either limit, naming the N_T and the largest size that would fit.
+
+    Args:
+        cost: the estimated cost of the run (`cost_estimate`).
+        n_test: N_T, the number of test points of the run.
+        sizes: the nested training-set sizes of the run; the largest is the N_D checked.
+        max_memory_bytes: the memory limit in bytes.
+        max_seconds: the wall-time limit in seconds.
+        model: model(n_max, n_test) -> Cost, used to find the largest N_T and N_D that would fit; None
+            (default) for cost_estimate with one feature, one output and the single size n_max.
+
+    Raises:
+        TooLargeError: if cost.memory_bytes > max_memory_bytes or cost.seconds > max_seconds.
+    """
     if cost.memory_bytes <= max_memory_bytes and cost.seconds <= max_seconds:
         return
     model = model or (lambda n_max, t: cost_estimate(n_max, t, 1, 1, [n_max]))
@@ -201,7 +226,22 @@ def _drift(res) -> Dict[str, float]:
 
 def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, *, diag_reg: float = 0.0,
                      progress: bool = False) -> Dict[str, object]:
-    """Train the ensemble; return its sample statistics (bootstrap errors) and the infinite-width ones after the same steps."""
+    """Train the ensemble; return its sample statistics (bootstrap errors) and the infinite-width ones after the same steps.
+
+    Args:
+        spec: the architecture (infinite width); the members are spec.with_width(opts.width).
+        x: the training inputs, shape (N_D, features), already preprocessed.
+        y: the training targets, shape (N_D, k).
+        x_test: the test inputs, shape (N_T, features).
+        y_test: the test targets, shape (N_T, k).
+        opts: the ensemble's size, width, optimizer, learning-rate fraction, steps rule and seed.
+        diag_reg: ridge added to the diagonal of the NTK in the infinite-width solves (default 0: none).
+        progress: True shows the trainer's progress bar (default False).
+
+    Returns:
+        A JSON-ready dict: the settings, the steps and their rule, eta, the members' mu_L, sigma_L, eps_L with
+        bootstrap errors, their test and train losses, the train-loss drift and "infinite_same_steps".
+    """
     from .convergence import converged_steps
     from .dynamics import ntk_prediction, train_test_kernels
     from .ensembles import default_eta
@@ -330,6 +370,31 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
     numbers are at the largest size (all training points for sizes='auto').  `test_points` keeps the
     first test rows only.  Raises TooLargeError before computing if the cost estimate exceeds
     max_memory_gb (default 80 % of the free memory) or max_minutes.
+
+    Args:
+        x_train: training inputs, shape (N_D, features).
+        y_train: training targets, shape (N_D,) or (N_D, k).
+        x_test: test inputs, shape (N_T, features), the same features as x_train.
+        y_test: test targets, shape (N_T,) or (N_T, k).
+        depth: the MLP's depth (default 3).
+        activation: the activation, at criticality (default "relu").
+        lambda_ratio: lambda_b / lambda_W, the bias-to-weight learning-rate ratio (default 10).
+        sizes: the nested training-set sizes N_D, or "auto" (default: `auto_sizes`, up to all training points).
+        standardize: preprocessing, "none" (default), "features", "targets" or "both", fitted on the training
+            set (`userdata.fit_preprocessing`).
+        quantile_levels: probabilities at which the quantiles of L are given (default QUANTILE_LEVELS).
+        shuffle: True (default) permutes the training rows with `seed` before the nested subsets are taken.
+        seed: the permutation's seed (default 0), an integer >= 0.
+        diag_reg: ridge added to the NTK's diagonal in the solves (default 0: none).
+        test_points: keep only the first test rows; None (default) for all.
+        max_memory_gb: the memory limit in GiB; None (default) for MEMORY_FRACTION of the available memory.
+        max_minutes: the time limit in minutes (default 60).
+        ensemble: a finite-width ensemble to train for comparison; None (default) for none.
+        progress: True shows progress bars (default False).
+        data_info: facts about the data (paths, feature and target names) recorded in Estimate.data.
+
+    Returns:
+        Estimate: the headline statistics at the largest size, the sweep, the fits, the verdict and the settings.
     """
     from .dynamics import ntk_prediction, train_test_kernels
     from .lossstats import loss_distribution, loss_stats

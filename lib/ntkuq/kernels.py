@@ -310,7 +310,19 @@ def kernel_tile(spec: MLPSpec, x1: Array, x2: Array, d1: Array, d2: Array, *,
 
     The building block of blocked kernel computations that place tiles themselves (sweep.py); one
     compilation per tile shape, so callers should pad to a fixed tile size.  n_quad: quadrature nodes
-    for tanh/GELU (None: `auto_nodes` on x1 and x2; callers of many tiles should fix it once)."""
+    for tanh/GELU (None: `auto_nodes` on x1 and x2; callers of many tiles should fix it once).
+
+    Args:
+        spec: the architecture (infinite width).
+        x1: the tile's row inputs, shape (N1, features), float64.
+        x2: the tile's column inputs, shape (N2, features), float64.
+        d1: `diag_layers(spec, x1)`, shape (L-1, N1), computed with the same n_quad.
+        d2: `diag_layers(spec, x2)`, shape (L-1, N2), computed with the same n_quad.
+        n_quad: quadrature nodes per dimension for tanh/GELU; None (default N_QUAD) chooses them here.
+
+    Returns:
+        (K, Theta): the NNGP and NTK tiles, each of shape (N1, N2).
+    """
     n_quad = auto_nodes(spec, x1, x2) if n_quad is None else n_quad
     return _tile(spec, x1, x2, d1, d2, n_quad)
 
@@ -319,7 +331,18 @@ def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: Option
     """NNGP and NTK between the rows of x1 and x2 (x2 = x1 if omitted); memory: output + one row block.
 
     n_quad: trapezoidal nodes per dimension for tanh/GELU; None (default) chooses them from the largest
-    pre-activation variance of these inputs (`auto_nodes`), for about 1e-11 relative accuracy."""
+    pre-activation variance of these inputs (`auto_nodes`), for about 1e-11 relative accuracy.
+
+    Args:
+        spec: the architecture (infinite width).
+        x1: the row inputs, shape (N1, features).
+        x2: the column inputs, shape (N2, features); None (default) for x1.
+        block_size: rows of x1 computed at once (default 256; at most N1), which bounds the extra memory.
+        n_quad: quadrature nodes per dimension for tanh/GELU (at least 3); None (default) chooses them.
+
+    Returns:
+        Kernels: the NNGP K and the NTK Theta, each of shape (N1, N2).
+    """
     check_instance(spec, "spec", MLPSpec)
     x1 = check_inputs(x1, "x1")
     x2 = x1 if x2 is None else check_inputs(x2, "x2", n_features=x1.shape[1])

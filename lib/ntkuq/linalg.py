@@ -50,7 +50,18 @@ def extreme_eigenvalues(factor: np.ndarray, *, lower: bool, steps: int = 3, n_ve
     solves per step, O(N^2) each: 4 steps - 2 passes over the factor in all) with a block of `n_vectors`
     random starts.  Both are Rayleigh
     quotients, so lambda_max is estimated from below and lambda_min from above: the ratio is a lower
-    bound on cond(A), usually within a factor of two of it.  A zero or non-finite pivot gives lambda_min = 0."""
+    bound on cond(A), usually within a factor of two of it.  A zero or non-finite pivot gives lambda_min = 0.
+
+    Args:
+        factor: the N x N array holding the Cholesky factor F in one triangle (float64).
+        lower: True if F is the lower triangle (A = F F^T), False if the upper one (A = F^T F).
+        steps: iterations of the inverse iteration (default 3; the power iteration takes max(1, steps - 1)).
+        n_vectors: random start vectors iterated together (default 4).
+        seed: the seed of the random starts (default 0).
+
+    Returns:
+        (lambda_max, lambda_min): the estimates, (inf, 0) for a zero or non-finite diagonal.
+    """
     f = np.asfortranarray(factor)
     d = np.diag(f)
     if not np.all(np.isfinite(d)) or np.min(np.abs(d)) == 0.0:
@@ -90,7 +101,19 @@ def require_well_conditioned(factor: np.ndarray, *, lower: bool, info: int, what
     """The estimated condition number of the factored kernel, or a ValueError naming diag_reg if it exceeds MAX_COND.
 
     `info` is LAPACK's potrf result (nonzero: not positive definite in floating point); `trace`, the
-    kernel's trace, scales the suggested diag_reg when the factorization failed."""
+    kernel's trace, scales the suggested diag_reg when the factorization failed.
+
+    Args:
+        factor: the N x N array holding the Cholesky factor in one triangle (read only when info == 0).
+        lower: True if the factor is in the lower triangle, False if in the upper one.
+        info: LAPACK's potrf result; nonzero means the factorization failed.
+        what: the kernel's name in the error message ('NTK', 'NNGP').
+        diag_reg: the ridge already added to the kernel's diagonal, quoted in the message.
+        trace: the trace of the kernel plus diag_reg; None (default) if unknown (no suggestion after a failure).
+
+    Raises:
+        ValueError: if the factorization failed or the estimated condition number exceeds MAX_COND.
+    """
     lam_max, lam_min = (math.inf, 0.0) if info != 0 else extreme_eigenvalues(factor, lower=lower)
     cond = lam_max / lam_min if lam_min > 0 else math.inf
     if not cond <= MAX_COND:

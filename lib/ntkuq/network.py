@@ -29,7 +29,18 @@ def layer_sizes(spec: MLPSpec, n_in: int, n_out: int) -> Tuple[int, ...]:
 
 
 def init_mlp(spec: MLPSpec, n_in: int, n_out: int, key: Array, dtype=jnp.float32) -> Params:
-    """Draw one network's parameters: W ~ N(0, C_W / fan_in), b ~ N(0, C_b)."""
+    """Draw one network's parameters: W ~ N(0, C_W / fan_in), b ~ N(0, C_b).
+
+    Args:
+        spec: the architecture, with a finite width (depth, C_W, C_b).
+        n_in: the input dimension (number of features).
+        n_out: the output dimension.
+        key: the JAX PRNG key of this network.
+        dtype: the parameters' dtype (default float32).
+
+    Returns:
+        A tuple of (W, b) per layer, W of shape (fan_in, fan_out) and b of shape (fan_out,).
+    """
     sizes = layer_sizes(spec, n_in, n_out)
     keys = jax.random.split(key, 2 * spec.depth)
     params = []
@@ -79,7 +90,18 @@ def learning_rate_scales(spec: MLPSpec, params: Params) -> Params:
 
 @partial(jax.jit, static_argnames=("spec", "output"))
 def empirical_ntk(spec: MLPSpec, params: Params, x1: Array, x2: Array, output: int = 0) -> Array:
-    """sum over parameters p of rate_p dz(x1)/dp dz(x2)/dp for one output component."""
+    """sum over parameters p of rate_p dz(x1)/dp dz(x2)/dp for one output component.
+
+    Args:
+        spec: the architecture; its lambda_W, lambda_b set the rates (`learning_rate_scales`).
+        params: one network's parameters (as from `init_mlp`).
+        x1: the row inputs, shape (N1, features).
+        x2: the column inputs, shape (N2, features).
+        output: the index of the output component (default 0).
+
+    Returns:
+        The empirical NTK, shape (N1, N2).
+    """
     def f(p, x):
         return apply_mlp(spec, p, x)[:, output]
 
@@ -94,7 +116,19 @@ def empirical_ntk(spec: MLPSpec, params: Params, x1: Array, x2: Array, output: i
 
 @partial(jax.jit, static_argnames=("spec", "n_out", "chunk"))
 def empirical_nngp(spec: MLPSpec, keys: Array, x1: Array, x2: Array, n_out: int = 1, chunk: int = 64) -> Array:
-    """Output covariance E[z(x1) z(x2)] over initializations from `keys` (a multiple of chunk; outputs pooled)."""
+    """Output covariance E[z(x1) z(x2)] over initializations from `keys` (a multiple of chunk; outputs pooled).
+
+    Args:
+        spec: the architecture, with a finite width.
+        keys: the PRNG keys of the networks, one per initialization; their number a multiple of chunk.
+        x1: the row inputs, shape (N1, features).
+        x2: the column inputs, shape (N2, features).
+        n_out: the number of output components, pooled in the average (default 1).
+        chunk: networks evaluated together (vmapped) per step of the map over keys (default 64).
+
+    Returns:
+        The Monte Carlo NNGP, shape (N1, N2).
+    """
     x = jnp.concatenate([x1, x2])
 
     def outputs(key):

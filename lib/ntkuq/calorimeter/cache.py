@@ -39,7 +39,19 @@ def _key_fields(config: CalorimeterConfig) -> dict:
 
 def cache_key(config: CalorimeterConfig, n_showers: int, seed: int, stream: int = 0,
               chunk_size: int = DEFAULT_CHUNK_SIZE) -> str:
-    """SHA256 over every config field, n_showers, seed, stream, chunk_size and CODE_VERSION."""
+    """SHA256 over every config field, n_showers, seed, stream, chunk_size and CODE_VERSION.
+
+    Args:
+        config: the calorimeter; hashed in the flat field layout of `_key_fields`.
+        n_showers: the number of simulated showers.
+        seed: the random seed of `simulate`.
+        stream: the random stream of `simulate` (default 0; the task uses 0 for training, 1 for testing).
+        chunk_size: showers per vectorized chunk of `simulate` (default DEFAULT_CHUNK_SIZE); part of the
+            random stream, so part of the key.
+
+    Returns:
+        The key as 64 hexadecimal characters (the cache file's name without ``.npz``).
+    """
     payload = dict(config=_key_fields(config), n_showers=int(n_showers), seed=int(seed),
                    stream=int(stream), chunk_size=int(chunk_size), version=CODE_VERSION)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
