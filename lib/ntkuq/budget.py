@@ -26,7 +26,7 @@ WORD = 8
 OVERHEAD_BYTES = 384 * 2**20
 """Interpreter, JAX runtime and compiled code, added to every estimate."""
 K_SS_LIMIT = 4096
-"""As `sweep.K_SS_LIMIT`: up to this N_T the test-test kernel is held whole."""
+"""Largest N_T for which the test-test kernel is computed once and held whole (sweep, convergence, estimates)."""
 
 
 def memory_limit_bytes() -> float:

@@ -25,13 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checks import check_fraction, check_inputs, check_instance, check_int, check_positive
-from .budget import convergence_bytes, require_infinite
+from .budget import K_SS_LIMIT, convergence_bytes, require_infinite
 from .dynamics import EnsemblePrediction, TrainTestKernels, ntk_prediction
 from .gains import check_optimizer, gain
 from .kernels import kernels
 from .linalg import stable_eta
 from .lossstats import LossStats, loss_stats
-from .sweep import K_SS_LIMIT
 
 
 

@@ -387,7 +387,8 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
         seed: the permutation's seed (default 0), an integer >= 0.
         diag_reg: ridge added to the NTK's diagonal in the solves (default 0: none).
         test_points: keep only the first test rows; None (default) for all.
-        max_memory_gb: the memory limit in GiB; None (default) for MEMORY_FRACTION of the available memory.
+        max_memory_gb: the memory limit in GiB; None (default): `budget.memory_limit_bytes()`
+          (NTKUQ_MEMORY_LIMIT_GIB, else 80 % of the free memory).
         max_minutes: the time limit in minutes (default 60).
         ensemble: a finite-width ensemble to train for comparison; None (default) for none.
         progress: True shows progress bars (default False).
@@ -434,9 +435,10 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
     n_max, n_t, k = sizes[-1], len(x_te), y_tr.shape[1]
     cost = cost_estimate(len(x_tr), n_t, x_tr.shape[1], k, sizes, depth, activation)
-    from .budget import MEMORY_FRACTION
+    from .budget import memory_limit_bytes  # one budget rule (NTKUQ_MEMORY_LIMIT_GIB or a share of free memory)
 
-    limit = available_memory_bytes() * MEMORY_FRACTION if max_memory_gb is None else check_positive(max_memory_gb, "max_memory_gb") * 2**30
+    limit = (memory_limit_bytes() if max_memory_gb is None
+             else check_positive(max_memory_gb, "max_memory_gb") * 2**30)
     check_budget(cost, n_t, sizes, max_memory_bytes=limit, max_seconds=check_positive(max_minutes, "max_minutes") * 60,
                  model=lambda m, t: cost_estimate(m, t, x_tr.shape[1], k, [s for s in sizes if s < m] + [m], depth, activation))
 

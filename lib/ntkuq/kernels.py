@@ -357,8 +357,9 @@ def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: Option
     return Kernels(k, th)
 
 
-def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int) -> None:
-    """Refuse inputs or hyperparameters whose kernels overflow float64 (they would come out NaN).
+def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int) -> Tuple[Array, Array]:
+    """Refuse inputs or hyperparameters whose kernels overflow float64 (they would come out NaN); return the
+    diagonals (K_aa, Theta_aa) it computed.
 
     Off-diagonal entries are bounded by the diagonal ones (|K_ab| <= sqrt(K_aa K_bb), the same for Theta), so
     checking the O(N) diagonal of every layer is enough."""
@@ -372,6 +373,7 @@ def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int) -> Non
                          f"C_W = {spec.C_W:g}, C_b = {spec.C_b:g}, lambda_W = {spec.lambda_W:g}, lambda_b = "
                          f"{spec.lambda_b:g}, depth {spec.depth} and largest squared input norm / n_0 = "
                          f"{float(np.max(sq)) / x.shape[1]:.3g}; expected smaller hyperparameters or rescaled inputs")
+    return k, th
 
 
 def kernel_diag(spec: MLPSpec, x, *, n_quad: Optional[int] = N_QUAD) -> Kernels:
@@ -379,6 +381,4 @@ def kernel_diag(spec: MLPSpec, x, *, n_quad: Optional[int] = N_QUAD) -> Kernels:
     check_instance(spec, "spec", MLPSpec)
     x = check_inputs(x, "x")
     n_quad = auto_nodes(spec, x) if n_quad is None else check_int(n_quad, "n_quad", minimum=3)
-    check_finite_kernels(spec, x, "x", n_quad)
-    k, th = _kernel_diag(spec, x, n_quad)
-    return Kernels(k, th)
+    return Kernels(*check_finite_kernels(spec, x, "x", n_quad))

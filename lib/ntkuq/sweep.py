@@ -12,17 +12,13 @@ from typing import List, Sequence
 
 from tqdm import tqdm
 
-from .budget import require_infinite, sweep_bytes
+from .budget import K_SS_LIMIT, require_infinite, sweep_bytes
 from .checks import check_inputs, check_int, check_positive, check_sizes
 from .dynamics import assemble_prediction, train_test_kernels
 from .linalg import checked_cholesky, cho_solve
 from .kernels import kernels
 from .lossstats import LossStats, loss_stats
 from .spec import MLPSpec
-
-K_SS_LIMIT = 4096
-"""Largest N_T for which the test-test kernel is computed once and shared by all sizes."""
-
 
 @dataclass(frozen=True)
 class SweepPoint:
