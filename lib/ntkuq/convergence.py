@@ -65,9 +65,10 @@ class _Evaluator:
     """mu_L(T), sigma_L(T) for many T from one eigendecomposition of Theta."""
 
     def __init__(self, kern: TrainTestKernels, y_train, y_test, eta: float, optimizer: str,
-                 momentum: Optional[float], diag_reg: float, block_size: int) -> None:
+                 momentum: Optional[float], diag_reg: float, block_size: int, warmup: int = 0) -> None:
         self.kern, self.y_train, self.y_test = kern, y_train, y_test
         self.eta, self.optimizer, self.momentum, self.block_size = eta, optimizer, momentum, block_size
+        self.warmup = warmup
         lam, U = jnp.linalg.eigh(kern.Th_XX + diag_reg * jnp.eye(kern.n_train))
         self.lam, self.U = np.asarray(lam), U
         self.B = U.T @ kern.Th_Xs
@@ -78,7 +79,7 @@ class _Evaluator:
         """The statistics after `steps` steps (memoized)."""
         if steps not in self.cache:
             g = gain(self.lam, self.eta, self.kern.n_train, steps=steps, optimizer=self.optimizer,
-                     momentum=self.momentum)
+                     momentum=self.momentum, warmup=self.warmup)
             V = self.U @ (jnp.asarray(g)[:, None] * self.B)
             W = self.kern.K_Xs - self.kern.K_XX @ V
             pred = EnsemblePrediction(V.T @ self.y_train, V, self.kern.K_Xs, W, self.kern.spec, self.kern.x_test,
@@ -94,7 +95,8 @@ class _Evaluator:
 
 def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, optimizer: str = "momentum",
                     momentum: Optional[float] = None, tol: float = 0.01, max_steps: int = 10**7,
-                    ratio: float = 1.05, diag_reg: float = 0.0, block_size: int = 1024) -> Convergence:
+                    ratio: float = 1.05, diag_reg: float = 0.0, block_size: int = 1024,
+                    warmup: int = 0) -> Convergence:
     """The number of full-batch steps after which mu_L and sigma_L stay within `tol` of t = infinity.
 
     Args:
@@ -108,10 +110,12 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
       ratio: the fine grid's ratio between successive T (> 1).
       diag_reg: added to the diagonal of Theta (as in ntk_prediction).
       block_size: test rows per block of the covariance.
+      warmup: W >= 0 steps of linear warmup before the full rate (as in `train_ensemble`).
     """
     check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     beta = check_optimizer(optimizer, momentum)
     mom = None if optimizer == "gd" else beta
+    warmup = check_int(warmup, "warmup", minimum=0)
     y_train = check_inputs(y_train, "y_train", n_rows=kern.n_train)
     y_test = check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0])
     eta = check_positive(eta, "eta")
@@ -124,7 +128,7 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
         raise ValueError(f"ratio: expected a grid ratio > 1, got {ratio!r}")
     require_infinite("converged_steps", kern.n_train, kern.x_test.shape[0],  # before the eigendecomposition
                      lambda n, t: convergence_bytes(n, t, block_size))
-    ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size)
+    ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size, warmup)
     eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
     if eta >= eta_max:
         raise ValueError(f"eta: expected a learning rate below the stable maximum {eta_max:.4g} of {optimizer!r}, "

@@ -146,7 +146,7 @@ def assemble_prediction(V: Array, y_train: Array, K_Xs: Array, K_XX: Optional[Ar
 def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = None,
                    steps: Optional[int] = None, eta: float = 1.0, diag_reg: float = 0.0,
                    optimizer: str = "gd", momentum: Optional[float] = None,
-                   allow_unstable: bool = False) -> EnsemblePrediction:
+                   allow_unstable: bool = False, warmup: int = 0) -> EnsemblePrediction:
     """The trained ensemble at infinite width: t = infinity (default), flow `time`, or discrete `steps`.
 
     Args:
@@ -159,6 +159,8 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
       optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov', with momentum beta (None: 0.9), for `steps`.
       allow_unstable: accept a rate above the stable maximum (the closed form then refuses only where it
         would overflow: plain gradient descent only).
+      warmup: with `steps`, W >= 0 steps of linear warmup, step t at the rate eta min(1, (t + 1) / W)
+        (`ntkuq.gains.residual_factor`); the t = infinity limit does not depend on it.
     """
     check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     y = check_inputs(y_train, "y_train", n_rows=kern.n_train)
@@ -173,6 +175,9 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
             time = None
     if steps is not None:
         steps = check_int(steps, "steps", minimum=0)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    if warmup and steps is None:
+        raise ValueError(f"warmup: only with discrete steps, got warmup={warmup} without steps")
     if time is None and steps is None:
         V = cho_solve(checked_cholesky(kern.Th_XX, diag_reg, "NTK"), kern.Th_Xs)
     else:
@@ -189,7 +194,8 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
                                  f"{optimizer!r}{'' if optimizer == 'gd' else f' (momentum {beta:g})'}, got {eta:g}"
                                  + (" (pass allow_unstable=True to override)" if optimizer == "gd" else ""))
         g = jnp.asarray(gain(np.asarray(lam), eta, kern.n_train, steps=steps, time=time, optimizer=optimizer,
-                             momentum=None if optimizer == "gd" else beta, allow_unstable=allow_unstable))
+                             momentum=None if optimizer == "gd" else beta, allow_unstable=allow_unstable,
+                             warmup=warmup))
         V = U @ (g[:, None] * (U.T @ kern.Th_Xs))
     return assemble_prediction(V, y, kern.K_Xs, kern.K_XX, kern.spec, kern.x_test)
 

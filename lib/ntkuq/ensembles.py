@@ -163,13 +163,22 @@ def make_step(spec: MLPSpec, n_in: int, n_out: int, optimizer: str = "gd", batch
     return step
 
 
+def warmup_factor(t, warmup, dtype=jnp.float32):
+    """The rate factor min(1, (t + 1) / W) of step t under a linear warmup of W steps (1 for W = 0), in dtype;
+    traceable."""
+    ratio = jnp.asarray(t + 1, dtype) / jnp.asarray(jnp.maximum(warmup, 1), dtype)
+    return jnp.where(warmup > 0, jnp.minimum(jnp.asarray(1, dtype), ratio), jnp.asarray(1, dtype))
+
+
 def run_steps(step: Callable) -> Callable:
-    """Jitted segment runner (params, opt_state, x, y, t0, n, eta, data_key) -> state after steps t0 .. t0 + n - 1."""
-    def run(params, opt_state, x, y, t0, n, eta, data_key):
+    """Jitted segment runner (params, opt_state, x, y, t0, n, eta, data_key, warmup=0) -> state after steps
+    t0 .. t0 + n - 1, step t at the rate eta * warmup_factor(t, warmup)."""
+    def run(params, opt_state, x, y, t0, n, eta, data_key, warmup=0):
         """n steps starting at step t0 (n may be traced: a while loop)."""
         def body(i, carry):
             """Step t0 + i."""
-            return step(*carry, x, y, t0 + i, eta, data_key)
+            t = t0 + i
+            return step(*carry, x, y, t, eta * warmup_factor(t, warmup, eta.dtype), data_key)
         return lax.fori_loop(0, n, body, (params, opt_state))
 
     return jax.jit(run, donate_argnums=(0, 1))
@@ -379,7 +388,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                    momentum: Optional[float] = None,
                    batch_size: Optional[int] = None, tol: Optional[float] = None, n_record: int = 20,
                    chunk: Optional[int] = None, dtype=jnp.float32, keep_outputs: bool = False,
-                   allow_unstable: bool = False, progress: bool = True) -> EnsembleResult:
+                   allow_unstable: bool = False, warmup: int = 0, progress: bool = True) -> EnsembleResult:
     """Train n_members networks of spec.width for at most `steps` steps and record their losses.
 
     Args:
@@ -399,6 +408,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
       keep_outputs: also return every member's test outputs (M, N_T, k).
       allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked) and
         return non-finite losses of diverged members instead of raising ValueError.
+      warmup: W >= 0 steps of linear warmup: step t at the rate eta min(1, (t + 1) / W) (0: none); the
+        infinite-width engine follows the same ramp (`ntkuq.gains.residual_factor`).
       progress: show a progress bar.
     """
     if spec.width is None:
@@ -416,6 +427,9 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     steps = check_int(steps, "steps", minimum=0)
     seed = check_int(seed, "seed", minimum=0)
     n_record = check_int(n_record, "n_record", minimum=2)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    if warmup and optimizer == "adam":
+        raise ValueError("warmup: only for 'gd', 'momentum', 'nesterov' and 'sgd', got a warmup with 'adam'")
     x_tr = check_inputs(x_train, "x_train")
     n_train, n_in = x_tr.shape
     y_tr = check_inputs(y_train, "y_train", n_rows=n_train)
@@ -455,7 +469,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     x_tr, y_tr, x_te, y_te = (a.astype(dtype) for a in (x_tr, y_tr, x_te, y_te))
     run = _ensemble_runner(spec, n_in, k, optimizer, batch_size, dtype.name, momentum)
     tx0 = make_optimizer(spec, n_in, k, 1.0, optimizer, dtype, momentum)  # the state's structure does not depend on eta
-    eta_arr, data_key = jnp.asarray(eta, dtype), shuffle_key(seed)
+    eta_arr, data_key, warmup_arr = jnp.asarray(eta, dtype), shuffle_key(seed), jnp.asarray(warmup, jnp.int32)
 
     rec = record_steps(steps, n_record)
     train_hist = np.empty((n_members, rec.size))
@@ -474,7 +488,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
             for j, r in enumerate(rec):
                 if r > t:
                     params, state = run(params, state, x_tr, y_tr, jnp.asarray(t, jnp.int32),
-                                        jnp.asarray(r - t, jnp.int32), eta_arr, data_key)
+                                        jnp.asarray(r - t, jnp.int32), eta_arr, data_key, warmup_arr)
                     bar.update(int(r - t))
                     t = int(r)
                 tr, te, z, alive = _evaluate(spec, params, x_tr, y_tr, x_te, y_te)

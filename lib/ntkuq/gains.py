@@ -27,6 +27,13 @@ complex roots (underdamped) through beta^((n-1)/2) sin(n phi) / sin(phi), real r
 rho_1^(n-1) (1 - w^n) / (1 - w) with w = rho_2 / rho_1, |w| <= 1, by expm1/log1p near critical damping.
 The discriminant p^2 - 4 q is formed as a product of two factors so that it is accurate near zero.
 Nothing overflows for any T inside the stable range, where |rho| < 1; outside it the functions refuse.
+
+Warmup: with `warmup` = W > 0 the rate of step t (t = 0, 1, ...) is eta min(1, (t + 1) / W), the
+linear ramp `ntkuq.ensembles.train_ensemble` uses.  The first min(T, W) steps are iterated exactly,
+mode by mode, on (e_t, v_t) with the optimizer's own update (v <- beta v + e; heavy ball
+e <- e - a_t v, Nesterov e <- e - a_t (e + beta v)); the remaining n = T - W steps at the full rate
+obey the same constant recurrence from the state the ramp left, so e_{W+n} = e'_1 D_n - q e_W D_{n-1}
+with e'_1 the first full-rate step.  The t -> infinity limit does not depend on the ramp.
 """
 from __future__ import annotations
 
@@ -117,7 +124,40 @@ def _recurrence(a: np.ndarray, optimizer: str, beta: float):
     return 1 + beta - a, np.full_like(a, beta), 1 - a
 
 
-def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[float] = None) -> np.ndarray:
+def ramp(steps: int, warmup: int) -> np.ndarray:
+    """The warmup's rate factors min(1, (t + 1) / W) of the first min(T, W) steps t = 0, 1, ... (empty if W = 0)."""
+    n = min(steps, warmup)
+    return np.minimum(1.0, np.arange(1, n + 1, dtype=np.float64) / max(warmup, 1))
+
+
+def _warmup_residual(a: np.ndarray, steps: int, warmup: int, optimizer: str, beta: float) -> np.ndarray:
+    """r_T(a) after a linear warmup of W steps: the ramp iterated exactly, then the closed form."""
+    factors = ramp(steps, warmup)
+    n = steps - factors.size
+    if beta == 0.0:  # gradient descent: a product of (1 - a_t), summed in logs (a zero factor gives 0)
+        r = np.ones_like(a)
+        for f in factors:
+            r = r * (1.0 - f * a)
+        if n == 0:
+            return r
+        base = 1.0 - a
+        with np.errstate(divide="ignore"):
+            tail = np.sign(base) ** n * np.exp(n * np.log(np.abs(base)))
+        return r * tail
+    e, v = np.ones_like(a), np.zeros_like(a)
+    for f in factors:  # optax: v <- beta v + g, update g (+ beta v for Nesterov), times the rate
+        v = beta * v + e
+        e = e - f * a * (e + beta * v if optimizer == "nesterov" else v)
+    if n == 0:
+        return e
+    v1 = beta * v + e
+    e1 = e - a * (e + beta * v1 if optimizer == "nesterov" else v1)
+    p, q, _ = _recurrence(a, optimizer, beta)
+    return e1 * _divided_power(n, p, q) - q * e * _divided_power(n - 1, p, q)
+
+
+def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[float] = None,
+                    warmup: int = 0) -> np.ndarray:
     """r_T(a): the factor by which T steps shrink a residual mode with a = eta lambda / N_D (float64).
 
     Args:
@@ -125,6 +165,7 @@ def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[flo
       steps: T >= 0.
       optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
       momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+      warmup: W >= 0 steps of linear warmup (step t at the rate eta min(1, (t + 1) / W)); 0: none.
     """
     beta = check_optimizer(optimizer, momentum)
     a = real_array(a, "a", finite=True)
@@ -134,8 +175,11 @@ def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[flo
         raise ValueError(f"eta: expected eta lambda / N_D in [0, {limit:.6g}) for {optimizer!r}"
                          f"{'' if optimizer == 'gd' else f' (momentum {beta:g})'}, got {bad.ravel()[:3]}")
     steps = check_int(steps, "steps", minimum=0)
+    warmup = check_int(warmup, "warmup", minimum=0)
     if steps == 0:
         return np.ones_like(a)
+    if warmup > 0:
+        return _warmup_residual(a, steps, warmup, optimizer, beta)
     if beta == 0.0:  # gradient descent (and both momentum forms at beta = 0)
         base = 1.0 - a
         return np.sign(base) ** steps * np.exp(steps * np.log(np.abs(np.where(base == 0, 1.0, base)))) * (base != 0)
@@ -143,18 +187,27 @@ def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[flo
     return e1 * _divided_power(steps, p, q) - q * _divided_power(steps - 1, p, q)
 
 
-def small_a_limit(steps: int, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
+def small_a_limit(steps: int, optimizer: str = "gd", momentum: Optional[float] = None, warmup: int = 0) -> float:
     """f_T = lim_{a -> 0} (1 - r_T(a)) / a, the response of a mode that barely moves.
 
     It solves the recurrence's derivative at a = 0, f_{t+1} = (1 + beta) f_t - beta f_{t-1} + 1, f_0 = 0:
     T for 'gd'; T / (1 - beta) - beta (1 - beta^T) / (1 - beta)^2 for heavy ball (f_1 = 1);
-    T / (1 - beta) - beta^2 (1 - beta^T) / (1 - beta)^2 for Nesterov (f_1 = 1 + beta)."""
+    T / (1 - beta) - beta^2 (1 - beta^T) / (1 - beta)^2 for Nesterov (f_1 = 1 + beta).  Step t adds
+    w_t = (1 - beta^(t+1)) / (1 - beta) (heavy ball; 1 + beta w_t for Nesterov); a warmup scales the first
+    W of these by its ramp."""
     beta = check_optimizer(optimizer, momentum)
     steps = check_int(steps, "steps", minimum=0)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    factors = ramp(steps, warmup)
+    t = np.arange(factors.size, dtype=np.float64)
+    w = (1.0 - beta ** (t + 1)) / (1.0 - beta) if beta > 0 else np.ones_like(t)
+    if optimizer == "nesterov":
+        w = 1.0 + beta * w
+    lost = float(np.sum((1.0 - factors) * w))
     if beta == 0.0:
-        return float(steps)
+        return float(steps) - lost
     power = beta if optimizer == "momentum" else beta * beta
-    return steps / (1.0 - beta) - power * (-math.expm1(steps * math.log(beta))) / (1.0 - beta) ** 2
+    return steps / (1.0 - beta) - power * (-math.expm1(steps * math.log(beta))) / (1.0 - beta) ** 2 - lost
 
 
 def unstable_gd_gain(lam, eta: float, n_train: int, steps: int) -> np.ndarray:
@@ -167,7 +220,8 @@ def unstable_gd_gain(lam, eta: float, n_train: int, steps: int) -> np.ndarray:
 
 
 def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Optional[float] = None,
-         optimizer: str = "gd", momentum: Optional[float] = None, allow_unstable: bool = False) -> np.ndarray:
+         optimizer: str = "gd", momentum: Optional[float] = None, allow_unstable: bool = False,
+         warmup: int = 0) -> np.ndarray:
     """g(lambda) = (1 - r) / lambda for every eigenvalue lambda of Theta (clipped at 0), float64.
 
     Args:
@@ -179,13 +233,17 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
       optimizer, momentum: as in `residual_factor`.
       allow_unstable: for gradient descent steps at a rate with eta lambda_max / N_D >= 2, return the
         diverging closed form (`unstable_gd_gain`) instead of raising.
+      warmup: W >= 0 steps of linear warmup before the full rate (with `steps` only; see `residual_factor`).
     Modes with a = eta lambda / N_D below 1e-300 get the small-lambda limit (eta / N_D) f_T (see
     `small_a_limit`; eta t / N_D for flow).  Raises ValueError outside the stable range.
     """
     lam = real_array(lam, "lam", finite=True)
     eta = check_positive(eta, "eta")
     n_train = check_int(n_train, "n_train")
-    if (allow_unstable and optimizer == "gd" and steps is not None and np.size(lam)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    if warmup and steps is None:
+        raise ValueError(f"warmup: only for discrete steps, got warmup={warmup} with gradient-flow time")
+    if (allow_unstable and not warmup and optimizer == "gd" and steps is not None and np.size(lam)
             and eta >= 2.0 * n_train / float(np.max(lam))):
         return unstable_gd_gain(lam, eta, n_train, steps)
     lam = np.maximum(lam, 0.0)
@@ -200,11 +258,14 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
         time = check_positive(time, "time", allow_zero=True)
         num, small = -np.expm1(-a * time), c * time
     else:
-        r = residual_factor(a, steps, optimizer, beta if optimizer != "gd" else None)  # validates the range
+        r = residual_factor(a, steps, optimizer, beta if optimizer != "gd" else None, warmup)  # validates the range
         num = 1.0 - r
-        if beta == 0.0:  # 1 - (1 - a)^T without cancellation for small a
+        if beta == 0.0:  # 1 - prod (1 - a_t) without cancellation for small a
+            factors = ramp(steps, warmup)
+            a_half = np.minimum(a, 0.5)
             with np.errstate(divide="ignore"):
-                num = np.where(a <= 0.5, -np.expm1(steps * np.log1p(-np.minimum(a, 0.5))), num)
-        small = c * small_a_limit(steps, optimizer, beta if optimizer != "gd" else None)
+                log_r = (steps - factors.size) * np.log1p(-a_half) + sum(np.log1p(-f * a_half) for f in factors)
+                num = np.where(a <= 0.5, -np.expm1(log_r), num)
+        small = c * small_a_limit(steps, optimizer, beta if optimizer != "gd" else None, warmup)
     tiny = a < 1e-300
     return np.where(tiny, small, num / np.where(tiny, 1.0, lam))

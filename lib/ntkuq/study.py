@@ -138,7 +138,7 @@ def _last_change(history: np.ndarray) -> Optional[float]:
 def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, members: int,
                        steps: Union[int, str] = "auto", eta_fraction: float = 0.5, optimizer: str = "momentum",
                        momentum: Optional[float] = None, tol: float = 0.01, min_steps: int = 0,
-                       batch_size: Optional[int] = None,
+                       batch_size: Optional[int] = None, warmup: int = 0,
                        seed: int = 0, draws: int = 1, store: Optional[ResultStore] = None,
                        with_infinite: bool = True, progress: bool = False) -> List[dict]:
     """Train an ensemble at every size and draw, and beside it the exact infinite-width ensemble.
@@ -155,6 +155,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
       min_steps: with steps="auto", train at least this many steps (finite-width networks train more slowly
         than their infinite-width limit; each row records the train-loss drift over its last recording interval).
       batch_size: 'sgd' only.  seed: initializations.  draws: training-set draws per size.
+      warmup: W >= 0 steps of linear warmup (as in `train_ensemble`), followed exactly by the infinite-width
+        engine, in the steps-to-convergence rule as well.
       store: resumable result store (rows keyed by what the user chose, never by derived numbers).
       with_infinite: also store the infinite-width rows (full-batch optimizers): the ensemble after the
         same T steps (steps = T) and at t = infinity (steps = -1).
@@ -182,6 +184,9 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
         check_fraction(eta_fraction, "eta_fraction")
     check_fraction(tol, "tol")
     min_steps = check_int(min_steps, "min_steps", minimum=0)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    if warmup and optimizer == "adam":
+        raise ValueError("warmup: only for 'gd', 'momentum', 'nesterov' and 'sgd', got a warmup with 'adam'")
     seed = check_int(seed, "seed", minimum=0)
     draws = check_int(draws, "draws")
     if batch_size is not None:
@@ -212,7 +217,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
             common = dict(task=data.name, info=data.info, spec=asdict(spec.with_width(None)), n_train=n,
                           n_test=len(data.x_test), n_pool=len(data.x_train), steps=steps, eta_fraction=eta_fraction,
                           seed=seed, optimizer=optimizer, momentum=mom, draw=draw,
-                          tol=tol if auto else None, **({"min_steps": min_steps} if auto and min_steps else {}))
+                          tol=tol if auto else None, **({"min_steps": min_steps} if auto and min_steps else {}),
+                          **({"warmup": warmup} if warmup else {}))  # keys of runs without warmup unchanged
             key = point_key(**common, width=spec.width, members=members, batch_size=batch_size)
             keys_inf = {which: point_key(**common, width="inf", at=which) for which in ("T", "inf")}
             want_inf = with_infinite and optimizer in FULL_BATCH
@@ -228,7 +234,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                    if optimizer != "adam" else eta_fraction)
             kern = train_test_kernels(spec.with_width(None), x, data.x_test) if (auto or want_inf) else None
             if auto:
-                conv = converged_steps(kern, y, data.y_test, eta=eta, optimizer=optimizer, momentum=mom, tol=tol)
+                conv = converged_steps(kern, y, data.y_test, eta=eta, optimizer=optimizer, momentum=mom, tol=tol,
+                                       warmup=warmup)
                 T_inf, converged = conv.steps, conv.converged
                 T = max(T_inf, int(min_steps))
             else:
@@ -236,7 +243,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
             setup_s = time.perf_counter() - start
             params = dict(spec=asdict(spec), eta=eta, eta_fraction=eta_fraction, momentum=mom, tol=tol if auto else None,
                           steps_rule=str(steps), converged=converged, steps_infinite=T_inf, min_steps=min_steps,
-                          batch_size=batch_size,
+                          batch_size=batch_size, **({"warmup": warmup} if warmup else {}),
                           n_test=len(data.x_test), data=data.info)
             base = dict(task=data.name, n_train=n, optimizer=optimizer, draw=draw, seed=seed, study="finite",
                         device=env["device"], versions=env["versions"])
@@ -244,7 +251,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                 start = time.perf_counter()
                 res = train_ensemble(spec, x, y, data.x_test, data.y_test, n_members=members, steps=T, eta=eta,
                                      seed=seed, optimizer=optimizer, momentum=mom, batch_size=batch_size,
-                                     progress=progress)
+                                     warmup=warmup, progress=progress)
                 st = res.stats(seed=seed)
                 mean_train = res.train_history.mean(axis=0)
                 mean_test = res.test_history.mean(axis=0)
@@ -264,7 +271,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                     if inf_rows.get(which) is None:
                         start = time.perf_counter()
                         pred = (ntk_prediction(kern, y) if t_steps is None else
-                                ntk_prediction(kern, y, steps=t_steps, eta=eta, optimizer=optimizer, momentum=mom))
+                                ntk_prediction(kern, y, steps=t_steps, eta=eta, optimizer=optimizer, momentum=mom,
+                                               warmup=warmup))
                         st = loss_stats(pred, data.y_test)
                         inf_rows[which] = store.put(keys_inf[which], ResultRow(
                             **base, width=None, method="ntk", mu=st.mu, sigma=st.sigma, eps=st.eps, steps=t_steps,

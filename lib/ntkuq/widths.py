@@ -74,7 +74,7 @@ class WidthFit:
 def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequence[int], *, members: int,
                 steps: int, eta: float, infinite: LossStats, optimizer: str = "momentum",
                 momentum: Optional[float] = None, seed: int = 0, n_boot: int = 1000, n_record: int = 10,
-                progress: bool = False) -> WidthSweep:
+                warmup: int = 0, progress: bool = False) -> WidthSweep:
     """Train an ensemble of `members` networks at every width and bootstrap its statistics.
 
     Args:
@@ -82,7 +82,7 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
       x_train, y_train, x_test, y_test: the data.
       widths: hidden-layer widths n, increasing.
       members: ensemble size M at every width (members' seeds shared across widths).
-      steps, eta, optimizer, momentum: the training, as in `train_ensemble`; the same as `infinite`'s.
+      steps, eta, optimizer, momentum, warmup: the training, as in `train_ensemble`; the same as `infinite`'s.
       infinite: the exact infinite-width statistics after the same steps (ntk_prediction + loss_stats).
       seed: the members' seed.  n_boot: bootstrap resamples (members) per width.
       n_record: log-spaced steps at which the members' test losses are kept (WidthSweep.history).
@@ -111,7 +111,7 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
     for j, n in enumerate(widths):
         res = train_ensemble(spec.with_width(int(n)), x_train, y_train, x_test, y_test, n_members=members,
                              steps=steps, eta=eta, seed=seed, optimizer=optimizer, momentum=momentum,
-                             n_record=n_record, progress=progress)
+                             n_record=n_record, warmup=warmup, progress=progress)
         stats[int(n)] = res.stats(n_boot=n_boot, seed=seed)
         history[int(n)] = res.test_history
         alive[int(n)] = res.alive_history.mean(axis=0)
