@@ -75,9 +75,10 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
         ax.grid(True, which="minor", alpha=0.1)
     for ax in flat[len(panels):]:
         ax.axis("off")
+    size = 9.5 if len(handles) <= 6 else 8   # readable at the page's column width (about 0.85 of 9 in)
     flat[len(panels)].legend([h for h, _ in handles], [lab for _, lab in handles], loc="center",
-                             fontsize=8, frameon=False, title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
-                             "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$", title_fontsize=8)
+                             fontsize=size, frameon=False, title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
+                             "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$", title_fontsize=size)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
