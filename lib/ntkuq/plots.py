@@ -43,7 +43,7 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
     titles = {"mu": "mean", "sigma": "standard deviation", "eps": "coefficient of variation"}
     ncols = 2
     nrows = (len(panels) + 1 + ncols - 1) // ncols          # one extra cell for the legend
-    fig, axes = plt.subplots(nrows, ncols, figsize=(9.0, 3.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6, 3.4 * nrows), squeeze=False)  # shown at ~1:1
     flat = axes.ravel()
     handles = []
     for ax, stat in zip(flat, panels):
@@ -75,7 +75,7 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
         ax.grid(True, which="minor", alpha=0.1)
     for ax in flat[len(panels):]:
         ax.axis("off")
-    size = 9.5 if len(handles) <= 6 else 8   # readable at the page's column width (about 0.85 of 9 in)
+    size = 9 if len(handles) <= 6 else 7.5   # readable at the page's column width
     flat[len(panels)].legend([h for h, _ in handles], [lab for _, lab in handles], loc="center",
                              fontsize=size, frameon=False, title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
                              "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$", title_fontsize=size)
