@@ -196,7 +196,7 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
     kk, tt, xt, zt = train_kernels(tiler, n, t, ntk, progress)  # xt, zt: the cross kernels, solved in place below
     lap("kernels")
     _factor(kk, diag_reg, "NNGP", check=nngp)
-    yt = np.ascontiguousarray(y_train[:n].T)
+    yt = np.array(y_train[:n].T, dtype=np.float64, order="C")  # a writeable copy (k x N)
     ct, wt = yt.copy(), yt
     bv.solve_lower_rows(kk, xt)  # X^T = K_sX C^{-T}
     bv.solve_lower_rows(kk, ct)
