@@ -106,7 +106,7 @@ def _factor(a: np.ndarray, diag_reg: float, what: str, check: bool) -> None:
     idx = np.diag_indices(a.shape[0])
     trace = float(np.sum(a[idx])) + a.shape[0] * diag_reg
     a[idx] += diag_reg
-    info = bv.potrf_lower(a)
+    info = bv.cholesky_lower(a)
     if info != 0 and not check:
         raise NotPositiveDefinite(f"the {what} kernel plus diag_reg={diag_reg:g} is not positive definite")
     if check or info != 0:
@@ -198,16 +198,16 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
     _factor(kk, diag_reg, "NNGP", check=nngp)
     yt = np.array(y_train[:n].T, dtype=np.float64, order="C")  # a writeable copy (k x N)
     ct, wt = yt.copy(), yt
-    bv.solve_lower_rows(kk, xt)  # X^T = K_sX C^{-T}
-    bv.solve_lower_rows(kk, ct)
+    bv.forward_solve_rows(kk, xt)  # X^T = K_sX C^{-T}
+    bv.forward_solve_rows(kk, ct)
     lap("factor_solve")
     means = {("nngp", m): xt[:, :m] @ ct[:, :m].T for m in sizes} if nngp else {}
     d_of: Dict[int, np.ndarray] = {}
     v_of: Dict[int, np.ndarray] = {}
     if ntk:
         _factor(tt, diag_reg, "NTK", check=True)
-        bv.solve_lower_rows(tt, zt)  # Z^T
-        bv.solve_lower_rows(tt, wt)
+        bv.forward_solve_rows(tt, zt)  # Z^T
+        bv.forward_solve_rows(tt, wt)
         lap("factor_solve")
         means.update({("ntk", m): zt[:, :m] @ wt[:, :m].T for m in sizes})
         times_factor_inverse(kk, tt, tile)  # F = L^{-1} C in place of C
