@@ -32,6 +32,36 @@ def _fn(module, name: str, n_args: int):
     return ctypes.CFUNCTYPE(None, *([_P] * n_args))(_get_ptr(capsule, _get_name(capsule)))
 
 
+def _openblas():
+    """SciPy's OpenBLAS (the library behind cython_blas), if it can be found, for its thread count."""
+    import glob
+    import os
+    here = os.path.join(os.path.dirname(os.path.dirname(_cblas.__file__)), "..", "scipy.libs")
+    for path in glob.glob(os.path.join(os.path.abspath(here), "libscipy_openblas*.so")):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_set_num_threads") and hasattr(lib, "scipy_openblas_get_num_threads"):
+            return lib
+    return None
+
+
+_OPENBLAS = _openblas()
+
+
+class one_thread:
+    """Context manager: SciPy's OpenBLAS runs single-threaded inside (small factorizations, where waking a
+    second thread on a busy 2-core machine cost 10-100x their work); a no-op if the library is not found."""
+
+    def __enter__(self):
+        self.n = _OPENBLAS.scipy_openblas_get_num_threads() if _OPENBLAS is not None else 1
+        if self.n > 1:
+            _OPENBLAS.scipy_openblas_set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.n > 1:
+            _OPENBLAS.scipy_openblas_set_num_threads(self.n)
+
+
 _DGEMM = _fn(_cblas, "dgemm", 13)
 _DTRSM = _fn(_cblas, "dtrsm", 11)
 _DTRMM = _fn(_cblas, "dtrmm", 11)
@@ -174,14 +204,16 @@ inside a sweep against 0.1 s alone)."""
 
 
 def cholesky_lower(a: np.ndarray, block: int = BLOCK) -> int:
-    """Blocked right-looking Cholesky in place on the lower triangle of the square view `a` (NumPy terms).
+    """Blocked right-looking Cholesky in place on the lower triangle of the square view `a` (NumPy terms): the
+    diagonal blocks by LAPACK on one thread, the panels by triangular solves and the update by GEMM.
 
     The strictly upper part of each diagonal block is overwritten with scratch values; nothing else above the
     diagonal is touched.  Returns LAPACK's info (0: success; else the global index of the failing pivot)."""
     n = a.shape[0]
     for k0 in range(0, n, block):
         k1 = min(k0 + block, n)
-        info = potrf_lower(a[k0:k1, k0:k1])
+        with one_thread():
+            info = potrf_lower(a[k0:k1, k0:k1])
         if info:
             return k0 + info
         if k1 == n:
@@ -196,6 +228,10 @@ def cholesky_lower(a: np.ndarray, block: int = BLOCK) -> int:
 def forward_solve_rows(l: np.ndarray, bt: np.ndarray, block: int = BLOCK) -> None:
     """The same as `solve_lower_rows` (bt <- bt L^{-T}), blocked: a small triangular solve per block of L's rows
     and a GEMM update of the remaining columns of bt."""
+    if bt.shape[0] <= 64:  # a few right-hand sides (the targets): one thread, one call
+        with one_thread():
+            solve_lower_rows(l, bt)
+        return
     n = l.shape[0]
     for k0 in range(0, n, block):
         k1 = min(k0 + block, n)
@@ -204,4 +240,4 @@ def forward_solve_rows(l: np.ndarray, bt: np.ndarray, block: int = BLOCK) -> Non
             gemm(bt[:, k1:], bt[:, k0:k1], l[k1:, k0:k1].T, -1.0, 1.0)
 
 
-__all__ = ["BLOCK", "cholesky_lower", "forward_solve_rows", "gemm", "potrf_lower", "right_solve_lower_t", "solve_lower_rows", "times_lower", "trtri_lower"]
+__all__ = ["BLOCK", "one_thread", "cholesky_lower", "forward_solve_rows", "gemm", "potrf_lower", "right_solve_lower_t", "solve_lower_rows", "times_lower", "trtri_lower"]
