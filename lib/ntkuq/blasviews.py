@@ -140,8 +140,13 @@ def _square_lower(t: np.ndarray, name: str) -> int:
 def potrf_lower(a: np.ndarray) -> int:
     """Cholesky in place: the lower triangle of the square view `a` (NumPy terms) becomes L with A = L L^T.
 
-    Only the lower triangle is read and written.  Returns LAPACK's info (0: success; > 0: not positive
-    definite at that pivot)."""
+    Only the lower triangle is read and written.
+
+    Args:
+      a: a square float64 view with unit stride along axis 1.
+
+    Returns:
+      LAPACK's info (0: success; > 0: not positive definite at that pivot)."""
     ld = _square_lower(a, "a")
     info = ctypes.c_int(0)
     _DPOTRF(_c("U"), _i(a.shape[0]), _ptr(a), _i(ld), ctypes.byref(info))
@@ -149,7 +154,13 @@ def potrf_lower(a: np.ndarray) -> int:
 
 
 def trtri_lower(a: np.ndarray) -> int:
-    """Invert in place the lower-triangular matrix held in the lower triangle of the square view `a`; LAPACK info."""
+    """Invert in place the lower-triangular matrix held in the lower triangle of the square view `a`.
+
+    Args:
+      a: a square float64 view with unit stride along axis 1.
+
+    Returns:
+      LAPACK's info (0: success; > 0: a zero diagonal entry)."""
     ld = _square_lower(a, "a")
     info = ctypes.c_int(0)
     _DTRTRI(_c("U"), _c("N"), _i(a.shape[0]), _ptr(a), _i(ld), ctypes.byref(info))
@@ -175,7 +186,12 @@ def solve_lower_rows(l: np.ndarray, bt: np.ndarray) -> None:
 def right_solve_lower_t(l: np.ndarray, b: np.ndarray) -> None:
     """b <- L^{-1} b in place, where b is a (n, m) view with unit stride along axis 1 (rows = L's dimension).
 
-    In column-major terms b is B^T (m x n) and B^T <- B^T L^{-T}: dtrsm from the right with the upper factor."""
+    In column-major terms b is B^T (m x n) and B^T <- B^T L^{-T}: dtrsm from the right with the upper factor.
+
+    Args:
+      l: (n, n) view whose lower triangle is L.
+      b: (n, m) view with unit stride along axis 1, overwritten.
+    """
     ld = _square_lower(l, "l")
     tb, ldb = _col_major(b, "b", write=True)
     if b.shape[0] != l.shape[0] or not (tb or b.shape[1] <= 1):
@@ -186,7 +202,12 @@ def right_solve_lower_t(l: np.ndarray, b: np.ndarray) -> None:
 
 
 def times_lower(bt: np.ndarray, l: np.ndarray) -> None:
-    """bt <- bt @ L in place, L the lower triangle of the square view `l`, bt (m, n) with unit stride along axis 1."""
+    """bt <- bt @ L in place.
+
+    Args:
+      bt: (m, n) view with unit stride along axis 1, overwritten.
+      l: (n, n) view whose lower triangle is L.
+    """
     ld = _square_lower(l, "l")
     tb, ldb = _col_major(bt, "bt", write=True)
     if bt.shape[1] != l.shape[0] or not (tb or bt.shape[0] <= 1):
@@ -208,7 +229,14 @@ def cholesky_lower(a: np.ndarray, block: int = BLOCK) -> int:
     diagonal blocks by LAPACK on one thread, the panels by triangular solves and the update by GEMM.
 
     The strictly upper part of each diagonal block is overwritten with scratch values; nothing else above the
-    diagonal is touched.  Returns LAPACK's info (0: success; else the global index of the failing pivot)."""
+    diagonal is touched.
+
+    Args:
+      a: a square float64 view with unit stride along axis 1.
+      block: the block size (default BLOCK).
+
+    Returns:
+      LAPACK's info (0: success; else the 1-based index of the first failing pivot)."""
     n = a.shape[0]
     for k0 in range(0, n, block):
         k1 = min(k0 + block, n)
@@ -227,7 +255,13 @@ def cholesky_lower(a: np.ndarray, block: int = BLOCK) -> int:
 
 def forward_solve_rows(l: np.ndarray, bt: np.ndarray, block: int = BLOCK) -> None:
     """The same as `solve_lower_rows` (bt <- bt L^{-T}), blocked: a small triangular solve per block of L's rows
-    and a GEMM update of the remaining columns of bt."""
+    and a GEMM update of the remaining columns of bt (few right-hand sides: one call on one thread).
+
+    Args:
+      l: (n, n) view whose lower triangle is L.
+      bt: (m, n) view with unit stride along axis 1, overwritten by bt L^{-T}.
+      block: the block size (default BLOCK).
+    """
     if bt.shape[0] <= 64:  # a few right-hand sides (the targets): one thread, one call
         with one_thread():
             solve_lower_rows(l, bt)

@@ -75,7 +75,14 @@ class _Tiler:
 
 def train_kernels(tiler: _Tiler, n: int, n_test: int, ntk: bool, progress: bool):
     """Lower triangles of K and Theta (n x n, C order; the strictly upper parts are zero) and the cross kernels
-    K_sX, Theta_sX (n_test x n, C order).  Each symmetric pair of train tiles is computed once."""
+    K_sX, Theta_sX (n_test x n, C order).  Each symmetric pair of train tiles is computed once.
+
+    Args:
+      tiler: the tile maker (inputs, layer diagonals, quadrature nodes).
+      n: the number of training rows; n_test: the number of test rows.
+      ntk: also Theta (else None in its places).
+      progress: a progress bar.
+    """
     rows, cols = _tiles(n, tiler.tile), _tiles(n_test, tiler.tile)
     kk = np.zeros((n, n))
     tt = np.zeros((n, n)) if ntk else None
@@ -115,7 +122,13 @@ def _factor(a: np.ndarray, diag_reg: float, what: str, check: bool) -> None:
 
 def times_factor_inverse(c: np.ndarray, l: np.ndarray, tile: int) -> None:
     """c <- L^{-1} c in place for lower-triangular c and L (lower triangles of the views), by column blocks:
-    column block J of c is zero above its first row s, so only L[s:, s:] takes part (N^3 / 3 flops)."""
+    column block J of c is zero above its first row s, so only L[s:, s:] takes part (N^3 / 3 flops).
+
+    Args:
+      c: square view; its lower triangle is overwritten (the upper parts of its diagonal tiles are zeroed).
+      l: square view of the same size; its lower triangle is L.
+      tile: the column-block width.
+    """
     n = c.shape[0]
     for a, b in _tiles(n, tile):
         c[a:b, a:b] = np.tril(c[a:b, a:b])
