@@ -28,6 +28,7 @@ def no_kernels(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("kernels were computed before the memory check")
     monkeypatch.setattr(ntkuq.sweep, "train_test_kernels", boom)
+    monkeypatch.setattr(ntkuq.sweep, "sweep_stats", boom)
     monkeypatch.setattr(ntkuq.dynamics, "train_test_kernels", boom)
 
 
@@ -53,7 +54,30 @@ def test_nested_sweep_refuses_before_allocating(limit, no_kernels):
     msg = str(err.value)
     assert "nested_sweep" in msg and f"N_D = {n}" in msg and f"N_T = {t}" in msg and "GiB" in msg
     fit = int(re.search(r"Would fit: N_D = (\d+)", msg).group(1))
-    assert 1 <= fit < n and budget.sweep_bytes(fit, t) <= cap < budget.sweep_bytes(fit + 1, t)
+
+    def est(m):  # the sizes below m are kept, the largest becomes m
+        return budget.sweep_bytes(m, t, sizes=[s for s in (100, n) if s < m] + [m], n_features=2)
+    assert 1 <= fit < n and est(fit) <= cap < est(fit + 1)
+
+
+def test_paper_sweep_fits_20_gib_and_a_smaller_budget_refuses(limit, no_kernels):
+    """N_D = 25,000, N_T = 10^4, 12 sizes, 784 features (the paper preset): under 20 GiB; 12 GiB refuses naming
+    the sizes and what fits, before any kernel (the test-test block is never counted whole: N_T^2 words = 0.75 GiB)."""
+    from ntkuq.sweep import nested_sweep
+    from ntkuq.tasks import subset_sizes
+
+    sizes = subset_sizes(100, 25_000, 12)
+    need = budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=784)
+    assert 13 * GIB < need < 20 * GIB
+    assert budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=784, diag_reg=1e-6) > need  # keeps V_n too
+    limit(12)
+
+    x = np.broadcast_to(np.float64(0.5), (25_000, 784))
+    xt = np.broadcast_to(np.float64(0.5), (10_000, 784))
+    with pytest.raises(TooLargeError) as err:
+        nested_sweep(MLPSpec(), x, x[:, :10], xt, xt[:, :10], sizes)
+    msg = str(err.value)
+    assert "N_D = 25000" in msg and "N_T = 10000" in msg and "Would fit: N_D = " in msg and "N_T = " in msg
 
 
 def test_converged_steps_refuses_before_the_eigendecomposition(limit, monkeypatch):

@@ -1,23 +1,29 @@
-"""Test-loss statistics at every size of a nested training set from one kernel and one Cholesky factor.
+"""Test-loss statistics at every size of a nested training set, from one set of factors of the largest kernels.
 
-For training sets that are prefixes of one permutation, the kernel of the first n points is the
-leading n x n block of the largest kernel, and the Cholesky factor of a leading block is the
-leading block of the factor.  So one O(N_max^3) factorization serves every size; each size then
-costs two triangular solves.  (This needs a constant diagonal regularization, as used here.)
+For training sets that are prefixes of one permutation, the kernel of the first n points is the leading n x n
+block of the largest kernel, the Cholesky factor of a leading block is the leading block of the factor, and
+a forward substitution with it gives the leading rows of the largest one.  `nested_sweep` uses this throughout
+(`ntkuq.nested`: kernels, two factorizations, shared solves and triangular products, and test-row panels that
+never hold the N_T x N_T block), estimating its memory first (`budget.sweep_bytes`).  `nested_sweep_direct` is
+the plain method it is checked against: one factorization, then per size a Cholesky solve on the leading block,
+`dynamics.assemble_prediction` and `lossstats.loss_stats`.  (Both need a constant diagonal regularization.)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
 
 from tqdm import tqdm
 
-from .budget import K_SS_LIMIT, require_infinite, sweep_bytes
+from .budget import K_SS_LIMIT, direct_sweep_bytes, require_infinite, sweep_bytes
 from .checks import check_inputs, check_int, check_positive, check_sizes
 from .dynamics import assemble_prediction, train_test_kernels
+from .kernels import auto_nodes, check_finite_kernels, kernels
 from .linalg import checked_cholesky, cho_solve
-from .kernels import kernels
 from .lossstats import LossStats, loss_stats
+from .nested import NotPositiveDefinite, sweep_stats
 from .spec import MLPSpec
 
 @dataclass(frozen=True)
@@ -29,10 +35,93 @@ class SweepPoint:
     stats: LossStats
 
 
+def _checked(x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size):
+    """The validated arguments of both sweeps."""
+    x_train = check_inputs(x_train, "x_train")
+    y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
+    x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
+    y_test = check_inputs(y_test, "y_test", n_rows=x_test.shape[0])
+    if y_test.shape[1] != y_train.shape[1]:
+        raise ValueError(f"y_test: expected {y_train.shape[1]} output columns to match y_train, got {y_test.shape[1]}")
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
+    sizes = check_sizes(sizes, "sizes", maximum=x_train.shape[0], what="the number of training points")
+    block_size = check_int(block_size, "block_size")
+    unknown = set(methods) - {"ntk", "nngp"} if not isinstance(methods, str) else {methods}
+    if unknown or not methods:
+        raise ValueError(f"methods: expected a non-empty subset of ('ntk', 'nngp'), got {tuple(methods)}")
+    return x_train, y_train, x_test, y_test, sizes, tuple(m for m in ("ntk", "nngp") if m in methods), diag_reg, block_size
+
+
+def require_sweep_memory(n_max: int, n_test: int, sizes: Sequence[int], methods: Sequence[str], diag_reg: float,
+                         tile: int, n_features: int) -> None:
+    """Refuse (budget.TooLargeError, naming the sizes and the largest N_D or N_T that fits) before allocating.
+
+    Args:
+      n_max: the largest training-set size; n_test: N_T; sizes: all sizes (smaller ones kept when N_D shrinks).
+      methods, diag_reg, tile: as in `nested_sweep`; n_features: the input dimension (inputs are held twice).
+    """
+    def estimate(n: int, t: int) -> float:
+        kept = [s for s in sizes if s < n] + [n]
+        return sweep_bytes(n, t, 2 if "ntk" in methods else 1, tile, sizes=kept, diag_reg=diag_reg,
+                           n_features=n_features)
+
+    require_infinite("nested_sweep", n_max, n_test, estimate)
+
+
 def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequence[int], *,
                  methods: Sequence[str] = ("ntk", "nngp"), diag_reg: float = 0.0,
-                 block_size: int = 1024, progress: bool = False) -> List[SweepPoint]:
+                 block_size: int = 1024, progress: bool = False,
+                 timings: Optional[Dict[str, float]] = None) -> List[SweepPoint]:
     """mu_L, sigma_L, eps_L of the t = infinity NTK ensemble and/or NNGP posterior for each prefix size.
+
+    The algorithm is that of `ntkuq.nested` (its docstring; operation counts `nested.sweep_flops`).  Before any
+    kernel is allocated the peak memory is estimated (`budget.sweep_bytes`) and a run that would not fit is
+    refused with a `TooLargeError` naming the sizes and what would fit.  A train-train kernel too ill-conditioned
+    for about six correct digits is refused naming diag_reg (`linalg.require_well_conditioned`); for an NTK-only
+    sweep the NNGP kernel (used only inside the covariance, where its conditioning does not enter) merely has to
+    be factorable, and if it is not, the sweep falls back to `nested_sweep_direct`.
+
+    Args:
+      spec: the architecture (infinite width).
+      x_train, y_train: the largest training set; the set of size n is its first n rows.
+      x_test, y_test: the test set.
+      sizes: strictly increasing training-set sizes, at most len(x_train).
+      methods: a non-empty subset of ('ntk', 'nngp').
+      diag_reg: added to the diagonal of each train-train kernel (constant, so one factor serves all sizes).
+      block_size: kernel tile size and test rows per panel (at most max(N_D, N_T) is used).
+      progress: show progress bars.
+      timings: if a dict is given, the seconds of each stage are added to it.
+
+    Returns:
+      One SweepPoint per method and size: the methods in the order given, sizes increasing.
+    """
+    order = tuple(methods) if not isinstance(methods, str) else methods
+    x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size = _checked(
+        x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size)
+    n_max, n_test = sizes[-1], x_test.shape[0]
+    tile = min(block_size, max(n_max, n_test))
+    require_sweep_memory(n_max, n_test, sizes, methods, diag_reg, tile, x_train.shape[1])
+    as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    xs, ys = as64(x_train[:n_max]), as64(y_train[:n_max])
+    check_finite_kernels(spec, xs, "x_train", auto_nodes(spec, xs, as64(x_test)))
+    check_finite_kernels(spec, as64(x_test), "x_test", auto_nodes(spec, xs, as64(x_test)))
+    try:
+        stats = sweep_stats(spec, xs, ys, as64(x_test), as64(y_test), sizes, methods, diag_reg, tile,
+                            progress=progress, timings=timings)
+    except NotPositiveDefinite:
+        return nested_sweep_direct(spec, x_train, y_train, x_test, y_test, sizes, methods=order, diag_reg=diag_reg,
+                                   block_size=block_size, progress=progress)
+    return [SweepPoint(n, m, stats[(m, n)]) for m in order for n in sizes]
+
+
+def nested_sweep_direct(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequence[int], *,
+                        methods: Sequence[str] = ("ntk", "nngp"), diag_reg: float = 0.0,
+                        block_size: int = 1024, progress: bool = False) -> List[SweepPoint]:
+    """The same statistics as `nested_sweep` by the direct method (the reference it is tested against).
+
+    One Cholesky factor of the largest kernel; per size a Cholesky solve on its leading block, the prediction
+    (`dynamics.assemble_prediction`) and `lossstats.loss_stats`.  It holds K_XX, Theta_XX, the factor, both
+    cross kernels and V and W at once (about 23 GiB at N_D = 25,000, N_T = 10^4), so it is for small sizes.
 
     Args:
       spec: the architecture (infinite width).
@@ -44,19 +133,13 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
       block_size: test rows per block of the covariance in `loss_stats`.
       progress: show a progress bar per method.
     """
-    x_train = check_inputs(x_train, "x_train")
-    y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
-    x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
-    y_test = check_inputs(y_test, "y_test", n_rows=x_test.shape[0])
-    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
-    sizes = check_sizes(sizes, "sizes", maximum=x_train.shape[0], what="the number of training points")
-    block_size = check_int(block_size, "block_size")
-    unknown = set(methods) - {"ntk", "nngp"} if not isinstance(methods, str) else {methods}
-    if unknown or not methods:
-        raise ValueError(f"methods: expected a non-empty subset of ('ntk', 'nngp'), got {tuple(methods)}")
+    order = tuple(methods) if not isinstance(methods, str) else methods
+    x_train, y_train, x_test, y_test, sizes, _, diag_reg, block_size = _checked(
+        x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size)
+    methods = order
     n_max = sizes[-1]
-    require_infinite("nested_sweep", n_max, x_test.shape[0],  # before any kernel is allocated (ntkuq.budget)
-                     lambda n, t: sweep_bytes(n, t, len(methods), block_size))
+    require_infinite("nested_sweep_direct", n_max, x_test.shape[0],  # before any kernel is allocated (ntkuq.budget)
+                     lambda n, t: direct_sweep_bytes(n, t, len(methods), block_size))
     kern = train_test_kernels(spec, x_train[:n_max], x_test)
     k_ss = kernels(spec, x_test).nngp if x_test.shape[0] <= K_SS_LIMIT else None
     out = []
