@@ -208,6 +208,8 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
     tiler = _Tiler(spec, x_train[:n], x_test, tile)
     kk, tt, xt, zt = train_kernels(tiler, n, t, ntk, progress)  # xt, zt: the cross kernels, solved in place below
     lap("kernels")
+    if ntk:  # the NTK first: its refusal's diag_reg advice (from its larger scale) then serves both kernels
+        _factor(tt, diag_reg, "NTK", check=True)
     _factor(kk, diag_reg, "NNGP", check=nngp)
     yt = np.array(y_train[:n].T, dtype=np.float64, order="C")  # a writeable copy (k x N)
     ct, wt = yt.copy(), yt
@@ -218,7 +220,6 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
     d_of: Dict[int, np.ndarray] = {}
     v_of: Dict[int, np.ndarray] = {}
     if ntk:
-        _factor(tt, diag_reg, "NTK", check=True)
         bv.forward_solve_rows(tt, zt)  # Z^T
         bv.forward_solve_rows(tt, wt)
         lap("factor_solve")
