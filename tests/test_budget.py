@@ -60,6 +60,19 @@ def test_nested_sweep_refuses_before_allocating(limit, no_kernels):
     assert 1 <= fit < n and est(fit) <= cap < est(fit + 1)
 
 
+def test_calorimeter_paper_sweep_counts_its_float32_inputs_once():
+    """25^3 = 15,625 calorimeter cells, N_D = 25,000, N_T = 10^4: the inputs (float32, converted tile by tile) are
+    2.2 GB held once; three float64 copies (the former count) would add 11 GB and not fit 20 GiB."""
+    from ntkuq.tasks import subset_sizes
+
+    sizes = subset_sizes(100, 25_000, 12)
+    f32 = budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=15_625, input_itemsize=4)
+    f64 = budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=15_625, input_itemsize=8)
+    assert f64 - f32 == pytest.approx(35_000 * 15_625 * 4)
+    assert f32 < 17 * GIB
+    assert f32 + 2 * 35_000 * 15_625 * 8 > 20 * GIB
+
+
 def test_paper_sweep_fits_20_gib_and_a_smaller_budget_refuses(limit, no_kernels):
     """N_D = 25,000, N_T = 10^4, 12 sizes, 784 features (the paper preset): under 20 GiB; 12 GiB refuses naming
     the sizes and what fits, before any kernel (the test-test block is never counted whole: N_T^2 words = 0.75 GiB)."""

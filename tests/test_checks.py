@@ -60,3 +60,23 @@ def test_real_array_refuses_other_kinds_and_optionally_non_finite():
     assert np.isnan(real_array([np.nan], "lam")[0])
     with pytest.raises(ValueError, match="^lam: expected finite values"):
         real_array([1.0, np.inf], "lam", finite=True)
+
+
+def test_check_host_inputs_keeps_precision_and_refuses_like_check_inputs(monkeypatch):
+    from ntkuq import checks
+    from ntkuq.checks import check_host_inputs
+    x32 = np.arange(12, dtype=np.float32).reshape(4, 3)
+    out = check_host_inputs(x32, "x")
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and np.shares_memory(out, x32)  # no copy
+    assert check_host_inputs([[1, 2], [3, 4]], "x").dtype == np.float64
+    for bad, match in (([1.0, 2.0], "2-D"), (np.zeros((0, 3)), "at least one"), ([[np.nan]], "finite"),
+                       ("abc", "real numbers|2-D"), (np.ones((2, 2), complex), "real numbers")):
+        with pytest.raises(ValueError, match=f"^x: .*({match})"):
+            check_host_inputs(bad, "x")
+    with pytest.raises(ValueError, match="3 features"):
+        check_host_inputs(np.ones((2, 2)), "x_test", n_features=3)
+    monkeypatch.setattr(checks, "HOST_CHECK_ROWS", 2)  # an infinity in the last block is found too
+    late = np.ones((7, 3), np.float32)
+    late[6, 1] = np.inf
+    with pytest.raises(ValueError, match="^x: expected finite"):
+        check_host_inputs(late, "x")

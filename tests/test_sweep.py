@@ -177,3 +177,13 @@ def test_ntk_only_sweep_with_a_singular_nngp_kernel_falls_back():
     slow = nested_sweep_direct(spec, x, y, XT, YT, [10, 31], methods=("ntk",))
     for p, q in zip(fast, slow):
         assert _close(p.stats.mu, q.stats.mu) and _close(p.stats.sigma, q.stats.sigma)
+
+
+def test_float32_inputs_are_converted_exactly_tile_by_tile():
+    """The calorimeter's float32 cell features are never copied whole to float64: the sweep converts tiles, so
+    it gives bit for bit what the float64 copy of the same numbers gives (tiles smaller than the sets)."""
+    x32, xt32 = X.astype(np.float32), XT.astype(np.float32)
+    for spec in (MLPSpec.critical("relu", depth=3), MLPSpec.critical("tanh", depth=3)):
+        a = nested_sweep(spec, x32, Y, xt32, YT, SIZES, block_size=8)
+        b = nested_sweep(spec, x32.astype(np.float64), Y, xt32.astype(np.float64), YT, SIZES, block_size=8)
+        assert [(p.method, p.n_train, p.stats) for p in a] == [(p.method, p.n_train, p.stats) for p in b]

@@ -85,13 +85,15 @@ def kernels_bytes(n_train: int, n_test: int) -> float:
 
 
 def sweep_bytes(n_train: int, n_test: int, n_methods: int = 2, block_size: int = 1024, *,
-                sizes: Optional[Sequence[int]] = None, diag_reg: float = 0.0, n_features: int = 0) -> float:
+                sizes: Optional[Sequence[int]] = None, diag_reg: float = 0.0, n_features: int = 0,
+                input_itemsize: int = 8) -> float:
     """`sweep.nested_sweep` (the algorithm of `ntkuq.nested`): the largest of its three stages, counted array by
     array in `nested.sweep_peak_words` (kernels: K, Theta N^2 each and both cross kernels; accumulation: one
     N^2 factor product, three N x N_T arrays and D_n for every smaller size; panels: X, every D_n and four
-    panels of block x N_T), plus the inputs three times (the caller's, JAX's and the float64 NumPy copies) and
-    OVERHEAD_BYTES.  Measured (2 cores, MNIST, 784 features, 12 sizes, both methods): N_D = 25,000, N_T = 10^4
-    peak resident 14.31 GiB, estimated 14.43 GiB.
+    panels of block x N_T), plus the inputs once at their own precision (the sweep converts them to float64
+    tile by tile: four tile x n_features copies) and OVERHEAD_BYTES.  Measured (2 cores, MNIST, 784 features,
+    12 sizes, both methods): N_D = 25,000, N_T = 10^4 peak resident 14.31 GiB when the inputs were still
+    copied twice (estimated then 14.43 GiB, now 13.99 GiB).
 
     Args:
       n_train: N, the largest training-set size.
@@ -101,13 +103,15 @@ def sweep_bytes(n_train: int, n_test: int, n_methods: int = 2, block_size: int =
       sizes: every training-set size of the sweep (None: only n_train).
       diag_reg: > 0 keeps L^{-1} and V_n as well (the NTK covariance's -r V^T V term).
       n_features: the input dimension.
+      input_itemsize: bytes per input number as given (4: float32 inputs, such as the calorimeter's cells).
     """
     from .nested import sweep_peak_words  # the algorithm's own count (imported here: no import cycle)
     methods = ("ntk", "nngp") if n_methods >= 2 else ("nngp",)
     sizes = [n_train] if sizes is None else list(sizes)
     tile = max(1, min(block_size, max(n_train, n_test)))
     words = sweep_peak_words(n_train, n_test, sizes, methods=methods, diag_reg=diag_reg, tile=tile)
-    return WORD * (words + 3.0 * (float(n_train) + float(n_test)) * n_features) + OVERHEAD_BYTES
+    inputs = (float(n_train) + float(n_test)) * n_features * input_itemsize + 2 * WORD * 2 * tile * n_features
+    return WORD * words + inputs + OVERHEAD_BYTES
 
 
 def direct_sweep_bytes(n_train: int, n_test: int, n_methods: int = 2, block_size: int = 1024) -> float:

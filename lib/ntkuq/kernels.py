@@ -182,6 +182,27 @@ def _quadrature_diag(fn: Callable, dfn: Callable, n_quad: int, k: Array) -> Tupl
     return jnp.sum(w * fn(u) ** 2, axis=-1), jnp.sum(w * dfn(u) ** 2, axis=-1)
 
 
+SQ_NORM_ROWS = 2048
+"""Rows per block of `sq_norms` (bounds its float64 temporaries)."""
+
+
+def sq_norms(x) -> np.ndarray:
+    """|x_a|^2 of every row, in float64, over blocks of SQ_NORM_ROWS rows: a float32 array (the calorimeter's
+    cell features) is never copied whole to float64."""
+    if isinstance(x, jax.Array) and x.dtype == jnp.float64:
+        return np.asarray(_sq_rows(x))
+    x = np.asarray(x)
+    out = np.empty(x.shape[0])
+    for a in range(0, x.shape[0], SQ_NORM_ROWS):  # the same reduction as on a whole array (JAX's)
+        out[a:a + SQ_NORM_ROWS] = _sq_rows(jnp.asarray(x[a:a + SQ_NORM_ROWS], dtype=jnp.float64))
+    return out
+
+
+@jax.jit
+def _sq_rows(x: Array) -> Array:
+    return jnp.sum(x**2, axis=1)
+
+
 def max_variance(spec: MLPSpec, *xs) -> float:
     """The largest pre-activation variance K^(l)_aa, l = 1..L-1, over the rows of the given inputs.
 
@@ -189,8 +210,8 @@ def max_variance(spec: MLPSpec, *xs) -> float:
     so the maximum is followed layer by layer with a 1-D trapezoidal rule of QUAD_MAX_NODES nodes."""
     if spec.depth == 1:
         return 0.0
-    n0 = np.asarray(xs[0]).shape[1]
-    top = spec.C_b + spec.C_W * max(float(np.max(np.sum(np.asarray(x, dtype=np.float64) ** 2, axis=1))) for x in xs) / n0
+    n0 = np.shape(xs[0])[1]
+    top = spec.C_b + spec.C_W * max(float(np.max(sq_norms(x))) for x in xs) / n0
     best = top
     if spec.activation in QUAD_STEP:
         fn = POINTWISE[spec.activation][0]
@@ -272,10 +293,8 @@ def _kernels_blocked(spec: MLPSpec, x1: Array, x2: Array, block_size: int, n_qua
     return k.reshape(-1, x2.shape[0])[:n1], th.reshape(-1, x2.shape[0])[:n1]
 
 
-@partial(jax.jit, static_argnames=("spec", "n_quad"))
-def _kernel_diag(spec: MLPSpec, x: Array, n_quad: int) -> Tuple[Array, Array]:
-    sq = jnp.sum(x**2, axis=1)
-    n0 = x.shape[1]
+@partial(jax.jit, static_argnames=("spec", "n0", "n_quad"))
+def _kernel_diag(spec: MLPSpec, sq: Array, n0: int, n_quad: int) -> Tuple[Array, Array]:
     d = _diag_layers(spec, sq, n0, n_quad)
     k = spec.C_b + spec.C_W * sq / n0
     th = spec.lambda_b + spec.lambda_W * sq / n0
@@ -286,9 +305,9 @@ def _kernel_diag(spec: MLPSpec, x: Array, n_quad: int) -> Tuple[Array, Array]:
     return k, th
 
 
-@partial(jax.jit, static_argnames=("spec", "n_quad"))
-def _diag_layers_jit(spec: MLPSpec, x: Array, n_quad: int) -> Array:
-    return _diag_layers(spec, jnp.sum(x**2, axis=1), x.shape[1], n_quad)
+@partial(jax.jit, static_argnames=("spec", "n0", "n_quad"))
+def _diag_layers_jit(spec: MLPSpec, sq: Array, n0: int, n_quad: int) -> Array:
+    return _diag_layers(spec, sq, n0, n_quad)
 
 
 def diag_layers(spec: MLPSpec, x: Array, *, n_quad: Optional[int] = N_QUAD) -> Array:
@@ -296,7 +315,7 @@ def diag_layers(spec: MLPSpec, x: Array, *, n_quad: Optional[int] = N_QUAD) -> A
 
     n_quad: quadrature nodes for tanh/GELU (None: `auto_nodes` on x; pass the same value to kernel_tile)."""
     n_quad = auto_nodes(spec, x) if n_quad is None else n_quad
-    return _diag_layers_jit(spec, jnp.asarray(x, jnp.float64), n_quad)
+    return _diag_layers_jit(spec, jnp.asarray(sq_norms(x)), np.shape(x)[1], n_quad)
 
 
 @partial(jax.jit, static_argnames=("spec", "n_quad"))
@@ -363,11 +382,11 @@ def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int) -> Tup
 
     Off-diagonal entries are bounded by the diagonal ones (|K_ab| <= sqrt(K_aa K_bb), the same for Theta), so
     checking the O(N) diagonal of every layer is enough."""
-    sq = np.sum(np.asarray(x, dtype=np.float64) ** 2, axis=1)
+    sq = sq_norms(x)
     if not np.all(np.isfinite(sq)):
         raise ValueError(f"{name}: expected inputs whose squared norms fit in float64, got entries up to "
                          f"{float(np.max(np.abs(np.asarray(x)))):.3g} (the kernels would be NaN); rescale the inputs")
-    k, th = _kernel_diag(spec, x, n_quad)
+    k, th = _kernel_diag(spec, jnp.asarray(sq), np.shape(x)[1], n_quad)
     if not (bool(jnp.all(jnp.isfinite(k))) and bool(jnp.all(jnp.isfinite(th)))):
         raise ValueError(f"C_W, C_b, lambda_W, lambda_b ({name}): the kernels overflow float64 (would be NaN) with "
                          f"C_W = {spec.C_W:g}, C_b = {spec.C_b:g}, lambda_W = {spec.lambda_W:g}, lambda_b = "

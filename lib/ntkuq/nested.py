@@ -58,7 +58,7 @@ class _Tiler:
         self.d = {k: np.asarray(diag_layers(spec, v, n_quad=self.nq)) for k, v in self.x.items()}
 
     def _rows(self, which: str, a: int, b: int):
-        x, d = self.x[which][a:b], self.d[which][:, a:b]
+        x, d = np.asarray(self.x[which][a:b], dtype=np.float64), self.d[which][:, a:b]  # float32 inputs: per tile
         pad = self.tile - (b - a)
         if pad:  # zero rows: finite kernels, sliced away below
             x, d = np.pad(x, ((0, pad), (0, 0))), np.pad(d, ((0, 0), (0, pad)))

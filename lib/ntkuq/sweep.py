@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .budget import K_SS_LIMIT, direct_sweep_bytes, require_infinite, sweep_bytes
-from .checks import check_inputs, check_int, check_positive, check_sizes
+from .checks import check_host_inputs, check_inputs, check_int, check_positive, check_sizes
 from .dynamics import assemble_prediction, train_test_kernels
 from .kernels import auto_nodes, check_finite_kernels, kernels
 from .linalg import checked_cholesky, cho_solve
@@ -37,9 +37,9 @@ class SweepPoint:
 
 def _checked(x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size):
     """The validated arguments of both sweeps."""
-    x_train = check_inputs(x_train, "x_train")
+    x_train = check_host_inputs(x_train, "x_train")  # NumPy, float32 kept: tiles are converted (ntkuq.nested)
     y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
-    x_test = check_inputs(x_test, "x_test", n_features=x_train.shape[1])
+    x_test = check_host_inputs(x_test, "x_test", n_features=x_train.shape[1])
     y_test = check_inputs(y_test, "y_test", n_rows=x_test.shape[0])
     if y_test.shape[1] != y_train.shape[1]:
         raise ValueError(f"y_test: expected {y_train.shape[1]} output columns to match y_train, got {y_test.shape[1]}")
@@ -53,17 +53,18 @@ def _checked(x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_s
 
 
 def require_sweep_memory(n_max: int, n_test: int, sizes: Sequence[int], methods: Sequence[str], diag_reg: float,
-                         tile: int, n_features: int) -> None:
+                         tile: int, n_features: int, input_itemsize: int = 8) -> None:
     """Refuse (budget.TooLargeError, naming the sizes and the largest N_D or N_T that fits) before allocating.
 
     Args:
       n_max: the largest training-set size; n_test: N_T; sizes: all sizes (smaller ones kept when N_D shrinks).
-      methods, diag_reg, tile: as in `nested_sweep`; n_features: the input dimension (inputs are held twice).
+      methods, diag_reg, tile: as in `nested_sweep`; n_features: the input dimension; input_itemsize: bytes per
+        input number (4 for float32 inputs, which are converted tile by tile).
     """
     def estimate(n: int, t: int) -> float:
         kept = [s for s in sizes if s < n] + [n]
         return sweep_bytes(n, t, 2 if "ntk" in methods else 1, tile, sizes=kept, diag_reg=diag_reg,
-                           n_features=n_features)
+                           n_features=n_features, input_itemsize=input_itemsize)
 
     require_infinite("nested_sweep", n_max, n_test, estimate)
 
@@ -100,13 +101,14 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
         x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size)
     n_max, n_test = sizes[-1], x_test.shape[0]
     tile = min(block_size, max(n_max, n_test))
-    require_sweep_memory(n_max, n_test, sizes, methods, diag_reg, tile, x_train.shape[1])
+    require_sweep_memory(n_max, n_test, sizes, methods, diag_reg, tile, x_train.shape[1], x_train.dtype.itemsize)
     as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
-    xs, ys = as64(x_train[:n_max]), as64(y_train[:n_max])
-    check_finite_kernels(spec, xs, "x_train", auto_nodes(spec, xs, as64(x_test)))
-    check_finite_kernels(spec, as64(x_test), "x_test", auto_nodes(spec, xs, as64(x_test)))
+    xs, ys = x_train[:n_max], as64(y_train[:n_max])  # a view: the inputs are never copied whole
+    n_quad = auto_nodes(spec, xs, x_test)
+    check_finite_kernels(spec, xs, "x_train", n_quad)
+    check_finite_kernels(spec, x_test, "x_test", n_quad)
     try:
-        stats = sweep_stats(spec, xs, ys, as64(x_test), as64(y_test), sizes, methods, diag_reg, tile,
+        stats = sweep_stats(spec, xs, ys, x_test, as64(y_test), sizes, methods, diag_reg, tile,
                             progress=progress, timings=timings)
     except NotPositiveDefinite:
         return nested_sweep_direct(spec, x_train, y_train, x_test, y_test, sizes, methods=order, diag_reg=diag_reg,
