@@ -58,3 +58,13 @@ def test_store_resumes_and_exports(tmp_path):
     back = read_csv(csv_path)
     assert back[0]["n_train"] == 100 and back[0]["eps"] == 0.2 and back[0]["params"] == {"depth": 3}
     assert point_key(a=1, b=2) == point_key(b=2, a=1) != point_key(a=1, b=3)
+
+
+def test_plateau_verdict_rule():
+    from ntkuq.scaling import PLATEAU_SLOPE, plateau_verdict
+    assert plateau_verdict(0.0, 0.0) == "plateau"
+    assert plateau_verdict(-0.9 * PLATEAU_SLOPE, 0.0) == "plateau"           # small in size
+    assert plateau_verdict(-0.2, 0.11) == "plateau"                          # within two errors
+    assert plateau_verdict(-0.2, 0.09) == "still falling"
+    assert plateau_verdict(0.3, 0.01) == "rising"
+    assert plateau_verdict(-0.04, 0.0, tol=0.01) == "still falling"

@@ -47,3 +47,28 @@ def test_draws_differ_and_curves_have_errors():
     assert np.all(c["mu_err"] > 0) and c["mu_boot"].shape == (400, len(SIZES))
     f = study.fits(c)
     assert np.isfinite(f["mu"].exponent) and np.isfinite(f["plateau"].slope)
+
+
+def test_committed_rows_reads_a_points_folder_and_a_missing_one_is_empty(tmp_path):
+    from ntkuq.results import ResultRow, ResultStore
+    from ntkuq.study import committed_rows
+    assert committed_rows(tmp_path / "nowhere") == []
+    store = ResultStore(tmp_path)
+    for n, study in ((10, "infinite"), (20, "infinite"), (10, "finite")):
+        store.put(f"k{n}{study}", ResultRow(task="mnist", n_train=n, width=None, optimizer="gd", method="ntk",
+                                            draw=0, study=study, mu=1.0, sigma=0.1, eps=0.1, steps=None))
+    assert sorted(r["n_train"] for r in committed_rows(tmp_path, study="infinite")) == [10, 20]
+    assert len(committed_rows(tmp_path)) == 3
+
+
+def test_plateau_summary_names_verdicts_missing_tasks_and_few_draws():
+    from ntkuq.study import plateau_summary
+    table = [dict(task="MNIST", curve="NTK", eps_slope=-0.01, verdict="plateau", draws="3"),
+             dict(task="MNIST", curve="NNGP", eps_slope=-0.2, verdict="still falling", draws="3"),
+             dict(task="CIFAR-10", curve="NTK", eps_slope=0.3, verdict="rising", draws="1")]
+    text = plateau_summary(table, missing=["calorimeter"])
+    assert text.startswith("1 of the 3 curves reach the plateau by this test (MNIST NTK)")
+    assert "1 still fall (MNIST NNGP)" in text and "1 rise (CIFAR-10 NTK)" in text
+    assert "from -0.20 to 0.30" in text and "No points of calorimeter" in text
+    assert "CIFAR-10 rests on fewer than 3" in text and "MNIST rests" not in text
+    assert plateau_summary([]) == "No points are committed yet."

@@ -22,10 +22,13 @@ def format_pm(value: float, err: float) -> str:
 
 
 def _log_axis(axis):
-    """Log axis with ticks at 1, 2, 5 x 10^k labelled plainly, and unlabelled minor ticks."""
+    """Log axis with ticks at 1, 2, 5 x 10^k labelled plainly (only at 10^k where the data span more than two
+    decades, so that the labels never run into each other), and unlabelled minor ticks."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = sorted(axis.get_view_interval())
+    wide = lo > 0 and hi / lo > 10**2.3
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 

@@ -93,6 +93,18 @@ def plateau(n, eps, resamples: Optional[np.ndarray] = None, decades: float = 1.0
     return Plateau(-law.exponent, law.exponent_err, value, value_err, float(n[sel].min()), float(n[sel].max()))
 
 
+PLATEAU_SLOPE = 0.05
+"""A log-log slope of eps_L smaller than this in size counts as a plateau (a 12 % change per decade)."""
+
+
+def plateau_verdict(slope: float, slope_err: float, tol: float = PLATEAU_SLOPE) -> str:
+    """'plateau' when the log-log slope of eps_L over the largest decade (`Plateau.slope`, with its standard error)
+    is within two standard errors of zero or smaller than `tol` in size; otherwise 'still falling' or 'rising'."""
+    if abs(slope) < max(2 * slope_err, tol):
+        return "plateau"
+    return "still falling" if slope < 0 else "rising"
+
+
 def bootstrap_curves(samples: Sequence[np.ndarray], stat: Callable[[np.ndarray], float],
                      n_boot: int = 500, seed: int = 0) -> np.ndarray:
     """(n_boot, n_points): stat of each point's samples (members or draws) resampled with replacement."""

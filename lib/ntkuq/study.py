@@ -6,6 +6,7 @@ for their training set, so their uncertainties come from several training-set dr
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict
 from typing import Dict, Iterable, List, Optional, Sequence, Union
@@ -72,6 +73,14 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
     return rows
 
 
+def committed_rows(folder: Union[str, os.PathLike], **match) -> List[dict]:
+    """The rows stored in a results folder's points (`ResultStore`; finished or not, e.g. results/paper/points)
+    that match every given field (as `select`); [] when the folder does not exist."""
+    if not os.path.isdir(folder):
+        return []
+    return select(ResultStore(folder).rows(), **match)
+
+
 def select(rows: Iterable[dict], **match) -> List[dict]:
     """Rows whose fields equal every given value (width compared as a string; a missing field matches nothing)."""
     def ok(r):
@@ -126,6 +135,33 @@ def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
             "beta": sigma.exponent, "beta_err": sigma.exponent_err, "eps_slope": p.slope,
             "eps_slope_err": p.slope_err, "eps_plateau": p.value, "eps_plateau_err": p.value_err,
             "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
+
+
+def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wanted: int = 3) -> str:
+    """Sentences (MyST markdown) on the eps_L plateau verdicts of `fit_row` rows that carry 'verdict' (from
+    `scaling.plateau_verdict`) and 'draws': how many curves reach the plateau, which still fall or rise, the range
+    of slopes, the tasks in `missing` that have no points, and the tasks with fewer than `draws_wanted` draws."""
+    if not table:
+        return "No points are committed yet."
+    def names(verdict):
+        return [f"{r['task']} {r['curve']}" for r in table if r["verdict"] == verdict]
+    flat, falling, rising = names("plateau"), names("still falling"), names("rising")
+    parts = [f"{len(flat)} of the {len(table)} curves reach the plateau by this test" + (f" ({', '.join(flat)})" if flat else "")]
+    if falling:
+        parts.append(f"{len(falling)} still fall ({', '.join(falling)})")
+    if rising:
+        parts.append(f"{len(rising)} rise ({', '.join(rising)})")
+    slopes = [r["eps_slope"] for r in table]
+    text = "; ".join(parts) + (f". The slopes of $\\epsilon_\\mathcal{{L}}$ over the largest decade run from "
+                               f"{min(slopes):.2f} to {max(slopes):.2f}.")
+    if missing:
+        text += f" No points of {' or '.join(missing)} are committed yet."
+    few = sorted({r["task"] for r in table if int(r["draws"]) < draws_wanted})
+    if few:
+        text += (f" {' and '.join(few)} {'rests' if len(few) == 1 else 'rest'} on fewer than {draws_wanted} "
+                 "training-set draws, so the errors there are rough (with one draw the points have no error "
+                 "bars, and the fits' errors come only from the scatter about the fit).")
+    return text
 
 
 def _last_change(history: np.ndarray) -> Optional[float]:
