@@ -72,3 +72,12 @@ def test_plateau_summary_names_verdicts_missing_tasks_and_few_draws():
     assert "from -0.20 to 0.30" in text and "No points of calorimeter" in text
     assert "CIFAR-10 rests on fewer than 3" in text and "MNIST rests" not in text
     assert plateau_summary([]) == "No points are committed yet."
+
+
+def test_last_slope_of_a_power_law_and_its_bootstrap_error():
+    from ntkuq.study import last_slope
+    n = np.array([10.0, 100.0, 1000.0])
+    c = {"n": n, "eps": 2.0 * n**-0.3}
+    assert last_slope(c) == (pytest.approx(-0.3), 0.0)
+    c["eps_boot"] = np.stack([2.0 * n**-0.2, 2.0 * n**-0.4])
+    assert last_slope(c)[1] == pytest.approx(np.std([-0.2, -0.4], ddof=1))

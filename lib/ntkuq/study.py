@@ -137,10 +137,23 @@ def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
             "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
 
 
+def last_slope(c: Dict[str, np.ndarray], stat: str = "eps") -> tuple:
+    """The log-log slope of a curve from `curves` between its two largest N_D, and its bootstrap error (0.0 when
+    the curve has no resamples): how fast the statistic still changes at the end of the range."""
+    n = np.log(c["n"][-2:])
+    slope = float(np.diff(np.log(c[stat][-2:]))[0] / np.diff(n)[0])
+    boot = c.get(f"{stat}_boot")
+    if boot is None:
+        return slope, 0.0
+    resampled = np.diff(np.log(np.asarray(boot)[:, -2:]), axis=1)[:, 0] / np.diff(n)[0]
+    return slope, float(np.std(resampled, ddof=1))
+
+
 def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wanted: int = 3) -> str:
     """Sentences (MyST markdown) on the eps_L plateau verdicts of `fit_row` rows that carry 'verdict' (from
     `scaling.plateau_verdict`) and 'draws': how many curves reach the plateau, which still fall or rise, the range
-    of slopes, the tasks in `missing` that have no points, and the tasks with fewer than `draws_wanted` draws."""
+    of slopes (and of 'last_slope', `last_slope`, if every row has it), the tasks in `missing` that have no
+    points, and the tasks with fewer than `draws_wanted` draws."""
     if not table:
         return "No points are committed yet."
     def names(verdict):
@@ -154,6 +167,9 @@ def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wa
     slopes = [r["eps_slope"] for r in table]
     text = "; ".join(parts) + (f". The slopes of $\\epsilon_\\mathcal{{L}}$ over the largest decade run from "
                                f"{min(slopes):.2f} to {max(slopes):.2f}.")
+    if all("last_slope" in r for r in table):
+        last = [r["last_slope"] for r in table]
+        text += f" Between the two largest sizes they run from {min(last):.2f} to {max(last):.2f}."
     if missing:
         text += f" No points of {' or '.join(missing)} are committed yet."
     few = sorted({r["task"] for r in table if int(r["draws"]) < draws_wanted})
