@@ -81,3 +81,10 @@ def test_last_slope_of_a_power_law_and_its_bootstrap_error():
     assert last_slope(c) == (pytest.approx(-0.3), 0.0)
     c["eps_boot"] = np.stack([2.0 * n**-0.2, 2.0 * n**-0.4])
     assert last_slope(c)[1] == pytest.approx(np.std([-0.2, -0.4], ddof=1))
+
+
+def test_plateau_summary_lists_tasks_in_table_order():
+    from ntkuq.study import plateau_summary
+    table = [dict(task=t, curve="NTK", eps_slope=-0.2, verdict="still falling", draws="1")
+             for t in ("MNIST", "CIFAR-10", "calorimeter")]
+    assert "MNIST, CIFAR-10 and calorimeter rest on fewer than 3" in plateau_summary(table)

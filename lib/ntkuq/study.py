@@ -172,9 +172,11 @@ def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wa
         text += f" Between the two largest sizes they run from {min(last):.2f} to {max(last):.2f}."
     if missing:
         text += f" No points of {' or '.join(missing)} are committed yet."
-    few = sorted({r["task"] for r in table if int(r["draws"]) < draws_wanted})
+    few = [t for t in dict.fromkeys(r["task"] for r in table) if any(
+        int(r["draws"]) < draws_wanted for r in table if r["task"] == t)]
     if few:
-        text += (f" {' and '.join(few)} {'rests' if len(few) == 1 else 'rest'} on fewer than {draws_wanted} "
+        names = few[0] if len(few) == 1 else ", ".join(few[:-1]) + " and " + few[-1]
+        text += (f" {names} {'rests' if len(few) == 1 else 'rest'} on fewer than {draws_wanted} "
                  "training-set draws, so the errors there are rough (with one draw the points have no error "
                  "bars, and the fits' errors come only from the scatter about the fit).")
     return text
