@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import pooch
 
 from .checks import is_integer
 from .storage import cache_dir
@@ -89,7 +88,10 @@ def verify(path: Path, expected: str) -> Path:
 
 
 def _download(rel: str, cache: Path) -> None:
-    """Download `rel` (or, for CIFAR-10, the archive holding it) into `cache` with pooch."""
+    """Download `rel` (or, for CIFAR-10, the archive holding it) into `cache` with pooch (imported here: data that
+    is already on disk, e.g. on a GPU machine without pooch, never needs it)."""
+    import pooch
+
     try:
         if rel.startswith("mnist/"):
             name = rel.split("/")[-1]
