@@ -18,3 +18,50 @@ def test_presets():
     assert isinstance(cpu, dict) and cpu
     with pytest.raises(ValueError, match=r"preset: expected one of \[.*'cpu'"):
         load_preset("nonexistent")
+
+
+def test_compute_cells_are_the_parameters_imports_and_compute_before_the_check():
+    from ntkuq.runner import POINT_CHAPTERS, compute_cells
+    for stem in POINT_CHAPTERS:
+        cells = compute_cells(ROOT / "book" / f"{stem}.md")
+        assert cells[0].lstrip().startswith("tasks = ") and "results_dir = None" in cells[0]
+        assert any("_width_study(" in c for c in cells)
+        assert not any(c.startswith((":", "---")) or "NBVAL_CHECK_OUTPUT" in c for c in cells)
+
+
+def test_points_without_papermill_are_the_points_the_chapters_find(tmp_path, monkeypatch):
+    """`runner points` runs the chapters' own compute cells (IPython and myst_nb stubbed, as on a GPU machine
+    without them) and stores exactly the points that the chapter, run afterwards, finds finished."""
+    import sys
+    from ntkuq import MLPSpec, runner
+    from ntkuq.results import ResultStore
+    from ntkuq.study import finite_width_study, infinite_width_study
+    from ntkuq.tasks import load, subset_sizes
+
+    tiny = {"all": {"seed": 1, "calorimeter_cells": 5, "calorimeter_layers": 5, "tasks": ["calorimeter"]},
+            "scaling_infinite": {"n_min": 20, "n_max": 40, "n_sizes": 2, "n_test": 16, "draws": 2},
+            "scaling_finite": {"n_min": 20, "n_max": 30, "n_sizes": 2, "n_test": 16, "members": 2, "steps": 4}}
+    monkeypatch.setattr(runner, "load_preset", lambda name, root=ROOT: tiny)
+    monkeypatch.setenv("NTKUQ_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("myst_nb", "IPython", "IPython.display"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails: as on a machine without them
+    runner.run_points("tiny", out=tmp_path / "out")
+    assert sys.modules["myst_nb"] is None  # the stubs are gone again
+
+    class Finished(ResultStore):
+        def put(self, key, row):
+            raise AssertionError(f"point {key} was not stored by run_points")
+
+    store = Finished(tmp_path / "out" / "points")
+    assert len(list((tmp_path / "out" / "points").glob("*.json"))) == 2 * 2 * 2 + 2 * 3
+    data = load("calorimeter", n_pool=80, n_test=16, seed=1, downsample=2, grayscale=True,
+                calorimeter_cells=5, calorimeter_layers=5)
+    infinite_width_study(data, MLPSpec.critical("relu", depth=3, lambda_ratio=10.0), subset_sizes(20, 40, 2),
+                         draws=2, store=store)
+    data = load("calorimeter", n_pool=30, n_test=16, seed=1, downsample=2, grayscale=True,
+                calorimeter_cells=5, calorimeter_layers=5)
+    finite_width_study(data, MLPSpec.critical("relu", depth=3, lambda_ratio=10.0, width=30),
+                       subset_sizes(20, 30, 2), members=2, steps=4, optimizer="momentum", momentum=0.9,
+                       tol=0.01, min_steps=0, warmup=0, eta_fraction=0.5, draws=1, seed=1, store=store)
+    with pytest.raises(runner.PresetError, match="unknown chapters"):
+        runner.run_points("tiny", only=["kernels"], out=tmp_path / "out")

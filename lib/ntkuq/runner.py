@@ -3,6 +3,8 @@
     python -m ntkuq.runner notebooks            # execute book/*.md at defaults into notebooks/*.ipynb
     python -m ntkuq.runner preset cpu           # execute every chapter with presets/cpu.yaml into results/cpu/
                                                 # (resumable: finished points in results/cpu/points are kept)
+    python -m ntkuq.runner points paper         # only the points of the scaling chapters, without papermill,
+                                                # jupytext or nbformat (a GPU machine); `preset` later finds them
 
 Chapters are the MyST-markdown notebooks listed in _toc.yml; each has a cell tagged `parameters`.
 """
@@ -10,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
+import re
 import sys
+import types
 import tempfile
 import time
 from pathlib import Path
@@ -222,6 +227,88 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
     return out
 
 
+POINT_CHAPTERS = ("scaling_infinite", "scaling_finite")
+"""The chapters whose results are stored point by point (what `run_points` computes)."""
+
+
+def compute_cells(md: Path) -> List[str]:
+    """A chapter's code cells before its '## Check' heading (parameters, imports, compute), cell metadata removed."""
+    text = md.read_text()
+    end = text.find("\n## Check")
+    cells = []
+    for m in re.finditer(r"```\{code-cell\}[^\n]*\n(.*?)\n```", text if end < 0 else text[:end], re.S):
+        lines = m.group(1).split("\n")
+        if lines and lines[0].strip() == "---":  # a YAML block of cell metadata
+            lines = lines[lines.index("---", 1) + 1:] if "---" in lines[1:] else lines
+        while lines and lines[0].startswith(":"):  # :tags: lines
+            lines = lines[1:]
+        cells.append("\n".join(lines))
+    return cells
+
+
+@contextlib.contextmanager
+def _notebook_stubs():
+    """Stand-ins for IPython.display and myst_nb where they are not installed (glue does nothing there)."""
+    added, before = [], {name: sys.modules.get(name, ...) for name in ("IPython", "IPython.display", "myst_nb")}
+    for name, attrs in (("IPython", {}), ("IPython.display", {"Markdown": str, "display": lambda *a, **k: None}),
+                        ("myst_nb", {"glue": lambda *a, **k: None})):
+        try:
+            __import__(name)
+        except ImportError:
+            mod = types.ModuleType(name)
+            mod.__dict__.update(attrs)
+            sys.modules[name] = mod
+            added.append(name)
+    if "IPython.display" in added and "IPython" in added:
+        sys.modules["IPython"].display = sys.modules["IPython.display"]  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for name in added:  # as before, a None entry (an import that must fail) included
+            if before[name] is ...:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = before[name]
+
+
+def run_points(name: str, *, only: Optional[List[str]] = None, out: Optional[Path] = None) -> Path:
+    """Compute the finished points of the scaling chapters under a preset, in this process and without
+    papermill, jupytext or nbformat: each chapter's cells before its '## Check' run with the preset's
+    parameters (IPython and myst_nb stubbed where missing), storing points in out/points.  No notebook, CSV or
+    manifest is written; `run_preset` on a machine with papermill then finds every point done.
+
+    Args:
+      name: the preset (presets/NAME.yaml), validated as for `run_preset`.
+      only: chapters to run, a subset of POINT_CHAPTERS (default both).
+      out: the results folder (default results/NAME).
+    """
+    per_chapter = validate_preset(load_preset(name), name)
+    only = list(only or POINT_CHAPTERS)
+    unknown = sorted(set(only) - set(POINT_CHAPTERS))
+    if unknown:
+        raise PresetError(f"only: unknown chapters {unknown}: expected some of {list(POINT_CHAPTERS)}")
+    out = (ROOT / "results" / name) if out is None else Path(out)
+    points = out / "points"
+    check_writable(points)
+    for stem in only:
+        md = ROOT / "book" / f"{stem}.md"
+        params = dict(per_chapter[stem], results_dir=str(points.resolve()))
+        print(f"[{name}] {stem} points {params}", flush=True)
+        start, cwd = time.perf_counter(), os.getcwd()
+        namespace: Dict[str, Any] = {"__name__": f"ntkuq_points_{stem}"}
+        try:
+            os.chdir(md.parent)  # as papermill runs it
+            with _notebook_stubs():
+                for i, cell in enumerate(compute_cells(md)):
+                    exec(compile(cell, f"{md.name} cell {i}", "exec"), namespace)
+                    if i == 0:  # the parameters cell: the preset's values replace its defaults
+                        namespace.update(params)
+        finally:
+            os.chdir(cwd)
+        print(f"[{name}] {stem}: {time.perf_counter() - start:.1f} s", flush=True)
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m ntkuq.runner", description=__doc__,
@@ -233,10 +320,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     pr.add_argument("name", help="preset name: ci, cpu or paper")
     pr.add_argument("--only", nargs="*", default=None, help="chapter stems to run (default: all)")
     pr.add_argument("--out", default=None, help="results folder (default: results/NAME)")
+    po = sub.add_parser("points", help="compute the scaling chapters' points under a preset, without papermill")
+    po.add_argument("name", help="preset name: ci, cpu or paper")
+    po.add_argument("--only", nargs="*", default=None, help=f"chapters (default: {' '.join(POINT_CHAPTERS)})")
+    po.add_argument("--out", default=None, help="results folder (default: results/NAME)")
     args = parser.parse_args(argv)
-    if args.command == "preset":
+    if args.command in ("preset", "points"):
+        run = run_preset if args.command == "preset" else run_points
         try:
-            run_preset(args.name, only=args.only, out=None if args.out is None else Path(args.out))
+            run(args.name, only=args.only, out=None if args.out is None else Path(args.out))
         except PresetError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
