@@ -68,10 +68,12 @@ def test_plateau_summary_names_verdicts_missing_tasks_and_few_draws():
              dict(task="CIFAR-10", curve="NTK", eps_slope=0.3, verdict="rising", draws="1")]
     text = plateau_summary(table, missing=["calorimeter"])
     assert text.startswith("1 of the 3 curves reach the plateau by this test (MNIST NTK)")
-    assert "1 still fall (MNIST NNGP)" in text and "1 rise (CIFAR-10 NTK)" in text
+    assert "1 still falls (MNIST NNGP)" in text and "1 rises (CIFAR-10 NTK)" in text
     assert "from -0.20 to 0.30" in text and "No points of calorimeter" in text
     assert "CIFAR-10 rests on fewer than 3" in text and "MNIST rests" not in text
     assert plateau_summary([]) == "No points are committed yet."
+    assert plateau_summary(table[1:]).startswith("None of the 2 curves reaches the plateau by this test; "
+                                                 "1 still falls")
 
 
 def test_last_slope_of_a_power_law_and_its_bootstrap_error():

@@ -159,11 +159,12 @@ def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wa
     def names(verdict):
         return [f"{r['task']} {r['curve']}" for r in table if r["verdict"] == verdict]
     flat, falling, rising = names("plateau"), names("still falling"), names("rising")
-    parts = [f"{len(flat)} of the {len(table)} curves reach the plateau by this test" + (f" ({', '.join(flat)})" if flat else "")]
+    parts = [f"{len(flat)} of the {len(table)} curves reach the plateau by this test ({', '.join(flat)})" if flat
+             else f"None of the {len(table)} curves reaches the plateau by this test"]
     if falling:
-        parts.append(f"{len(falling)} still fall ({', '.join(falling)})")
+        parts.append(f"{len(falling)} still {'falls' if len(falling) == 1 else 'fall'} ({', '.join(falling)})")
     if rising:
-        parts.append(f"{len(rising)} rise ({', '.join(rising)})")
+        parts.append(f"{len(rising)} {'rises' if len(rising) == 1 else 'rise'} ({', '.join(rising)})")
     slopes = [r["eps_slope"] for r in table]
     text = "; ".join(parts) + (f". The slopes of $\\epsilon_\\mathcal{{L}}$ over the largest decade run from "
                                f"{min(slopes):.2f} to {max(slopes):.2f}.")
