@@ -104,3 +104,11 @@ def test_wide_networks_converge_to_kernels(activation):
         print(f"{activation} {name}: mean-squared error {e}, log-log slope {slope:.2f}")
         assert -1.4 < slope < -0.6, (name, slope)
         assert e[-1] / np.mean(np.asarray(getattr(ref, name)) ** 2) < 0.05
+
+
+def test_inputs_whose_squared_norms_overflow_are_refused_naming_the_row():
+    from ntkuq.kernels import check_finite_kernels
+    x = np.ones((5, 3))
+    x[3, 1] = 1e200  # finite, but |x|^2 overflows float64
+    with pytest.raises(ValueError, match=r"x_train: .*row 3 with entries up to 1e\+200.*rescale"):
+        check_finite_kernels(MLPSpec.critical("relu", depth=2), x, "x_train", 0)

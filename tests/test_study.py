@@ -90,3 +90,26 @@ def test_plateau_summary_lists_tasks_in_table_order():
     table = [dict(task=t, curve="NTK", eps_slope=-0.2, verdict="still falling", draws="1")
              for t in ("MNIST", "CIFAR-10", "calorimeter")]
     assert "MNIST, CIFAR-10 and calorimeter rest on fewer than 3" in plateau_summary(table)
+
+
+def test_verdict_curves_rows_match_the_separate_functions_and_skip_single_sizes():
+    rng = np.random.default_rng(3)
+    rows = []
+    for draw in range(3):
+        for n in (100, 300, 1000, 3000):
+            mu = 2.0 * n ** -0.4 * (1 + 0.01 * rng.standard_normal())
+            for method, eps in (("ntk", 0.3 * n ** -0.2), ("nngp", 0.2)):
+                rows.append({"task": "mnist", "method": method, "draw": draw, "n_train": n,
+                             "mu": mu, "sigma": eps * mu, "eps": eps})
+    rows.append({"task": "cifar10", "method": "ntk", "draw": 0, "n_train": 100, "mu": 1.0, "sigma": 0.1, "eps": 0.1})
+    out = study.verdict_curves(rows, {"cifar10": "CIFAR-10", "mnist": "MNIST"})
+    assert list(out) == [("mnist", "ntk"), ("mnist", "nngp")]  # one size of CIFAR-10: no curve
+    c, f, row = out[("mnist", "ntk")]
+    np.testing.assert_allclose(c["n"], [100, 300, 1000, 3000])
+    expected = study.fit_row("MNIST", "NTK", study.fits(study.curves(study.select(rows, task="mnist", method="ntk"))))
+    assert row["decade"] == expected["decade"]
+    assert all(row[k] == pytest.approx(expected[k], abs=1e-12) for k in expected if k != "decade")
+    assert row["draws"] == "3" and row["curve"] == "NTK"
+    assert row["verdict"] == "still falling"                 # eps ~ N^-0.2
+    assert out[("mnist", "nngp")][2]["verdict"] == "plateau"  # eps constant
+    assert row["last_slope"] == pytest.approx(-0.2, abs=1e-9)

@@ -310,12 +310,13 @@ def _diag_layers_jit(spec: MLPSpec, sq: Array, n0: int, n_quad: int) -> Array:
     return _diag_layers(spec, sq, n0, n_quad)
 
 
-def diag_layers(spec: MLPSpec, x: Array, *, n_quad: Optional[int] = N_QUAD) -> Array:
+def diag_layers(spec: MLPSpec, x: Array, *, n_quad: Optional[int] = N_QUAD, sq: Optional[np.ndarray] = None) -> Array:
     """K^(l)(x_a, x_a) for l = 1..L-1, shape (L-1, N): what `kernel_tile` needs for the rows of x.
 
-    n_quad: quadrature nodes for tanh/GELU (None: `auto_nodes` on x; pass the same value to kernel_tile)."""
+    n_quad: quadrature nodes for tanh/GELU (None: `auto_nodes` on x; pass the same value to kernel_tile).
+    sq: `sq_norms(x)` if already computed (the inputs are then not read again)."""
     n_quad = auto_nodes(spec, x) if n_quad is None else n_quad
-    return _diag_layers_jit(spec, jnp.asarray(sq_norms(x)), np.shape(x)[1], n_quad)
+    return _diag_layers_jit(spec, jnp.asarray(sq_norms(x) if sq is None else sq), np.shape(x)[1], n_quad)
 
 
 @partial(jax.jit, static_argnames=("spec", "n_quad"))
@@ -376,16 +377,19 @@ def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: Option
     return Kernels(k, th)
 
 
-def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int) -> Tuple[Array, Array]:
+def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int,
+                         sq: Optional[np.ndarray] = None) -> Tuple[Array, Array]:
     """Refuse inputs or hyperparameters whose kernels overflow float64 (they would come out NaN); return the
-    diagonals (K_aa, Theta_aa) it computed.
+    diagonals (K_aa, Theta_aa) it computed.  sq: `sq_norms(x)` if already computed.
 
     Off-diagonal entries are bounded by the diagonal ones (|K_ab| <= sqrt(K_aa K_bb), the same for Theta), so
     checking the O(N) diagonal of every layer is enough."""
-    sq = sq_norms(x)
+    sq = sq_norms(x) if sq is None else sq
     if not np.all(np.isfinite(sq)):
-        raise ValueError(f"{name}: expected inputs whose squared norms fit in float64, got entries up to "
-                         f"{float(np.max(np.abs(np.asarray(x)))):.3g} (the kernels would be NaN); rescale the inputs")
+        row = int(np.flatnonzero(~np.isfinite(sq))[0])  # no copy of x: it may be large
+        big = float(np.max(np.abs(np.asarray(x[row], dtype=np.float64))))
+        raise ValueError(f"{name}: expected inputs whose squared norms fit in float64, got row {row} with entries "
+                         f"up to {big:.3g} (the kernels would be NaN); rescale the inputs")
     k, th = _kernel_diag(spec, jnp.asarray(sq), np.shape(x)[1], n_quad)
     if not (bool(jnp.all(jnp.isfinite(k))) and bool(jnp.all(jnp.isfinite(th)))):
         raise ValueError(f"C_W, C_b, lambda_W, lambda_b ({name}): the kernels overflow float64 (would be NaN) with "

@@ -51,11 +51,13 @@ def _tiles(n: int, tile: int) -> List[Tuple[int, int]]:
 class _Tiler:
     """Kernel tiles of a fixed shape (one compilation) between rows of the training and test inputs."""
 
-    def __init__(self, spec: MLPSpec, x_train: np.ndarray, x_test: np.ndarray, tile: int):
+    def __init__(self, spec: MLPSpec, x_train: np.ndarray, x_test: np.ndarray, tile: int,
+                 sq: Optional[Dict[str, np.ndarray]] = None):
         self.spec, self.tile = spec, tile
         self.nq = auto_nodes(spec, x_train, x_test)
         self.x = {"train": x_train, "test": x_test}
-        self.d = {k: np.asarray(diag_layers(spec, v, n_quad=self.nq)) for k, v in self.x.items()}
+        sq = sq or {}
+        self.d = {k: np.asarray(diag_layers(spec, v, n_quad=self.nq, sq=sq.get(k))) for k, v in self.x.items()}
 
     def _rows(self, which: str, a: int, b: int):
         x, d = np.asarray(self.x[which][a:b], dtype=np.float64), self.d[which][:, a:b]  # float32 inputs: per tile
@@ -178,7 +180,8 @@ class _Stats:
 
 def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
                 sizes: Sequence[int], methods: Sequence[str], diag_reg: float, tile: int,
-                progress: bool = False, timings: Optional[Dict[str, float]] = None) -> Dict[Tuple[str, int], LossStats]:
+                progress: bool = False, timings: Optional[Dict[str, float]] = None,
+                sq: Optional[Dict[str, np.ndarray]] = None) -> Dict[Tuple[str, int], LossStats]:
     """The statistics of every (method, size), by the algorithm of the module docstring.
 
     Args:
@@ -191,6 +194,8 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
       tile: kernel tile size and test-panel height.
       progress: progress bars.
       timings: if given, filled with the seconds of each stage.
+      sq: `kernels.sq_norms` of the first max(sizes) training rows ('train') and of x_test ('test'), if already
+        computed (the inputs are then not read for them again).
 
     Raises:
       NotPositiveDefinite: NTK only and K + diag_reg cannot be factored (the caller then solves per size).
@@ -205,7 +210,7 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
 
     n, t = sizes[-1], x_test.shape[0]
     ntk, nngp = "ntk" in methods, "nngp" in methods
-    tiler = _Tiler(spec, x_train[:n], x_test, tile)
+    tiler = _Tiler(spec, x_train[:n], x_test, tile, sq)
     kk, tt, xt, zt = train_kernels(tiler, n, t, ntk, progress)  # xt, zt: the cross kernels, solved in place below
     lap("kernels")
     if ntk:  # the NTK first: its refusal's diag_reg advice (from its larger scale) then serves both kernels

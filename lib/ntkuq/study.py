@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .checks import is_int, check_fraction, check_instance, check_int, check_positive, check_sizes
 from .results import ResultRow, ResultStore, environment, point_key
-from .scaling import PowerLaw, Plateau, bootstrap_curves, eps_of, fit_power_law, plateau
+from .scaling import PowerLaw, Plateau, bootstrap_curves, eps_of, fit_power_law, plateau, plateau_verdict
 from .spec import MLPSpec
 from .sweep import nested_sweep
 from .tasks import TaskData
@@ -147,6 +147,35 @@ def last_slope(c: Dict[str, np.ndarray], stat: str = "eps") -> tuple:
         return slope, 0.0
     resampled = np.diff(np.log(np.asarray(boot)[:, -2:]), axis=1)[:, 0] / np.diff(n)[0]
     return slope, float(np.std(resampled, ddof=1))
+
+
+def verdict_curves(rows: Sequence[dict], task_names: Mapping[str, str],
+                   methods: Sequence[str] = ("ntk", "nngp")) -> Dict[Tuple[str, str], tuple]:
+    """Curves, fits and one table row per (task, method) with points at two or more N_D.
+
+    Args:
+      rows: stored rows (`committed_rows`, `ResultStore.rows`), one statistic per point and draw.
+      task_names: task -> name shown in the table, in the order wanted (tasks not named are skipped).
+      methods: the `method` values to take, in order.
+
+    Returns {(task, method): (curves, fits, row)}: `curves` and `fits` as from those functions; `row` is
+    `fit_row` with 'draws' (the number of training-set draws, as text), 'verdict' (`scaling.plateau_verdict`
+    of the slope over the largest decade) and 'last_slope', 'last_slope_err' (`last_slope`).
+    """
+    out: Dict[Tuple[str, str], tuple] = {}
+    for task, name in task_names.items():
+        for method in methods:
+            rr = select(rows, task=task, method=method)
+            if len({r["n_train"] for r in rr}) < 2:
+                continue
+            c = curves(rr)
+            f = fits(c)
+            p: Plateau = f["plateau"]  # type: ignore[assignment]
+            row = fit_row(name, method.upper(), f)
+            row.update(draws=str(len({r["draw"] for r in rr})), verdict=plateau_verdict(p.slope, p.slope_err))
+            row["last_slope"], row["last_slope_err"] = last_slope(c)
+            out[(task, method)] = (c, f, row)
+    return out
 
 
 def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wanted: int = 3) -> str:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .budget import K_SS_LIMIT, direct_sweep_bytes, require_infinite, sweep_bytes
 from .checks import check_host_inputs, check_inputs, check_int, check_positive, check_sizes
 from .dynamics import assemble_prediction, train_test_kernels
-from .kernels import auto_nodes, check_finite_kernels, kernels
+from .kernels import auto_nodes, check_finite_kernels, kernels, sq_norms
 from .linalg import checked_cholesky, cho_solve
 from .lossstats import LossStats, loss_stats
 from .nested import NotPositiveDefinite, sweep_stats
@@ -105,11 +105,12 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
     as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
     xs, ys = x_train[:n_max], as64(y_train[:n_max])  # a view: the inputs are never copied whole
     n_quad = auto_nodes(spec, xs, x_test)
-    check_finite_kernels(spec, xs, "x_train", n_quad)
-    check_finite_kernels(spec, x_test, "x_test", n_quad)
+    sq = {"train": sq_norms(xs), "test": sq_norms(x_test)}  # one pass over the inputs serves every use below
+    check_finite_kernels(spec, xs, "x_train", n_quad, sq["train"])
+    check_finite_kernels(spec, x_test, "x_test", n_quad, sq["test"])
     try:
         stats = sweep_stats(spec, xs, ys, x_test, as64(y_test), sizes, methods, diag_reg, tile,
-                            progress=progress, timings=timings)
+                            progress=progress, timings=timings, sq=sq)
     except NotPositiveDefinite:
         return nested_sweep_direct(spec, x_train, y_train, x_test, y_test, sizes, methods=order, diag_reg=diag_reg,
                                    block_size=block_size, progress=progress)
