@@ -302,6 +302,61 @@ def bootstrap_stats(losses, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
 
 
 @dataclass(frozen=True)
+class LossSplit:
+    """The two parts of sigma_L^2 of a trained ensemble, with bootstrap standard errors over members.
+
+    var_diag = sum_d Var(l_d) / N_T^2 (each test point with itself), var_offdiag = sigma_L^2 - var_diag
+    (pairs of points), with l_d a member's loss on test point d and variances over members (ddof = 1)."""
+
+    var_diag: float
+    var_offdiag: float
+    var_diag_err: float
+    var_offdiag_err: float
+    n_test: int
+
+
+def _split(point_losses: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(var_diag, var_offdiag) over axis -2 (members) of (..., M, N_T) per-point losses."""
+    n_t = point_losses.shape[-1]
+    total = point_losses.mean(axis=-1).var(axis=-1, ddof=1)
+    diag = point_losses.var(axis=-2, ddof=1).sum(axis=-1) / n_t**2
+    return diag, total - diag
+
+
+def loss_split(point_losses, n_boot: int = 400, seed: int = 0) -> LossSplit:
+    """The split of sigma_L^2 from the members' per-test-point losses.
+
+    Args:
+      point_losses: (M, N_T) array, member m's loss on test point d (mean over outputs); M >= 2, N_T >= 2.
+      n_boot: bootstrap resamplings of members for the errors (>= 2).
+      seed: the resampling's seed.
+
+    Returns:
+      LossSplit; var_diag + var_offdiag is the sample variance (ddof = 1) of the members' test losses.
+
+    Raises:
+      ValueError: wrong shape or non-finite losses.
+    """
+    try:
+        arr = np.asarray(point_losses, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"point_losses: expected an (M, N_T) array of real numbers, got "
+                             f"{type(point_losses).__name__}") from None
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise ValueError(f"point_losses: expected an (M, N_T) array with M >= 2 members and N_T >= 2 test points, "
+                         f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("point_losses: expected finite values, found NaN or infinity (diverged members?)")
+    n_boot = check_int(n_boot, "n_boot", minimum=2)
+    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    diag, off = _split(arr)
+    bd, bo = np.empty(n_boot), np.empty(n_boot)
+    for b in range(n_boot):  # one resample at a time: M x N_T numbers, never n_boot of them
+        bd[b], bo[b] = _split(arr[rng.integers(0, arr.shape[0], arr.shape[0])])
+    return LossSplit(float(diag), float(off), float(bd.std(ddof=1)), float(bo.std(ddof=1)), int(arr.shape[1]))
+
+
+@dataclass(frozen=True)
 class EnsembleResult:
     """Per-member final losses, loss histories at `steps`, and optionally the final test outputs (M, N_T, k).
 
@@ -309,6 +364,7 @@ class EnsembleResult:
     L = 1/(N_T k) sum (z - y)^2.  A chunk stopped by `tol` keeps its last values at later steps;
     `stopped_at` holds each member's last trained step.  `alive_history` (M, len(steps), depth - 1) is
     the fraction of each hidden layer's units alive on the training inputs (network.alive_fraction).
+    `point_losses` (M, N_T): each member's final loss on each test point (mean over the k outputs).
     """
 
     test_losses: np.ndarray
@@ -320,6 +376,13 @@ class EnsembleResult:
     eta: float
     outputs: Optional[np.ndarray] = None
     alive_history: Optional[np.ndarray] = None
+    point_losses: Optional[np.ndarray] = None
+
+    def split(self, n_boot: int = 400, seed: int = 0) -> LossSplit:
+        """The two parts of sigma_L^2 from the final per-test-point losses (`loss_split`)."""
+        if self.point_losses is None:
+            raise ValueError("point_losses: this result has no per-test-point losses")
+        return loss_split(self.point_losses, n_boot=n_boot, seed=seed)
 
     @property
     def n_members(self) -> int:
@@ -477,6 +540,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     alive_hist = np.empty((n_members, rec.size, spec.depth - 1))
     stopped = np.full(n_members, steps, dtype=np.int64)
     outputs = np.empty((n_members, x_te.shape[0], k)) if keep_outputs else None
+    point = np.empty((n_members, x_te.shape[0]))
     n_chunks = -(-n_members // chunk)
     with tqdm(total=steps * n_chunks, desc=f"ensemble n={spec.width} M={n_members}", unit="step",
               disable=not progress, delay=2.0, leave=False) as bar:
@@ -501,6 +565,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                     stopped[lo:hi] = t
                     bar.update(int(steps - t))
                     break
+            point[lo:hi] = np.asarray(jnp.mean((z - y_te) ** 2, axis=-1))
             if keep_outputs:
                 outputs[lo:hi] = np.asarray(z)
     diverged = ~(np.isfinite(test_hist[:, -1]) & np.isfinite(train_hist[:, -1]))
@@ -509,4 +574,4 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                          f"members at eta = {eta:g} with {optimizer!r}; expected a smaller learning rate "
                          "(or pass allow_unstable=True to get the non-finite losses back)")
     return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
-                          stopped, float(eta), outputs, alive_hist)
+                          stopped, float(eta), outputs, alive_hist, point)

@@ -159,11 +159,16 @@ class _Stats:
 
     def __init__(self, resid: np.ndarray):
         self.r, self.trace, self.fro2, self.rsr = resid, 0.0, 0.0, 0.0
+        self.diag2, self.diag_rsr = 0.0, 0.0
+        self.r2 = np.einsum("ij,ij->i", resid, resid)  # ||R_d||^2
 
     def add(self, s: np.ndarray, a: int, b: int) -> None:
         w = b - a
         diag = s[:, :w]
+        sdd = np.diagonal(diag)
         self.trace += float(np.trace(diag))
+        self.diag2 += float(sdd @ sdd)
+        self.diag_rsr += float(sdd @ self.r2[a:b])
         d2 = float(np.einsum("ij,ij->", diag, diag))
         self.fro2 += 2.0 * float(np.einsum("ij,ij->", s, s)) - d2
         ra = self.r[a:b]
@@ -175,7 +180,8 @@ class _Stats:
         norm = n_t * k
         mu = (bias2 + k * self.trace) / norm
         var = (2 * k * self.fro2 + 4 * self.rsr) / norm**2
-        return LossStats(mu, math.sqrt(max(var, 0.0)), n_t, k, bias2, self.trace, self.fro2, self.rsr)
+        return LossStats(mu, math.sqrt(max(var, 0.0)), n_t, k, bias2, self.trace, self.fro2, self.rsr,
+                         self.diag2, self.diag_rsr)
 
 
 def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,

@@ -30,7 +30,8 @@ class ResultRow:
 
     In memory infinite width is `width=None` and t = infinity is `steps=None`; on disk (the point files
     and the tidy CSV) they are written as width "inf" and steps -1, the format the committed results
-    use.  `to_dict` and `from_dict` convert; `member_losses` (finite-width ensembles only) is written
+    use.  `to_dict` and `from_dict` convert; `member_losses` (finite-width ensembles only) and the two
+    parts of sigma_L^2, `var_diag` and `var_offdiag` (with bootstrap errors for ensembles), are written
     only when present.
     """
 
@@ -55,6 +56,10 @@ class ResultRow:
     versions: str = ""
     params: Dict[str, Any] = field(default_factory=dict)
     member_losses: Optional[List[float]] = None
+    var_diag: Optional[float] = None
+    var_offdiag: Optional[float] = None
+    var_diag_err: Optional[float] = None
+    var_offdiag_err: Optional[float] = None
     key: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
@@ -62,7 +67,7 @@ class ResultRow:
         out = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["width"] = INFINITE_WIDTH if self.width is None else self.width
         out["steps"] = T_INFINITY if self.steps is None else self.steps
-        for optional in ("member_losses", "key"):
+        for optional in ("member_losses", "var_diag", "var_offdiag", "var_diag_err", "var_offdiag_err", "key"):
             if out[optional] is None:
                 del out[optional]
         return out
@@ -165,7 +170,8 @@ def read_csv(path: os.PathLike) -> List[dict]:
             for k in ("n_train", "members", "steps", "seed", "draw"):
                 if r.get(k) not in (None, ""):
                     r[k] = int(float(r[k]))
-            for k in ("mu", "sigma", "eps", "mu_err", "sigma_err", "eps_err", "wall_s"):
+            for k in ("mu", "sigma", "eps", "mu_err", "sigma_err", "eps_err", "wall_s", "var_diag", "var_offdiag",
+                      "var_diag_err", "var_offdiag_err"):
                 if r.get(k) not in (None, ""):
                     r[k] = float(r[k])
             for k in ("member_losses", "params"):

@@ -39,7 +39,8 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
       progress: show progress bars.
 
     Draw d takes the training sets from the d-th permutation of the pool, so the pool should be larger
-    than the largest size (twice, say) for the draws to differ there."""
+    than the largest size (twice, say) for the draws to differ there.  Every row carries the two parts of
+    sigma_L^2 (`var_diag`, `var_offdiag`); a draw whose stored points lack them is recomputed."""
     check_instance(data, "data", TaskData, "a TaskData (tasks.load)")
     check_instance(spec, "spec", MLPSpec)
     sizes = check_sizes(sizes, "sizes", maximum=len(data.x_train), what="the task's pool size")
@@ -55,7 +56,7 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
                                   n_test=len(data.x_test), n_pool=len(data.x_train), diag_reg=diag_reg)
                 for m in methods for n in sizes}
         done = {k: store.get(v) for k, v in keys.items()}
-        if all(done.values()):
+        if all(r is not None and "var_diag" in r for r in done.values()):  # points from before the split: redo
             rows.extend(done.values())
             continue
         x, y = data.subset(max(sizes), draw)
@@ -66,7 +67,8 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
         for p in points:
             row = ResultRow(task=data.name, n_train=p.n_train, width=None, optimizer="gd" if p.method == "ntk" else "bayes",
                             method=p.method, draw=draw, study="infinite", mu=p.stats.mu, sigma=p.stats.sigma,
-                            eps=p.stats.eps, steps=None, seed=draw, wall_s=wall, device=env["device"],
+                            eps=p.stats.eps, var_diag=p.stats.var_diag, var_offdiag=p.stats.var_offdiag,
+                            steps=None, seed=draw, wall_s=wall, device=env["device"],
                             versions=env["versions"], params=dict(spec=asdict(spec), n_test=len(data.x_test),
                                                                    diag_reg=diag_reg, data=data.info))
             rows.append(store.put(keys[(p.method, p.n_train)], row))
@@ -337,6 +339,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                                      seed=seed, optimizer=optimizer, momentum=mom, batch_size=batch_size,
                                      warmup=warmup, progress=progress)
                 st = res.stats(seed=seed)
+                split = res.split(seed=seed)
                 mean_train = res.train_history.mean(axis=0)
                 mean_test = res.test_history.mean(axis=0)
                 # relative change over the last recording interval; None (not NaN) where there is none (T = 0)
@@ -347,6 +350,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                 row = store.put(key, ResultRow(
                     **base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,
                     mu_err=st.mu_err, sigma_err=st.sigma_err, eps_err=st.eps_err, members=members, steps=T,
+                    var_diag=split.var_diag, var_offdiag=split.var_offdiag, var_diag_err=split.var_diag_err,
+                    var_offdiag_err=split.var_offdiag_err,
                     wall_s=time.perf_counter() - start + setup_s,
                     member_losses=[float(v) for v in res.test_losses], params={**params, **drift}))
             rows.append(row)
@@ -360,6 +365,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                         st = loss_stats(pred, data.y_test)
                         inf_rows[which] = store.put(keys_inf[which], ResultRow(
                             **base, width=None, method="ntk", mu=st.mu, sigma=st.sigma, eps=st.eps, steps=t_steps,
+                            var_diag=st.var_diag, var_offdiag=st.var_offdiag,
                             wall_s=time.perf_counter() - start,
                             params={**params, "spec": asdict(spec.with_width(None))}))
                     rows.append(inf_rows[which])
