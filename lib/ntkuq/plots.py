@@ -106,3 +106,52 @@ def table_markdown(rows: List[dict], columns: Sequence[str], formats: Optional[D
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_sizes: Sequence[int],
+                   title: str = ""):
+    """eps_L against N_D for several test-set sizes n, one panel per curve, from `plateau.SplitCurve`s.
+
+    panels are (title, curve, model or None): per n the curve's eps_L(n) (points and line), its floor
+    sqrt(A / n) (dashed, same colour), and the population part sqrt(B) (black); with a model, the fitted
+    B(N_D) over its decade (grey) and the onsets N_D*(n) inside the plotted range (triangles)."""
+    import matplotlib.pyplot as plt
+
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6 if ncols < 3 else 10.5, 3.6 * nrows), squeeze=False,
+                             sharey=True)
+    cmap = plt.get_cmap("viridis")
+    colors = [cmap(i / max(1, len(test_sizes) - 1) * 0.9) for i in range(len(test_sizes))]
+    for ax, (name, c, model) in zip(axes.ravel(), panels):
+        for n, col in zip(test_sizes, colors):
+            extra = " (beyond $N_T$)" if n > c.n_test else ""
+            ax.plot(c.n, c.eps(n), "o-", color=col, ms=3.5, lw=1.2, label=f"$n$ = {n:,}{extra}")
+            ax.plot(c.n, c.eps_floor(n), "--", color=col, lw=0.9)
+            if model is not None:
+                onset = model.onset(n)
+                if c.n.min() <= onset <= c.n.max():
+                    ax.plot([onset], [float(np.sqrt(2 * model.floor(onset) / n))], "v", color=col, ms=7)
+        ax.errorbar(c.n, c.eps_population, yerr=0.5 * c.B_err / np.maximum(c.eps_population, 1e-300),
+                    fmt="s-", color="black", ms=3.5, lw=1.2, capsize=2, label=r"population, $n\to\infty$")
+        if model is not None:
+            grid = np.geomspace(model.n_lo, model.n_hi, 30)
+            ax.plot(grid, np.sqrt(model.population(grid)), color="0.55", lw=3, alpha=0.5, zorder=0,
+                    label=rf"fit $B\propto N_\mathcal{{D}}^{{-\gamma}}$, $\gamma$ = "
+                          f"{format_pm(model.population.exponent, model.population.exponent_err)}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_axis(ax.xaxis)
+        _log_axis(ax.yaxis)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(r"training-set size $N_\mathcal{D}$")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7.5, loc="lower left", frameon=False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(r"$\epsilon_\mathcal{L}$ (dimensionless)")
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -56,7 +56,7 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
                                   n_test=len(data.x_test), n_pool=len(data.x_train), diag_reg=diag_reg)
                 for m in methods for n in sizes}
         done = {k: store.get(v) for k, v in keys.items()}
-        if all(r is not None and "var_diag" in r for r in done.values()):  # points from before the split: redo
+        if all(_with_split(r) for r in done.values()):  # points stored before the split are recomputed
             rows.extend(done.values())
             continue
         x, y = data.subset(max(sizes), draw)
@@ -73,6 +73,11 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
                                                                    diag_reg=diag_reg, data=data.info))
             rows.append(store.put(keys[(p.method, p.n_train)], row))
     return rows
+
+
+def _with_split(row: Optional[dict]) -> Optional[dict]:
+    """The stored row if it carries the two parts of sigma_L^2, else None (to be recomputed)."""
+    return row if row is not None and row.get("var_diag") is not None else None
 
 
 def committed_rows(folder: Union[str, os.PathLike], **match) -> List[dict]:
@@ -246,7 +251,9 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
       store: resumable result store (rows keyed by what the user chose, never by derived numbers).
       with_infinite: also store the infinite-width rows (full-batch optimizers): the ensemble after the
         same T steps (steps = T) and at t = infinity (steps = -1).
-    Every row records the optimizer, momentum, T and eta in its params.
+    Every row records the optimizer, momentum, T and eta in its params, and the two parts of sigma_L^2
+    (`var_diag`, `var_offdiag`; for the ensemble with bootstrap errors over members); a point stored
+    without them is recomputed.
     """
     from .convergence import converged_steps
     from .dynamics import ntk_prediction, train_test_kernels
@@ -308,8 +315,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
             key = point_key(**common, width=spec.width, members=members, batch_size=batch_size)
             keys_inf = {which: point_key(**common, width="inf", at=which) for which in ("T", "inf")}
             want_inf = with_infinite and optimizer in FULL_BATCH
-            row = store.get(key)
-            inf_rows = {w: store.get(k) for w, k in keys_inf.items()} if want_inf else {}
+            row = _with_split(store.get(key))  # a point stored before the split is recomputed
+            inf_rows = {w: _with_split(store.get(k)) for w, k in keys_inf.items()} if want_inf else {}
             if row is not None and all(inf_rows.values()):
                 rows.append(row)
                 rows.extend(inf_rows[w] for w in ("T", "inf") if w in inf_rows)
