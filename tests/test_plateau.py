@@ -67,3 +67,16 @@ def test_rising_b_has_no_onset_and_bad_rows_are_refused():
         split_curve(mixed)
     with pytest.raises(ValueError, match="n_test"):
         split_curve(_rows()).eps(0)
+
+
+def test_verdict_curves_carry_the_model_verdicts():
+    from ntkuq.study import model_verdicts, verdict_curves
+
+    rows = [dict(r, task="mnist", method="ntk", sigma=np.sqrt(r["var_diag"] + r["var_offdiag"]),
+                 eps=np.sqrt(r["var_diag"] + r["var_offdiag"]) / r["mu"]) for r in _rows(draws=2, noise=0.01)]
+    v = model_verdicts(rows)
+    assert set(v) == {"verdict_n=100", "verdict_n=300", "verdict_n=1000"}  # up to N_T = 1000
+    assert v["verdict_n=100"] == "plateau"
+    (_, _, row), = verdict_curves(rows, {"mnist": "MNIST"}, methods=("ntk",)).values()
+    assert row["verdict_n=100"] == v["verdict_n=100"] and "verdict" in row
+    assert model_verdicts([dict(r, var_diag=None) for r in rows]) == {}

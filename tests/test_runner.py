@@ -65,3 +65,19 @@ def test_points_without_papermill_are_the_points_the_chapters_find(tmp_path, mon
                        tol=0.01, min_steps=0, warmup=0, eta_fraction=0.5, draws=1, seed=1, store=store)
     with pytest.raises(runner.PresetError, match="unknown chapters"):
         runner.run_points("tiny", only=["kernels"], out=tmp_path / "out")
+
+
+def test_table_writes_the_points_as_csv(tmp_path, capsys):
+    from ntkuq.results import ResultRow, ResultStore, read_csv
+    from ntkuq.runner import PresetError, main, write_table
+
+    store = ResultStore(tmp_path / "points")
+    store.put("k1", ResultRow(task="mnist", n_train=10, width=None, optimizer="gd", method="ntk", draw=0,
+                              study="infinite", mu=0.5, sigma=0.1, eps=0.2, var_diag=0.006, var_offdiag=0.004))
+    path = write_table("x", out=tmp_path)
+    (row,) = read_csv(path)
+    assert row["mu"] == 0.5 and row["var_diag"] == 0.006 and row["width"] == "inf"
+    with pytest.raises(PresetError, match="no stored points"):
+        write_table("x", out=tmp_path / "nothing")
+    assert main(["table", "x", "--out", str(tmp_path / "nothing")]) == 2
+    assert "no stored points" in capsys.readouterr().err

@@ -5,6 +5,7 @@
                                                 # (resumable: finished points in results/cpu/points are kept)
     python -m ntkuq.runner points paper         # only the points of the scaling chapters, without papermill,
                                                 # jupytext or nbformat (a GPU machine); `preset` later finds them
+    python -m ntkuq.runner table paper          # results/paper/results.csv from the points stored so far
 
 Chapters are the MyST-markdown notebooks listed in _toc.yml; each has a cell tagged `parameters`.
 """
@@ -227,6 +228,31 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
     return out
 
 
+def write_table(name: str, *, out: Optional[Path] = None) -> Path:
+    """Write out/results.csv (one tidy row per stored point, as `run_preset` does) from out/points.
+
+    Args:
+      name: the preset, for the default folder results/NAME.
+      out: the results folder (default results/NAME).
+
+    Returns:
+      The path of the CSV.
+
+    Raises:
+      PresetError: the folder has no points.
+    """
+    from .results import ResultStore, to_csv
+    from .storage import atomic_write_text
+
+    out = (ROOT / "results" / name) if out is None else Path(out)
+    if not (out / "points").is_dir():
+        raise PresetError(f"name: no stored points under {out / 'points'}")
+    rows = ResultStore(out / "points").rows()
+    atomic_write_text(out / "results.csv", to_csv(rows))
+    print(f"[{name}] {len(rows)} rows -> {out / 'results.csv'}", flush=True)
+    return out / "results.csv"
+
+
 POINT_CHAPTERS = ("scaling_infinite", "scaling_finite")
 """The chapters whose results are stored point by point (what `run_points` computes)."""
 
@@ -324,7 +350,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     po.add_argument("name", help="preset name: ci, cpu or paper")
     po.add_argument("--only", nargs="*", default=None, help=f"chapters (default: {' '.join(POINT_CHAPTERS)})")
     po.add_argument("--out", default=None, help="results folder (default: results/NAME)")
+    ta = sub.add_parser("table", help="write results/NAME/results.csv from the points stored so far")
+    ta.add_argument("name", help="preset name: ci, cpu or paper")
+    ta.add_argument("--out", default=None, help="results folder (default: results/NAME)")
     args = parser.parse_args(argv)
+    if args.command == "table":
+        try:
+            write_table(args.name, out=None if args.out is None else Path(args.out))
+        except PresetError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.command in ("preset", "points"):
         run = run_preset if args.command == "preset" else run_points
         try:

@@ -14,6 +14,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from .checks import is_int, check_fraction, check_instance, check_int, check_positive, check_sizes
+from .plateau import TEST_SIZES, fit_plateau, split_curve
 from .results import ResultRow, ResultStore, environment, point_key
 from .scaling import PowerLaw, Plateau, bootstrap_curves, eps_of, fit_power_law, plateau, plateau_verdict
 from .spec import MLPSpec
@@ -167,7 +168,8 @@ def verdict_curves(rows: Sequence[dict], task_names: Mapping[str, str],
 
     Returns {(task, method): (curves, fits, row)}: `curves` and `fits` as from those functions; `row` is
     `fit_row` with 'draws' (the number of training-set draws, as text), 'verdict' (`scaling.plateau_verdict`
-    of the slope over the largest decade) and 'last_slope', 'last_slope_err' (`last_slope`).
+    of the slope over the largest decade), 'last_slope', 'last_slope_err' (`last_slope`) and, where the rows
+    carry the two parts of sigma_L^2, the plateau model's verdicts per test-set size (`model_verdicts`).
     """
     out: Dict[Tuple[str, str], tuple] = {}
     for task, name in task_names.items():
@@ -181,8 +183,21 @@ def verdict_curves(rows: Sequence[dict], task_names: Mapping[str, str],
             row = fit_row(name, method.upper(), f)
             row.update(draws=str(len({r["draw"] for r in rr})), verdict=plateau_verdict(p.slope, p.slope_err))
             row["last_slope"], row["last_slope_err"] = last_slope(c)
+            row.update(model_verdicts(rr))
             out[(task, method)] = (c, f, row)
     return out
+
+
+def model_verdicts(rows: Sequence[dict], test_sizes: Sequence[int] = TEST_SIZES) -> Dict[str, str]:
+    """The plateau model's verdict at the largest N_D (`plateau.PlateauModel.verdict`) for each test-set size
+    n of `test_sizes` up to the rows' N_T, as {'verdict_n=N': ...}; {} when fewer than three sizes carry the
+    split (var_diag, var_offdiag)."""
+    split = [r for r in rows if r.get("var_diag") is not None]
+    if len({r["n_train"] for r in split}) < 3:
+        return {}
+    curve = split_curve(split)
+    model = fit_plateau(curve)
+    return {f"verdict_n={n}": model.verdict(n) for n in test_sizes if n <= curve.n_test}
 
 
 def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wanted: int = 3) -> str:
