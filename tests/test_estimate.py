@@ -296,3 +296,23 @@ def test_mixed_formats_test_points_and_target_with_npz(files, capsys):
     assert "names CSV columns" in capsys.readouterr().err
     with pytest.raises(ValueError, match="sizes: expected 'auto'"):
         estimate(xa, ya, xb, yb, sizes="all")
+
+
+def test_estimate_reports_both_parts_of_the_variance(tmp_path):
+    from ntkuq.lossstats import eps_for_test_size
+
+    x, y = make_data(N_TRAIN, 0)
+    xt, yt = make_data(N_TEST, 1)
+    est = estimate(x, y, xt, yt, sizes=[20, 40, 60], shuffle=False)
+    assert est.var_diag + est.var_offdiag == pytest.approx(est.sigma_L**2, rel=1e-10)
+    # eps_L at N_T from its parts, the population and the floor as the subset formula's two limits
+    assert eps_for_test_size(est.mu_L, est.var_diag, est.var_offdiag, N_TEST, N_TEST) == pytest.approx(est.eps_L)
+    assert est.eps_L**2 == pytest.approx(est.eps_floor**2 + (N_TEST - 1) / N_TEST * est.eps_population**2,
+                                         rel=1e-10)
+    d = est.to_dict()
+    assert {"var_diag", "var_offdiag", "eps_population", "eps_floor"} <= set(d)
+    last = est.sweep[-1]
+    assert last["var_diag"] == pytest.approx(est.var_diag, rel=1e-8)
+    header, *lines = est.sweep_csv().splitlines()
+    assert header.split(",")[-3:] == ["var_diag", "var_offdiag", "eps_population"] and len(lines) == 3
+    assert "population" in est.summary() and "floor" in est.summary()

@@ -23,6 +23,7 @@ import numpy as np
 
 from .checks import InputTypeError, check_fraction, check_int, check_positive, real_array
 from .data import subset_sizes
+from .lossstats import eps_floor, eps_population
 from .spec import MLPSpec
 from .userdata import DataError, Preprocessing, Table, check_pair, fit_preprocessing, read_table
 
@@ -299,6 +300,20 @@ class Estimate:
     ensemble: Optional[Dict[str, object]] = None
     seconds: float = 0.0
     distribution: object = field(default=None, repr=False, compare=False)
+    var_diag: float = math.nan
+    """The d = d' part of sigma_L^2 (each test point with itself; `lossstats.LossStats.var_diag`)."""
+    var_offdiag: float = math.nan
+    """The d != d' part of sigma_L^2 (pairs of test points)."""
+
+    @property
+    def eps_population(self) -> float:
+        """eps_L of an infinite test set from the same distribution (the spread of the population loss)."""
+        return eps_population(self.mu_L, self.var_offdiag, self.n_test) if self.n_test >= 2 else math.nan
+
+    @property
+    def eps_floor(self) -> float:
+        """The floor that the N_T test points put under eps_L: sqrt(N_T var_diag / N_T) / mu_L."""
+        return eps_floor(self.mu_L, self.var_diag, self.n_test, self.n_test) if self.n_test >= 2 else math.nan
 
     def to_dict(self) -> Dict[str, object]:
         """JSON-ready results, inputs and settings (`distribution` is left out; `seconds` is under timing)."""
@@ -306,6 +321,8 @@ class Estimate:
                 "n_test": self.n_test, "n_out": self.n_out,
                 "quantiles": {f"{q:g}": v for q, v in self.quantiles.items()},
                 "squared_bias": self.bias2, "ensemble_variance": self.variance,
+                "var_diag": self.var_diag, "var_offdiag": self.var_offdiag,
+                "eps_population": self.eps_population, "eps_floor": self.eps_floor,
                 "method": "infinite-width NTK ensemble, full-batch gradient descent to t = infinity",
                 "sweep": self.sweep, "fits": self.fits, "plateau_verdict": self.verdict,
                 "spec": asdict(self.spec), "preprocessing": self.preprocessing.to_dict(), "data": self.data,
@@ -315,8 +332,9 @@ class Estimate:
 
     def sweep_csv(self) -> str:
         """The nested-size statistics as CSV text (full float64 precision)."""
-        lines = ["n_train,mu_L,sigma_L,eps_L"]
-        lines += [f"{r['n_train']},{r['mu_L']!r},{r['sigma_L']!r},{r['eps_L']!r}" for r in self.sweep]
+        cols = ["n_train", "mu_L", "sigma_L", "eps_L", "var_diag", "var_offdiag", "eps_population"]
+        lines = [",".join(cols)]
+        lines += [",".join(repr(r[c]) if c != "n_train" else str(r[c]) for c in cols) for r in self.sweep]
         return "\n".join(lines) + "\n"
 
     def summary(self) -> str:
@@ -451,7 +469,9 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
         quantiles = {float(q): dist.quantile(q) for q in quantile_levels}
     del pred
     points = nested_sweep(spec, x_n, y_n, x_te, y_te, sizes, methods=("ntk",), diag_reg=diag_reg, progress=progress)
-    sweep = [{"n_train": p.n_train, "mu_L": p.stats.mu, "sigma_L": p.stats.sigma, "eps_L": p.stats.eps} for p in points]
+    sweep = [{"n_train": p.n_train, "mu_L": p.stats.mu, "sigma_L": p.stats.sigma, "eps_L": p.stats.eps,
+              "var_diag": p.stats.var_diag, "var_offdiag": p.stats.var_offdiag,
+              "eps_population": p.stats.eps_population if n_t >= 2 else math.nan} for p in points]
     fits = _fits(sweep)
     comparison = None
     if ensemble is not None:
@@ -462,7 +482,7 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
                 sizes=[int(s) for s in sizes])
     return Estimate(st.mu, st.sigma, st.eps, int(n_max), int(n_t), int(k), quantiles, st.bias2 / (n_t * k),
                     k * st.trace_S / (n_t * k), sweep, fits, _verdict(fits), spec, prep, info, cost, float(diag_reg),
-                    seed, comparison, time.perf_counter() - start, dist)
+                    seed, comparison, time.perf_counter() - start, dist, st.var_diag, st.var_offdiag)
 
 
 def estimate_files(train, test, *, target: Optional[Union[str, Sequence[str]]] = None, **options) -> Estimate:

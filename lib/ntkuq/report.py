@@ -39,14 +39,20 @@ def summary_text(est: Estimate) -> str:
         f"  mu_L    = {_g(est.mu_L)}   (squared bias {_g(est.bias2)} + ensemble variance {_g(est.variance)})",
         f"  sigma_L = {_g(est.sigma_L)}",
         f"  eps_L   = {_g(est.eps_L)}",
+        f"  parts of sigma_L^2: each test point with itself {_g(est.var_diag)}, pairs of points "
+        f"{_g(est.var_offdiag)}",
+        f"  eps_L of an infinite test set (population) = {_g(est.eps_population)}; floor of these N_T = "
+        f"{est.n_test} points = {_g(est.eps_floor)} (eps_L^2 = floor^2 + (N_T - 1) / N_T population^2)",
     ]
     if est.quantiles:
         qs = "   ".join(f"{100 * q:g} %: {_g(v)}" for q, v in est.quantiles.items())
         lines.append(f"  quantiles of L: {qs}")
     else:
         lines.append("  quantiles of L: not computed (N_T too large for the eigendecomposition)")
-    lines += ["", "nested training sizes:", f"  {'N_D':>7s} {'mu_L':>11s} {'sigma_L':>11s} {'eps_L':>9s}"]
-    lines += [f"  {r['n_train']:7d} {r['mu_L']:11.4g} {r['sigma_L']:11.4g} {r['eps_L']:9.4g}" for r in est.sweep]
+    lines += ["", "nested training sizes:",
+              f"  {'N_D':>7s} {'mu_L':>11s} {'sigma_L':>11s} {'eps_L':>9s} {'eps_pop':>9s}"]
+    lines += [f"  {r['n_train']:7d} {r['mu_L']:11.4g} {r['sigma_L']:11.4g} {r['eps_L']:9.4g} "
+              f"{r['eps_population']:9.4g}" for r in est.sweep]
     f = est.fits
     if f is not None:
         lines += [f"power laws: mu_L ~ N_D^-alpha, alpha = {f['alpha']:.3f} +- {f['alpha_err']:.3f}; "
@@ -103,6 +109,9 @@ def estimate_figure(est: Estimate):
             grid = np.geomspace(n.min(), n.max(), 50)
             sym = r"\alpha" if stat == "mu" else r"\beta"
             ax.plot(grid, amp * grid**-a, color="tab:blue", lw=1, alpha=0.6, label=f"fit ${sym}={a:.2f}\\pm{err:.2f}$")
+        if stat == "eps":
+            ax.plot(n, [r["eps_population"] for r in est.sweep], "s--", color="0.3", ms=3.5, mfc="white",
+                    label=r"population part ($N_T\to\infty$)")
         if f is not None and stat == "eps":
             ax.axvspan(f["decade"][0], f["decade"][1], color="0.9", zorder=0,
                        label=f"slope {f['eps_slope']:+.2f}: {est.verdict}")
