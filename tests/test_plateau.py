@@ -80,3 +80,21 @@ def test_verdict_curves_carry_the_model_verdicts():
     (_, _, row), = verdict_curves(rows, {"mnist": "MNIST"}, methods=("ntk",)).values()
     assert row["verdict_n=100"] == v["verdict_n=100"] and "verdict" in row
     assert model_verdicts([dict(r, var_diag=None) for r in rows]) == {}
+
+
+def test_part_ratios_and_local_exponents():
+    from ntkuq.plateau import part_ratios
+    from ntkuq.scaling import local_exponents
+
+    inf = split_curve(_rows())
+    fin_rows = [dict(r, var_diag=4 * r["var_diag"], var_offdiag=9 * r["var_offdiag"],
+                     var_diag_err=0.4 * r["var_diag"], var_offdiag_err=0.9 * r["var_offdiag"]) for r in _rows()]
+    pr = part_ratios(split_curve(fin_rows), inf)
+    np.testing.assert_allclose(pr["floor"], 2.0, rtol=1e-12)
+    np.testing.assert_allclose(pr["population"], 3.0, rtol=1e-12)
+    np.testing.assert_allclose(pr["floor_err"], 0.5 * 2.0 * 0.1, rtol=1e-12)  # half the relative error of A
+    with pytest.raises(ValueError, match="same test-set size"):
+        part_ratios(split_curve([dict(r, params={"n_test": 50}) for r in _rows()]), inf)
+    n_mid, alpha = local_exponents(inf.n, 3.0 * inf.n**-0.4)
+    np.testing.assert_allclose(alpha, 0.4, rtol=1e-12)
+    assert np.allclose(n_mid, np.sqrt(inf.n[1:] * inf.n[:-1]))

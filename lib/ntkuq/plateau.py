@@ -178,5 +178,35 @@ def model_table(name: str, label: str, curve: SplitCurve, model: PlateauModel,
     return row
 
 
-__all__ = ["PLATEAU_SLOPE", "PlateauModel", "SplitCurve", "TEST_SIZES", "fit_plateau", "model_table",
+def part_ratios(finite: SplitCurve, infinite: SplitCurve) -> Dict[str, np.ndarray]:
+    """Finite against infinite width, part by part, at the same training sets and test set (same N_T).
+
+    Args:
+      finite: the trained ensemble's split (`split_curve` of its rows; errors over members).
+      infinite: the infinite-width ensemble's split on the same N_D and N_T.
+
+    Returns:
+      Per common N_D: 'n', the floor ratio sqrt(A_fin / A_inf) ('floor', 'floor_err') and the population
+      ratio sqrt(B_fin / B_inf) ('population', 'population_err'; NaN where B_fin <= 0), with errors from the
+      finite-width errors alone (the infinite-width parts are exact).
+
+    Raises:
+      ValueError: different test-set sizes, or no common N_D.
+    """
+    if finite.n_test != infinite.n_test:
+        raise ValueError(f"finite, infinite: expected the same test-set size, got {finite.n_test} and "
+                         f"{infinite.n_test}")
+    common = np.intersect1d(finite.n, infinite.n)
+    if common.size == 0:
+        raise ValueError("finite, infinite: expected common training-set sizes, got none")
+    i = np.searchsorted(finite.n, common)
+    j = np.searchsorted(infinite.n, common)
+    floor = np.sqrt(finite.A[i] / infinite.A[j])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pop = np.where(finite.B[i] > 0, np.sqrt(np.abs(finite.B[i]) / infinite.B[j]), np.nan)
+        return {"n": common, "floor": floor, "floor_err": 0.5 * floor * finite.A_err[i] / finite.A[i],
+                "population": pop, "population_err": 0.5 * pop * finite.B_err[i] / np.abs(finite.B[i])}
+
+
+__all__ = ["part_ratios", "PLATEAU_SLOPE", "PlateauModel", "SplitCurve", "TEST_SIZES", "fit_plateau", "model_table",
            "split_curve"]

@@ -105,6 +105,22 @@ def plateau_verdict(slope: float, slope_err: float, tol: float = PLATEAU_SLOPE) 
     return "still falling" if slope < 0 else "rising"
 
 
+def local_exponents(n, y):
+    """The local power-law exponent -d ln y / d ln n between consecutive sizes.
+
+    Args:
+      n: increasing sizes (at least two, positive).
+      y: positive values at those sizes.
+
+    Returns:
+      (n_mid, exponent): the geometric midpoints sqrt(n_i n_{i+1}) and the exponents there; a pure power law
+      y = A n^-alpha gives alpha everywhere.
+    """
+    n, y = _check_curve(n, y, "y")
+    ln, ly = np.log(n), np.log(y)
+    return np.exp(0.5 * (ln[1:] + ln[:-1])), -np.diff(ly) / np.diff(ln)
+
+
 def bootstrap_curves(samples: Sequence[np.ndarray], stat: Callable[[np.ndarray], float],
                      n_boot: int = 500, seed: int = 0) -> np.ndarray:
     """(n_boot, n_points): stat of each point's samples (members or draws) resampled with replacement."""
