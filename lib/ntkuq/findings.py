@@ -21,7 +21,7 @@ PULL = 3.0
 
 
 def _names(names: Sequence[str]) -> str:
-    names = list(names)
+    names = ["the calorimeter" if n == "calorimeter" else n for n in names]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
@@ -120,19 +120,22 @@ def finite_predicted(ratios: Mapping[str, Mapping[str, np.ndarray]], n_test: Opt
     return _row("finite-width ε_L ≈ infinite-width ε_L", numbers, verdict)
 
 
+ALIKE = 0.1
+"""Two exponents within this relative difference (or PULL standard errors) count as scaling alike."""
+
+
 def ntk_like_nngp(alphas: Mapping[str, Tuple[Tuple[float, float], Tuple[float, float]]], where: str) -> Dict[str, str]:
-    """The NTK ensemble's α against the NNGP posterior's, per task: ((α_NTK, err), (α_NNGP, err)); equal within
-    PULL combined standard errors or 0.05 (when the errors are not known)."""
+    """The NTK ensemble's α against the NNGP posterior's, per task: ((α_NTK, err), (α_NNGP, err)); alike when
+    they differ by at most ALIKE of α_NTK or PULL combined standard errors."""
     same, differ, parts = [], [], []
     for name, ((a, ae), (b, be)) in alphas.items():
-        err = np.hypot(ae, be) if np.isfinite(ae) and np.isfinite(be) else np.nan
+        err = np.hypot(ae, be) if np.isfinite(ae) and np.isfinite(be) else 0.0
         parts.append(f"{name}: α {a:.3f} (NTK) vs {b:.3f} (NNGP)")
-        tol = PULL * err if np.isfinite(err) and err > 0 else 0.05
-        (same if abs(a - b) <= tol else differ).append(name)
+        (same if abs(a - b) <= max(PULL * err, ALIKE * abs(a)) else differ).append(name)
     verdict = ("holds on every task" if not differ else "does not hold on any task" if not same else
                f"holds on {_names(same)}, not on {_names(differ)}")
     return _row("the NTK ensemble scales like the NNGP posterior", f"{where}: " + "; ".join(parts), verdict)
 
 
-__all__ = ["DRIFT_TOL", "PULL", "finite_predicted", "ntk_like_nngp", "plateau_finite", "plateau_infinite",
+__all__ = ["ALIKE", "DRIFT_TOL", "PULL", "finite_predicted", "ntk_like_nngp", "plateau_finite", "plateau_infinite",
            "power_laws"]
