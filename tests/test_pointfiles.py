@@ -63,10 +63,20 @@ def test_verify_names_the_reason(text, reason):
     assert row is None and reason in why
 
 
-def test_file_without_checksum_is_accepted_when_its_key_matches():
+def test_file_without_checksum_is_refused_until_resealed(tmp_path):
+    from ntkuq.pointfiles import reseal
+
     legacy = json.dumps(ROW)
-    assert verify(legacy, KEY) == (ROW, "")
+    row, why = verify(legacy, KEY)
+    assert row is None and "no checksum" in why and "reseal" in why
     assert verify(legacy, "other")[0] is None
+    (tmp_path / f"{KEY}.json").write_text(legacy)
+    (tmp_path / "sealed.json").write_text(seal({**ROW, "key": "sealed"}))
+    assert reseal(tmp_path) == 1 and reseal(tmp_path) == 0
+    assert verify((tmp_path / f"{KEY}.json").read_text(), KEY) == (ROW, "")
+    (tmp_path / "wrongname.json").write_text(legacy)
+    with pytest.raises(ValueError, match="wrongname"):
+        reseal(tmp_path)
 
 
 def test_read_point_returns_the_row_and_none_for_a_missing_file(tmp_path):

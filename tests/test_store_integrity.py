@@ -66,12 +66,20 @@ def test_rows_skip_and_set_aside_bad_files(tmp_path):
     assert path.with_name(path.name + ".bad").exists()
 
 
-def test_legacy_files_without_checksum_are_accepted(tmp_path):
+def test_legacy_files_without_checksum_are_refused(tmp_path):
     folder = tmp_path / "points"
     folder.mkdir()
     key = point_key(n=1)
     (folder / f"{key}.json").write_text(json.dumps({**ROW, "key": key}, sort_keys=True))
-    assert ResultStore(folder).get(key)["mu"] == ROW["mu"]
+    with pytest.warns(PointFileWarning, match="no checksum"):
+        assert ResultStore(folder).get(key) is None
+    assert (folder / f"{key}.json.bad").exists()
+
+
+def test_every_committed_point_carries_its_checksum():
+    for folder in (REPO / "results").glob("*/points"):
+        unsealed = [p.name for p in folder.glob("*.json") if '"checksum"' not in p.read_text()]
+        assert not unsealed, f"{folder}: {len(unsealed)} files without a checksum, e.g. {unsealed[:2]}"
 
 
 def test_committed_cpu_points_still_read(recwarn):

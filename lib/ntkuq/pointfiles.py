@@ -6,11 +6,12 @@ without its checksum), and the row's own ``"key"``.  On reading, a file is used 
 
 * it parses as a JSON object,
 * its ``"key"`` equals the key in its name (a copied or renamed file from another point is foreign), and
-* its checksum, when present, matches its content (a truncated or edited file does not).
+* it carries a checksum that matches its content (a truncated or edited file does not).
 
-Files written before checksums existed (no ``"checksum"`` field, e.g. the committed results/cpu/points)
-are accepted when their key matches.  A file that fails is named in a `PointFileWarning`, set aside as
-KEY.json.bad (never deleted) and reported as missing, so the point is recomputed.
+Files written before checksums existed (no ``"checksum"`` field) are refused like damaged ones; `reseal`
+seals such files once, after checking their keys (``python -m ntkuq.runner reseal NAME``).  A file that
+fails is named in a `PointFileWarning`, set aside as KEY.json.bad (never deleted) and reported as missing,
+so the point is recomputed.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import os
 import warnings
 from pathlib import Path
 from typing import Optional, Tuple
+
+from .storage import atomic_write_text
 
 CHECKSUM_FIELD = "checksum"
 """Name of the checksum field in a point file."""
@@ -59,9 +62,37 @@ def verify(text: str, key: str) -> Tuple[Optional[dict], str]:
     if row.get("key") != key:
         return None, f"computed for key {row.get('key')!r}, not {key!r} (a foreign or renamed file)"
     stored = row.pop(CHECKSUM_FIELD, None)
-    if stored is not None and stored != checksum(row):
+    if stored is None:
+        return None, ("no checksum (a file from before checksums: `python -m ntkuq.runner reseal NAME` seals "
+                      "such files after checking their keys)")
+    if stored != checksum(row):
         return None, "checksum mismatch (the file was edited or damaged)"
     return row, ""
+
+
+def reseal(folder: os.PathLike) -> int:
+    """Seal the point files in `folder` that carry no checksum yet (files from before checksums).
+
+    Args:
+      folder: a folder of KEY.json point files.
+
+    Returns:
+      The number of files sealed; files that already carry a checksum are left as they are.
+
+    Raises:
+      ValueError: a file without a checksum is not a JSON object or was computed for another key (it is
+        named; nothing is sealed blindly).
+    """
+    count = 0
+    for path in sorted(Path(folder).glob("*.json")):
+        row = json.loads(path.read_text())
+        if not isinstance(row, dict) or CHECKSUM_FIELD in row:
+            continue
+        if row.get("key") != path.stem:
+            raise ValueError(f"folder: {path} holds key {row.get('key')!r}, not {path.stem!r}; not sealed")
+        atomic_write_text(path, seal(row))
+        count += 1
+    return count
 
 
 def read_point(path: Path) -> Optional[dict]:
@@ -87,4 +118,4 @@ def read_point(path: Path) -> Optional[dict]:
     return row
 
 
-__all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "PointFileWarning", "checksum", "read_point", "seal", "verify"]
+__all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "PointFileWarning", "checksum", "read_point", "reseal", "seal", "verify"]

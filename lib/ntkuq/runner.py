@@ -350,10 +350,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     po.add_argument("name", help="preset name: ci, cpu or paper")
     po.add_argument("--only", nargs="*", default=None, help=f"chapters (default: {' '.join(POINT_CHAPTERS)})")
     po.add_argument("--out", default=None, help="results folder (default: results/NAME)")
+    rs = sub.add_parser("reseal", help="seal results/NAME/points files written before checksums")
+    rs.add_argument("name", help="preset name: ci, cpu or paper")
     ta = sub.add_parser("table", help="write results/NAME/results.csv from the points stored so far")
     ta.add_argument("name", help="preset name: ci, cpu or paper")
     ta.add_argument("--out", default=None, help="results folder (default: results/NAME)")
     args = parser.parse_args(argv)
+    if args.command == "reseal":
+        from .pointfiles import reseal
+
+        folder = ROOT / "results" / args.name / "points"
+        try:
+            print(f"[{args.name}] sealed {reseal(folder)} point files in {folder}")
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "table":
         try:
             write_table(args.name, out=None if args.out is None else Path(args.out))
