@@ -1,6 +1,6 @@
 """`python -m ntkuq ...` runs the `ntkuq` command line (see cli.py)."""
 import sys
 
-from .cli import main
+from ntkuq.estimate.cli import main
 
 sys.exit(main())

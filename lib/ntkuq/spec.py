@@ -1,11 +1,19 @@
-"""The MLP specification shared by every part of the library (Roberts-Yaida-Hanin notation)."""
+"""The MLP specification shared by every part of the library (Roberts-Yaida-Hanin notation), and the
+activations' pointwise functions (`POINTWISE`) that the kernels' quadrature and the finite networks share."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Optional
 
-from .checks import InputTypeError, check_int, check_real
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import erf
+
+from ntkuq._src.checks import check_int, check_real
+from ntkuq.errors import InputTypeError
+
+Array = jax.Array
 
 ACTIVATIONS = ("relu", "erf", "tanh", "gelu")
 """Activations the library knows: ReLU and erf have closed-form kernels, the rest use quadrature."""
@@ -63,3 +71,23 @@ class MLPSpec:
         C_b, C_W = crit[activation]
         return cls(depth=depth, activation=activation, C_b=C_b, C_W=C_W,
                    lambda_b=check_real(lambda_ratio, "lambda_ratio", lower=0.0), lambda_W=1.0, width=width)
+
+
+def _gelu(x: Array) -> Array:
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+def _gelu_prime(x: Array) -> Array:
+    return 0.5 * (1 + erf(x / math.sqrt(2))) + x * jnp.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+
+
+POINTWISE: dict = {
+    "relu": (jax.nn.relu, lambda x: (x > 0).astype(x.dtype)),
+    "erf": (erf, lambda x: 2 / math.sqrt(math.pi) * jnp.exp(-(x**2))),
+    "tanh": (jnp.tanh, lambda x: 1 - jnp.tanh(x) ** 2),
+    "gelu": (_gelu, _gelu_prime),
+}
+"""Each activation and its derivative, used by quadrature and by finite networks."""
+
+
+__all__ = ["ACTIVATIONS", "MLPSpec", "POINTWISE"]

@@ -1,0 +1,160 @@
+"""Figures shared by the scaling chapters: mu_L, sigma_L and eps_L against N_D on log-log axes."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+TASK_COLORS = {"mnist": "tab:blue", "cifar10": "tab:red", "calorimeter": "tab:green"}
+TASK_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "calorimeter": "calorimeter"}
+
+
+def format_pm(value: float, err: float) -> str:
+    """'value +- err' with the error to two significant digits and the value to the same decimals.
+
+    Never prints a zero error: 0.0312 +- 0.0004 stays '0.0312 ± 0.00040', not '0.03 ± 0.00'."""
+    if not (np.isfinite(err) and err > 0):
+        return f"{value:.3g}"
+    decimals = max(0, 1 - int(np.floor(np.log10(err))))
+    if decimals > 4:                                   # an error far below the value's precision
+        return f"{value:.4f} ± {err:.0e}"
+    return f"{value:.{decimals}f} ± {err:.{decimals}f}"
+
+
+def _log_axis(axis):
+    """Log axis with ticks at 1, 2, 5 x 10^k labelled plainly (only at 10^k where the data span more than two
+    decades, so that the labels never run into each other), and unlabelled minor ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = sorted(axis.get_view_interval())
+    wide = lo > 0 and hi / lo > 10**2.3
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], Optional[dict]]],
+                   panels: Sequence[str] = ("mu", "sigma", "eps"), title: str = ""):
+    """One panel per statistic, two panels per row, and the legend (with the fits) in a panel of its own.
+
+    series are (label, color, linestyle, curves, fits or None); a fit's exponents and the slope of
+    eps_L are written into the legend as value +- error."""
+    import matplotlib.pyplot as plt
+
+    ylabels = {"mu": r"$\mu_\mathcal{L}$, mean test loss", "sigma": r"$\sigma_\mathcal{L}$, std. of the test loss",
+               "eps": r"$\epsilon_\mathcal{L} = \sigma_\mathcal{L}/\mu_\mathcal{L}$"}
+    titles = {"mu": "mean", "sigma": "standard deviation", "eps": "coefficient of variation"}
+    ncols = 2
+    nrows = (len(panels) + 1 + ncols - 1) // ncols          # one extra cell for the legend
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6, 3.4 * nrows), squeeze=False)  # shown at ~1:1
+    flat = axes.ravel()
+    handles = []
+    for ax, stat in zip(flat, panels):
+        for label, color, ls, c, f in series:
+            marker, face = {"-": ("o", color), "--": ("s", "white"), ":": ("^", "white")}.get(ls, ("o", color))
+            if f is not None and stat in ("mu", "sigma"):
+                grid = np.geomspace(c["n"].min(), c["n"].max(), 50)
+                ax.plot(grid, f[stat](grid), color=color, ls=ls, lw=1, alpha=0.7)
+            h = ax.errorbar(c["n"], c[stat], yerr=c.get(f"{stat}_err"), color=color, ls="none" if f else ls,
+                            marker=marker, mfc=face, ms=4, capsize=2)
+            if stat == panels[0]:
+                lab = label
+                if f is not None:
+                    lines = [label, rf"$\alpha$ = {format_pm(f['mu'].exponent, f['mu'].exponent_err)}, "
+                             rf"$\beta$ = {format_pm(f['sigma'].exponent, f['sigma'].exponent_err)}"]
+                    if "plateau" in f:
+                        p = f["plateau"]
+                        lines.append(rf"slope of $\epsilon_\mathcal{{L}}$: {format_pm(p.slope, p.slope_err)}")
+                    lab = "\n".join(lines)
+                handles.append((h, lab))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_axis(ax.xaxis)
+        _log_axis(ax.yaxis)
+        ax.set_title(titles.get(stat, stat), fontsize=10)
+        ax.set_xlabel(r"training-set size $N_\mathcal{D}$")
+        ax.set_ylabel(ylabels[stat] + " (dimensionless)", fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.grid(True, which="minor", alpha=0.1)
+    for ax in flat[len(panels):]:
+        ax.axis("off")
+    size = 9 if len(handles) <= 6 else 7.5   # readable at the page's column width
+    flat[len(panels)].legend([h for h, _ in handles], [lab for _, lab in handles], loc="center",
+                             fontsize=size, frameon=False, title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
+                             "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$", title_fontsize=size)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def table_markdown(rows: List[dict], columns: Sequence[str], formats: Optional[Dict[str, str]] = None) -> str:
+    """A markdown table of rows (dicts); value +- error where a column has a matching *_err column."""
+    formats = formats or {}
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        cells = []
+        for c in columns:
+            v, fmt = r.get(c, ""), formats.get(c, "{:.3g}")
+            if isinstance(v, float):
+                cell = fmt.format(v)
+                if f"{c}_err" in r:
+                    err = r[f"{c}_err"]
+                    cell = format_pm(v, err) if fmt == "{:.3g}" else cell + " ± " + fmt.format(err)
+            else:
+                cell = str(v)
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_sizes: Sequence[int],
+                   title: str = ""):
+    """eps_L against N_D for several test-set sizes n, one panel per curve, from `plateau.SplitCurve`s.
+
+    panels are (title, curve, model or None): per n the curve's eps_L(n) (points and line), its floor
+    sqrt(A / n) (dashed, same colour), and the population part sqrt(B) (black); with a model, the fitted
+    B(N_D) over its decade (grey) and the onsets N_D*(n) inside the plotted range (triangles)."""
+    import matplotlib.pyplot as plt
+
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6 if ncols < 3 else 10.5, 3.6 * nrows), squeeze=False,
+                             sharey=True)
+    cmap = plt.get_cmap("viridis")
+    colors = [cmap(i / max(1, len(test_sizes) - 1) * 0.9) for i in range(len(test_sizes))]
+    for ax, (name, c, model) in zip(axes.ravel(), panels):
+        for n, col in zip(test_sizes, colors):
+            extra = " (beyond $N_T$)" if n > c.n_test else ""
+            ax.plot(c.n, c.eps(n), "o-", color=col, ms=3.5, lw=1.2, label=f"$n$ = {n:,}{extra}")
+            ax.plot(c.n, c.eps_floor(n), "--", color=col, lw=0.9)
+            if model is not None:
+                onset = model.onset(n)
+                if c.n.min() <= onset <= c.n.max():
+                    ax.plot([onset], [float(np.sqrt(2 * model.floor(onset) / n))], "v", color=col, ms=7)
+        ax.errorbar(c.n, c.eps_population, yerr=0.5 * c.B_err / np.maximum(c.eps_population, 1e-300),
+                    fmt="s-", color="black", ms=3.5, lw=1.2, capsize=2, label=r"population, $n\to\infty$")
+        if model is not None:
+            grid = np.geomspace(model.n_lo, model.n_hi, 30)
+            ax.plot(grid, np.sqrt(model.population(grid)), color="0.55", lw=3, alpha=0.5, zorder=0,
+                    label=rf"fit $B\propto N_\mathcal{{D}}^{{-\gamma}}$, $\gamma$ = "
+                          f"{format_pm(model.population.exponent, model.population.exponent_err)}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_axis(ax.xaxis)
+        _log_axis(ax.yaxis)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(r"training-set size $N_\mathcal{D}$")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7.5, loc="lower left", frameon=False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(r"$\epsilon_\mathcal{L}$ (dimensionless)")
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["TASK_COLORS", "TASK_NAMES", "format_pm", "plateau_figure", "scaling_figure", "table_markdown"]

@@ -1,0 +1,308 @@
+"""Finite-width ensembles: M MLPs from independent initializations, trained together on shared data.
+
+`train_ensemble` trains them (`ntkuq.finite.training` has the optimizers, steps and learning rates) and
+records at log-spaced steps each member's train loss L_train = 1 / (2 N_D) sum (z - y)^2 and test loss
+L = 1 / (N_T k) sum_d sum_i (z_i(x_d) - y_id)^2, and at the end each member's loss on every test point
+(`ntkuq.finite.stats`).  Its memory is estimated before anything is allocated (`ensemble_bytes`, beside
+the trainer whose memory it counts) and a run that would not fit is refused, naming what would.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from ntkuq._src.budget import FLOPS_PER_S, OVERHEAD_BYTES, WORD, largest, memory_limit_bytes, require
+from ntkuq._src.checks import check_inputs, check_int, check_positive
+from ntkuq.finite.network import layer_sizes
+from ntkuq.finite.stats import EnsembleResult
+from ntkuq.infinite.gains import check_optimizer
+from ntkuq.finite.training import (OPTIMIZERS, _ensemble_runner, _evaluate, default_eta, init_members,
+                                  make_optimizer, shuffle_key, stable_eta_max)
+from ntkuq.spec import MLPSpec
+
+Array = jax.Array
+CHUNK_MEMORY_BYTES = 4 * 2**30
+"""Working-memory budget for one chunk of members when `chunk` is not given (a rough estimate)."""
+
+
+def record_steps(steps: int, n_record: int = 20) -> np.ndarray:
+    """Unique rounded log-spaced steps from 0 to `steps`, both included."""
+    inner = np.round(np.geomspace(1, steps, max(n_record - 1, 1))).astype(np.int64) if steps >= 1 else []
+    return np.unique(np.concatenate([[0, steps], inner])).astype(np.int64)
+
+
+def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int, optimizer: str) -> int:
+    """Members per chunk so that parameters, optimizer state and activations fit CHUNK_MEMORY_BYTES."""
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    per_member = itemsize * (n_params * {"adam": 5, "momentum": 4, "nesterov": 4}.get(optimizer, 3)
+                             + 3 * (n_train + n_test) * sum(sizes[1:]))
+    return max(1, CHUNK_MEMORY_BYTES // per_member)
+
+
+def require_ensemble_memory(spec: MLPSpec, n_in: int, n_out: int, n_train: int, n_test: int, n_members: int, *,
+                            steps: int, optimizer: str = "gd", dtype=jnp.float32, chunk: Optional[int] = None,
+                            keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
+    """Refuse (estimate.TooLargeError, see ntkuq.budget) before training if the ensemble would not fit in memory.
+
+    The estimate is `budget.ensemble_bytes` for the chunk of members trained at once (`chunk`, or the
+    automatic CHUNK_MEMORY_BYTES rule); the message names M, the width, N_D, N_T, a rough time and a smaller
+    chunk or width that fits.
+
+    Args:
+      spec: the architecture, with the members' finite width.
+      n_in: the input dimension (number of features).
+      n_out: the output dimension k.
+      n_train: N_D, the number of training points.
+      n_test: N_T, the number of test points.
+      n_members: M, the number of networks in the ensemble.
+      steps: the number of training steps; only for the time quoted in the message.
+      optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+      dtype: the parameters' dtype (default float32); sets the bytes per number.
+      chunk: members trained at once; None (default) for the automatic CHUNK_MEMORY_BYTES rule.
+      keep_outputs: True counts the test outputs of every member (default False).
+      n_record: the number of recorded points of each member's loss history (default 20).
+      what: the name of the computation in the message (default "train_ensemble").
+    """
+    itemsize = jnp.dtype(dtype).itemsize
+
+    def sizes_of(width: int) -> Tuple[int, ...]:
+        return layer_sizes(spec.with_width(width), n_in, n_out)
+
+    c = chunk if chunk is not None else _auto_chunk(sizes_of(spec.width), n_train, n_test, itemsize, optimizer)
+    require_ensemble(sizes_of, int(spec.width), n_train, n_test, n_members, steps=steps, itemsize=itemsize,
+                     optimizer=optimizer, chunk=c, keep_outputs=keep_outputs, n_record=n_record, what=what)
+
+
+def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members: int, steps: int,
+                   eta: Optional[float] = None, seed: int = 0, optimizer: str = "gd",
+                   momentum: Optional[float] = None,
+                   batch_size: Optional[int] = None, tol: Optional[float] = None, n_record: int = 20,
+                   chunk: Optional[int] = None, dtype=jnp.float32, keep_outputs: bool = False,
+                   allow_unstable: bool = False, warmup: int = 0, progress: bool = True) -> EnsembleResult:
+    """Train n_members networks of spec.width for at most `steps` steps and record their losses.
+
+    Args:
+      spec: the architecture, with a finite width.
+      x_train, y_train, x_test, y_test: data (points x features, points x outputs); float64 or float32.
+      n_members: ensemble size M; member m starts from fold_in(PRNGKey(seed), m).
+      steps: optimizer steps T (see ntkuq.convergence.converged_steps for a T that converges).
+      eta: learning rate; None: default_eta (half the stable maximum of the optimizer). Required for 'adam'.
+      seed: the run's seed (initializations and, for 'sgd', the shuffling).
+      optimizer: 'gd', 'momentum' (heavy ball), 'nesterov', 'sgd' (mini-batches) or 'adam'.
+      momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); must be None otherwise.
+      batch_size: mini-batch size, 'sgd' only.
+      tol: stop a chunk once all its members' train losses are below tol (checked at recording steps).
+      n_record: number of log-spaced recording steps (losses of every member).
+      chunk: members trained in one vmap (None: from a memory budget).
+      dtype: float32 (default) or float64 parameters and data.
+      keep_outputs: also return every member's test outputs (M, N_T, k).
+      allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked) and
+        return non-finite losses of diverged members instead of raising ValueError.
+      warmup: W >= 0 steps of linear warmup: step t at the rate eta min(1, (t + 1) / W) (0: none); the
+        infinite-width engine follows the same ramp (`ntkuq.gains.residual_factor`).
+      progress: show a progress bar.
+    """
+    if spec.width is None:
+        raise ValueError("width: expected a finite width for a trained ensemble, got None (infinite)")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
+    if optimizer in ("momentum", "nesterov"):
+        momentum = check_optimizer(optimizer, momentum)
+    elif momentum is not None:
+        raise ValueError(f"momentum: only used by optimizer 'momentum' or 'nesterov', got {momentum!r} with {optimizer!r}")
+    if jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
+    dtype = jnp.dtype(dtype)
+    n_members = check_int(n_members, "n_members")
+    steps = check_int(steps, "steps", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
+    n_record = check_int(n_record, "n_record", minimum=2)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    if warmup and optimizer == "adam":
+        raise ValueError("warmup: only for 'gd', 'momentum', 'nesterov' and 'sgd', got a warmup with 'adam'")
+    x_tr = check_inputs(x_train, "x_train")
+    n_train, n_in = x_tr.shape
+    y_tr = check_inputs(y_train, "y_train", n_rows=n_train)
+    x_te = check_inputs(x_test, "x_test", n_features=n_in)
+    y_te = check_inputs(y_test, "y_test", n_rows=x_te.shape[0], n_features=y_tr.shape[1])
+    if optimizer == "sgd":
+        if batch_size is None:
+            raise ValueError("batch_size: expected an integer for optimizer='sgd', got None")
+        batch_size = check_int(batch_size, "batch_size")
+        if batch_size > n_train:
+            raise ValueError(f"batch_size: expected at most N_D = {n_train}, got {batch_size}")
+    elif batch_size is not None:
+        raise ValueError(f"batch_size: only used by optimizer='sgd', got {batch_size!r} with {optimizer!r}")
+    if tol is not None:
+        tol = check_positive(tol, "tol")
+    if chunk is not None:
+        chunk = check_int(chunk, "chunk")
+    if eta is None:
+        if optimizer == "adam":
+            raise ValueError("eta: expected an explicit Adam step size for optimizer='adam', got None")
+        eta = default_eta(spec, x_tr, 0.5, optimizer, momentum)
+    else:
+        eta = check_positive(eta, "eta")
+        if optimizer != "adam" and not allow_unstable:
+            eta_max = stable_eta_max(spec, x_tr, optimizer, momentum)
+            if eta >= eta_max:
+                raise ValueError(f"eta: expected a learning rate below the stable maximum of {optimizer!r} for the "
+                                 f"analytic NTK, {eta_max:.4g}, got {eta:g} (pass allow_unstable=True to override)")
+
+    k = y_tr.shape[1]
+    sizes = layer_sizes(spec, n_in, k)
+    require_ensemble_memory(spec, n_in, k, n_train, x_te.shape[0], n_members, steps=steps, optimizer=optimizer,
+                            dtype=dtype, chunk=chunk, keep_outputs=keep_outputs, n_record=n_record)
+    if chunk is None:
+        chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
+    chunk = min(chunk, n_members)
+    x_tr, y_tr, x_te, y_te = (a.astype(dtype) for a in (x_tr, y_tr, x_te, y_te))
+    run = _ensemble_runner(spec, n_in, k, optimizer, batch_size, dtype.name, momentum)
+    tx0 = make_optimizer(spec, n_in, k, 1.0, optimizer, dtype, momentum)  # the state's structure does not depend on eta
+    eta_arr, data_key, warmup_arr = jnp.asarray(eta, dtype), shuffle_key(seed), jnp.asarray(warmup, jnp.int32)
+
+    rec = record_steps(steps, n_record)
+    train_hist = np.empty((n_members, rec.size))
+    test_hist = np.empty((n_members, rec.size))
+    alive_hist = np.empty((n_members, rec.size, spec.depth - 1))
+    stopped = np.full(n_members, steps, dtype=np.int64)
+    outputs = np.empty((n_members, x_te.shape[0], k)) if keep_outputs else None
+    point = np.empty((n_members, x_te.shape[0]))
+    n_chunks = -(-n_members // chunk)
+    with tqdm(total=steps * n_chunks, desc=f"ensemble n={spec.width} M={n_members}", unit="step",
+              disable=not progress, delay=2.0, leave=False) as bar:
+        for lo in range(0, n_members, chunk):
+            hi = min(lo + chunk, n_members)
+            params = init_members(spec, n_in, k, np.arange(lo, hi), seed=seed, dtype=dtype)
+            state = jax.vmap(tx0.init)(params)
+            t = 0
+            for j, r in enumerate(rec):
+                if r > t:
+                    params, state = run(params, state, x_tr, y_tr, jnp.asarray(t, jnp.int32),
+                                        jnp.asarray(r - t, jnp.int32), eta_arr, data_key, warmup_arr)
+                    bar.update(int(r - t))
+                    t = int(r)
+                tr, te, z, alive = _evaluate(spec, params, x_tr, y_tr, x_te, y_te)
+                train_hist[lo:hi, j], test_hist[lo:hi, j] = np.asarray(tr), np.asarray(te)
+                alive_hist[lo:hi, j] = np.asarray(alive)
+                if tol is not None and r < steps and bool(np.all(train_hist[lo:hi, j] < tol)):
+                    train_hist[lo:hi, j + 1:] = train_hist[lo:hi, j:j + 1]
+                    test_hist[lo:hi, j + 1:] = test_hist[lo:hi, j:j + 1]
+                    alive_hist[lo:hi, j + 1:] = alive_hist[lo:hi, j:j + 1]
+                    stopped[lo:hi] = t
+                    bar.update(int(steps - t))
+                    break
+            point[lo:hi] = np.asarray(jnp.mean((z - y_te) ** 2, axis=-1))
+            if keep_outputs:
+                outputs[lo:hi] = np.asarray(z)
+    diverged = ~(np.isfinite(test_hist[:, -1]) & np.isfinite(train_hist[:, -1]))
+    if diverged.any() and not allow_unstable:  # finite input never gives NaN / inf unless asked for
+        raise ValueError(f"eta: training diverged (non-finite losses) for {int(diverged.sum())} of {n_members} "
+                         f"members at eta = {eta:g} with {optimizer!r}; expected a smaller learning rate "
+                         "(or pass allow_unstable=True to get the non-finite losses back)")
+    return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
+                          stopped, float(eta), outputs, alive_hist, point)
+
+
+def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, itemsize: int = 4,
+                          optimizer: str = "gd") -> float:
+    """One member of `ensembles.train_ensemble`: parameters, gradients and optimizer state (3 to 5 copies)
+    and the activations of the training and test inputs (3 (N_D + N_T) sum of widths); one copy more than the
+    chunking rule of `ensembles._auto_chunk` counts (the optimizer's update is a temporary of its own).
+
+    Args:
+      layer_sizes: the network's layer widths, input dimension first and output dimension last.
+      n_train: N_D, the number of training inputs whose activations are held.
+      n_test: N_T, the number of test inputs whose activations are held.
+      itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
+      optimizer: "gd" (default; 4 copies of the parameters), "momentum"/"nesterov" (5) or "adam" (6).
+
+    Returns:
+      The estimated bytes of one member.
+    """
+    n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    copies = {"adam": 6, "momentum": 5, "nesterov": 5}.get(optimizer, 4)
+    return float(itemsize) * (n_params * copies + 3 * (n_train + n_test) * sum(layer_sizes[1:]))
+
+
+def ensemble_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, n_members: int, *, itemsize: int = 4,
+                   optimizer: str = "gd", chunk: int = 1, keep_outputs: bool = False, n_record: int = 20) -> float:
+    """`ensembles.train_ensemble`: one chunk of members, the analytic NTK on the training inputs for the
+    stable rate (float64 N_D^2, twice for the eigenvalues), the loss histories and optionally the outputs.
+
+    Args:
+      layer_sizes: the network's layer widths, input dimension first and output dimension last.
+      n_train: N_D, the number of training points.
+      n_test: N_T, the number of test points.
+      n_members: M, the number of networks in the ensemble.
+      itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
+      optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+      chunk: members trained at once (default 1); at most n_members are counted.
+      keep_outputs: True counts the float64 test outputs of every member (M x N_T x outputs); default False.
+      n_record: the number of recorded points of each member's loss history (default 20).
+
+    Returns:
+      The estimated peak bytes, OVERHEAD_BYTES included.
+    """
+    n, t = float(n_train), float(n_test)
+    member = ensemble_member_bytes(layer_sizes, n_train, n_test, itemsize, optimizer)
+    outputs = WORD * n_members * t * layer_sizes[-1] if keep_outputs else 0.0
+    return (min(chunk, n_members) * member + WORD * 3 * n * n + 2 * WORD * n_members * n_record + outputs
+            + WORD * (n + t) * (layer_sizes[0] + layer_sizes[-1]) + OVERHEAD_BYTES)
+
+
+def ensemble_seconds(layer_sizes: Sequence[int], n_train: int, n_members: int, steps: int) -> float:
+    """Rough training time: forward and backward passes, about 6 operations per parameter and training
+    point per step, at estimate.FLOPS_PER_S (a GPU is much faster)."""
+    n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    return 6.0 * n_params * n_train * n_members * steps / FLOPS_PER_S
+
+
+def require_ensemble(sizes_of: Callable[[int], Sequence[int]], width: int, n_train: int, n_test: int,
+                     n_members: int, *, steps: int, itemsize: int, optimizer: str, chunk: int,
+                     keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
+    """require() for a trained ensemble; sizes_of(width) gives the layer sizes.  Suggests a smaller chunk of
+    members trained at once if one member fits, else the largest width that does.
+
+    Args:
+      sizes_of: maps a hidden width to the network's layer sizes (input first, output last).
+      width: the hidden width n of the members.
+      n_train: N_D, the number of training points.
+      n_test: N_T, the number of test points.
+      n_members: M, the number of networks in the ensemble.
+      steps: the number of training steps; only for the time quoted in the message.
+      itemsize: bytes per number of the trained networks (4 for float32, 8 for float64).
+      optimizer: "gd", "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+      chunk: members trained at once.
+      keep_outputs: True counts the test outputs of every member (default False).
+      n_record: the number of recorded points of each member's loss history (default 20).
+      what: the name of the computation in the message (default "train_ensemble").
+
+    Raises:
+      TooLargeError: if the estimate exceeds memory_limit_bytes().
+    """
+    budget = memory_limit_bytes()
+
+    def est(w: int, c: int) -> float:
+        return ensemble_bytes(sizes_of(w), n_train, n_test, n_members, itemsize=itemsize, optimizer=optimizer,
+                              chunk=c, keep_outputs=keep_outputs, n_record=n_record)
+
+    needed = est(width, chunk)
+    if needed <= budget:
+        return
+    if est(width, 1) <= budget:
+        fits = f"chunk = {largest(lambda c: est(width, c) <= budget, 1, chunk)} members trained at once"
+    else:
+        w = largest(lambda v: est(v, 1) <= budget, 1, width)
+        fits = f"width {w} (M = {n_members}, N_D = {n_train})" if w >= 1 else ""
+    require(needed, f"{what} with M = {n_members} members of width {width}, N_D = {n_train}, N_T = {n_test} "
+            f"({min(chunk, n_members)} at once)", fits=fits,
+            seconds=ensemble_seconds(sizes_of(width), n_train, n_members, steps), budget=budget)
+
+
+__all__ = ["CHUNK_MEMORY_BYTES", "ensemble_bytes", "ensemble_member_bytes", "ensemble_seconds", "record_steps",
+           "require_ensemble", "require_ensemble_memory", "train_ensemble"]

@@ -1,0 +1,135 @@
+"""Tables of a study's stored rows: selection, curves per N_D with bootstrap resamples, power-law fits, the
+exponent table and the eps_L plateau verdicts (the slope test and the plateau model)."""
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+
+import numpy as np
+
+from ntkuq.study.plateau_model import TEST_SIZES, fit_plateau, split_curve
+from ntkuq.study.scaling import PowerLaw, Plateau, bootstrap_curves, eps_of, fit_power_law, plateau, plateau_verdict
+from ntkuq.study.store import ResultStore
+
+
+def committed_rows(folder: Union[str, os.PathLike], **match) -> List[dict]:
+    """The rows stored in a results folder's points (`ResultStore`; finished or not, e.g. results/paper/points)
+    that match every given field (as `select`); [] when the folder does not exist."""
+    if not os.path.isdir(folder):
+        return []
+    return select(ResultStore(folder).rows(), **match)
+
+
+def select(rows: Iterable[dict], **match) -> List[dict]:
+    """Rows whose fields equal every given value (width compared as a string; a missing field matches nothing)."""
+    def ok(r):
+        return all(str(r.get(k)) == str(v) if k == "width" else (k in r and r[k] == v) for k, v in match.items())
+    return [r for r in rows if ok(r)]
+
+
+def curves(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Per N_D: mu, sigma, eps (mean over draws, or the ensemble's values) and bootstrap resamples of each."""
+    sizes = sorted({r["n_train"] for r in rows})
+    out: Dict[str, np.ndarray] = {"n": np.array(sizes, dtype=float)}
+    by_n = [[r for r in rows if r["n_train"] == n] for n in sizes]
+    members = all(g and all(isinstance(r.get("member_losses"), list) for r in g) for g in by_n)
+    if members:  # finite width: per draw the members' statistics, averaged over draws; nested bootstrap
+        rng = np.random.default_rng(seed)
+        stats = {"mu": np.mean, "sigma": lambda s: np.std(s, ddof=1), "eps": eps_of}
+        for name, stat in stats.items():
+            out[name] = np.array([np.mean([stat(np.asarray(r["member_losses"], float)) for r in g]) for g in by_n])
+            out[f"{name}_boot"] = np.empty((n_boot, len(sizes)))
+        for j, g in enumerate(by_n):  # resample draws (when there are several), then members within each
+            draws = [np.asarray(r["member_losses"], dtype=float) for r in g]
+            for b in range(n_boot):
+                pick = rng.integers(0, len(draws), len(draws)) if len(draws) > 1 else [0]
+                res = [draws[i][rng.integers(0, draws[i].size, draws[i].size)] for i in pick]
+                for name, stat in stats.items():
+                    out[f"{name}_boot"][b, j] = np.mean([stat(r) for r in res])
+    else:  # infinite width: exact per draw; bootstrap over draws (if there are several)
+        for name in ("mu", "sigma", "eps"):
+            vals = [np.array([r[name] for r in g]) for g in by_n]
+            out[name] = np.array([v.mean() for v in vals])
+            if min(len(v) for v in vals) >= 2:
+                out[f"{name}_boot"] = bootstrap_curves(vals, np.mean, n_boot, seed)
+    for name in ("mu", "sigma", "eps"):
+        boot = out.get(f"{name}_boot")
+        out[f"{name}_err"] = np.std(boot, axis=0, ddof=1) if boot is not None else np.zeros(len(sizes))
+    return out
+
+
+def fits(c: Dict[str, np.ndarray], decades: float = 1.0) -> Dict[str, object]:
+    """Power laws of mu and sigma and the eps plateau for one curve set from `curves`."""
+    mu = fit_power_law(c["n"], c["mu"], c.get("mu_boot"))
+    sigma = fit_power_law(c["n"], c["sigma"], c.get("sigma_boot"))
+    return {"mu": mu, "sigma": sigma, "plateau": plateau(c["n"], c["eps"], c.get("eps_boot"), decades)}
+
+
+def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
+    """One row of the exponent table: alpha, beta, plateau slope and value, with errors."""
+    mu: PowerLaw = f["mu"]  # type: ignore[assignment]
+    sigma: PowerLaw = f["sigma"]  # type: ignore[assignment]
+    p: Plateau = f["plateau"]  # type: ignore[assignment]
+    return {"task": task, "curve": label, "alpha": mu.exponent, "alpha_err": mu.exponent_err,
+            "beta": sigma.exponent, "beta_err": sigma.exponent_err, "eps_slope": p.slope,
+            "eps_slope_err": p.slope_err, "eps_plateau": p.value, "eps_plateau_err": p.value_err,
+            "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
+
+
+def last_slope(c: Dict[str, np.ndarray], stat: str = "eps") -> tuple:
+    """The log-log slope of a curve from `curves` between its two largest N_D, and its bootstrap error (0.0 when
+    the curve has no resamples): how fast the statistic still changes at the end of the range."""
+    n = np.log(c["n"][-2:])
+    slope = float(np.diff(np.log(c[stat][-2:]))[0] / np.diff(n)[0])
+    boot = c.get(f"{stat}_boot")
+    if boot is None:
+        return slope, 0.0
+    resampled = np.diff(np.log(np.asarray(boot)[:, -2:]), axis=1)[:, 0] / np.diff(n)[0]
+    return slope, float(np.std(resampled, ddof=1))
+
+
+def verdict_curves(rows: Sequence[dict], task_names: Mapping[str, str],
+                   methods: Sequence[str] = ("ntk", "nngp")) -> Dict[Tuple[str, str], tuple]:
+    """Curves, fits and one table row per (task, method) with points at two or more N_D.
+
+    Args:
+      rows: stored rows (`committed_rows`, `ResultStore.rows`), one statistic per point and draw.
+      task_names: task -> name shown in the table, in the order wanted (tasks not named are skipped).
+      methods: the `method` values to take, in order.
+
+    Returns {(task, method): (curves, fits, row)}: `curves` and `fits` as from those functions; `row` is
+    `fit_row` with 'draws' (the number of training-set draws, as text), 'verdict' (`scaling.plateau_verdict`
+    of the slope over the largest decade), 'last_slope', 'last_slope_err' (`last_slope`) and, where the rows
+    carry the two parts of sigma_L^2, the plateau model's verdicts per test-set size (`model_verdicts`).
+    """
+    out: Dict[Tuple[str, str], tuple] = {}
+    for task, name in task_names.items():
+        for method in methods:
+            rr = select(rows, task=task, method=method)
+            if len({r["n_train"] for r in rr}) < 2:
+                continue
+            c = curves(rr)
+            f = fits(c)
+            p: Plateau = f["plateau"]  # type: ignore[assignment]
+            row = fit_row(name, method.upper(), f)
+            row.update(draws=str(len({r["draw"] for r in rr})), verdict=plateau_verdict(p.slope, p.slope_err))
+            row["last_slope"], row["last_slope_err"] = last_slope(c)
+            row.update(model_verdicts(rr))
+            out[(task, method)] = (c, f, row)
+    return out
+
+
+def model_verdicts(rows: Sequence[dict], test_sizes: Sequence[int] = TEST_SIZES) -> Dict[str, str]:
+    """The plateau model's verdict at the largest N_D (`plateau.PlateauModel.verdict`) for each test-set size
+    n of `test_sizes` up to the rows' N_T, as {'verdict_n=N': ...}; {} when fewer than three sizes carry the
+    split (var_diag, var_offdiag)."""
+    split = [r for r in rows if r.get("var_diag") is not None]
+    if len({r["n_train"] for r in split}) < 3:
+        return {}
+    curve = split_curve(split)
+    model = fit_plateau(curve)
+    return {f"verdict_n={n}": model.verdict(n) for n in test_sizes if n <= curve.n_test}
+
+
+__all__ = ["committed_rows", "curves", "fit_row", "fits", "last_slope", "model_verdicts", "select",
+           "verdict_curves"]
