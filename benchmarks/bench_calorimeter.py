@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ntkuq.calorimeter import DEFAULT_CHUNK_SIZE, CalorimeterConfig, simulate
+from ntkuq.data.calorimeter import DEFAULT_CHUNK_SIZE, CalorimeterConfig, simulate
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntkuq  # everything below is cast to float32 explicitly
-from ntkuq.ensembles import default_eta, init_members, make_optimizer, make_step, run_steps
-from ntkuq.network import layer_sizes
+from ntkuq.finite import default_eta, init_members, make_optimizer, make_step, run_steps
+from ntkuq.finite import layer_sizes
 from ntkuq.spec import MLPSpec
 
 ntkuq.enable_float64()

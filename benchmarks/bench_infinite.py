@@ -41,7 +41,7 @@ rng = np.random.default_rng(0)
 if len(sys.argv) > 4 and sys.argv[4] == "mnist":  # real MNIST, full resolution (needs the data: NTKUQ_DATA_DIR)
     import ntkuq
     ntkuq.enable_float64()
-    from ntkuq.tasks import load
+    from ntkuq.data import load
     task = load("mnist", n_pool=n, n_test=n_test)
     xtr, ytr, xte, yte = (np.asarray(a) for a in (task.x_train, task.y_train, task.x_test, task.y_test))
 else:
@@ -67,9 +67,9 @@ import scipy.linalg.blas as blas
 import ntkuq
 ntkuq.enable_float64()
 from ntkuq import MLPSpec
-from ntkuq.nested import sweep_flops
-from ntkuq.sweep import nested_sweep
-from ntkuq.tasks import subset_sizes
+from ntkuq.infinite import sweep_flops
+from ntkuq.infinite import nested_sweep
+from ntkuq.data import subset_sizes
 spec = MLPSpec(depth=3, activation="relu", C_b=C_B, C_W=C_W, lambda_b=C_B, lambda_W=C_W)
 sizes = subset_sizes(100, n, 12) if nested else [n]
 a = np.asfortranarray(rng.standard_normal((4096, 4096)))

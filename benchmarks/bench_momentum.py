@@ -1,6 +1,6 @@
 """Time to a converged ensemble (not a test): heavy-ball momentum against plain gradient descent, same problem.
 
-"Converged" is the library's definition (ntkuq.convergence.converged_steps): the steps after which the
+"Converged" is the library's definition (ntkuq.infinite.converged_steps): the steps after which the
 infinite-width mu_L and sigma_L stay within 1 % of t = infinity, each optimizer at half its own stable
 rate.  For each optimizer: the search for T, then M = 64 members of width 30 trained for T full-batch
 steps; the ratio of the two totals is measured in one run.  Also the trainer's share of this machine's
@@ -21,12 +21,12 @@ import jax
 import jax.numpy as jnp
 
 import ntkuq
-from ntkuq.convergence import converged_steps
-from ntkuq.dynamics import train_test_kernels
-from ntkuq.ensembles import default_eta, train_ensemble
-from ntkuq.network import layer_sizes
+from ntkuq.infinite import converged_steps
+from ntkuq.infinite import train_test_kernels
+from ntkuq.finite import default_eta, train_ensemble
+from ntkuq.finite import layer_sizes
 from ntkuq.spec import MLPSpec
-from ntkuq.tasks import load
+from ntkuq.data import load
 
 ntkuq.enable_float64()
 

@@ -2,7 +2,7 @@
 parts of sigma_L^2 (var_diag, var_offdiag), without running the whole chapter.
 
 The data, sizes and keys are those of book/scaling_infinite.md under the preset (the same pool of twice
-the largest size when the preset has several draws), so `python -m ntkuq.runner preset NAME` later finds
+the largest size when the preset has several draws), so `python -m ntkuq.book.runner preset NAME` later finds
 these points finished.  Resumable: a draw whose points already carry the split is skipped.
 
     NTKUQ_MEMORY_LIMIT_GIB=18.5 .venv/bin/python scripts/split_points.py paper mnist --draws 0
@@ -15,10 +15,10 @@ from pathlib import Path
 import ntkuq
 from ntkuq import MLPSpec
 from ntkuq.data import subset_sizes
-from ntkuq.results import ResultStore
-from ntkuq.runner import ROOT, load_preset, parameter_defaults, validate_preset
+from ntkuq.study import ResultStore
+from ntkuq.book import ROOT, load_preset, parameter_defaults, validate_preset
 from ntkuq.study import infinite_width_study
-from ntkuq.tasks import load
+from ntkuq.data import load
 
 
 def main() -> None:

@@ -4,8 +4,10 @@ import re
 import numpy as np
 import pytest
 
-from ntkuq import MLPSpec, budget
-from ntkuq.estimate import TooLargeError
+from ntkuq import MLPSpec
+from ntkuq._src import budget
+from ntkuq.infinite import sweep_bytes
+from ntkuq.errors import TooLargeError
 
 GIB = 2**30
 
@@ -22,14 +24,16 @@ def limit(monkeypatch):
 @pytest.fixture
 def no_kernels(monkeypatch):
     """Fail if any kernel is computed: the refusal must come before the allocation."""
-    import ntkuq.dynamics
-    import ntkuq.sweep
+    import importlib
+
+    sweep = importlib.import_module("ntkuq.infinite.sweep")
+    predict = importlib.import_module("ntkuq.infinite.predict")
 
     def boom(*a, **k):
         raise AssertionError("kernels were computed before the memory check")
-    monkeypatch.setattr(ntkuq.sweep, "train_test_kernels", boom)
-    monkeypatch.setattr(ntkuq.sweep, "sweep_stats", boom)
-    monkeypatch.setattr(ntkuq.dynamics, "train_test_kernels", boom)
+    monkeypatch.setattr(sweep, "train_test_kernels", boom)
+    monkeypatch.setattr(sweep, "sweep_stats", boom)
+    monkeypatch.setattr(predict, "train_test_kernels", boom)
 
 
 def test_budget_is_a_documented_fraction_or_the_environment(monkeypatch):
@@ -44,7 +48,7 @@ def test_budget_is_a_documented_fraction_or_the_environment(monkeypatch):
 
 
 def test_nested_sweep_refuses_before_allocating(limit, no_kernels):
-    from ntkuq.sweep import nested_sweep
+    from ntkuq.infinite import nested_sweep
 
     cap = limit(0.5)
     n, t = 3000, 10
@@ -56,18 +60,18 @@ def test_nested_sweep_refuses_before_allocating(limit, no_kernels):
     fit = int(re.search(r"Would fit: N_D = (\d+)", msg).group(1))
 
     def est(m):  # the sizes below m are kept, the largest becomes m
-        return budget.sweep_bytes(m, t, sizes=[s for s in (100, n) if s < m] + [m], n_features=2)
+        return sweep_bytes(m, t, sizes=[s for s in (100, n) if s < m] + [m], n_features=2)
     assert 1 <= fit < n and est(fit) <= cap < est(fit + 1)
 
 
 def test_calorimeter_paper_sweep_counts_its_float32_inputs_once():
     """25^3 = 15,625 calorimeter cells, N_D = 25,000, N_T = 10^4: the inputs (float32, converted tile by tile) are
     2.2 GB held once; three float64 copies (the former count) would add 11 GB and not fit 20 GiB."""
-    from ntkuq.tasks import subset_sizes
+    from ntkuq.data import subset_sizes
 
     sizes = subset_sizes(100, 25_000, 12)
-    f32 = budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=15_625, input_itemsize=4)
-    f64 = budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=15_625, input_itemsize=8)
+    f32 = sweep_bytes(25_000, 10_000, sizes=sizes, n_features=15_625, input_itemsize=4)
+    f64 = sweep_bytes(25_000, 10_000, sizes=sizes, n_features=15_625, input_itemsize=8)
     assert f64 - f32 == pytest.approx(35_000 * 15_625 * 4)
     assert f32 < 17 * GIB
     assert f32 + 2 * 35_000 * 15_625 * 8 > 20 * GIB
@@ -76,13 +80,13 @@ def test_calorimeter_paper_sweep_counts_its_float32_inputs_once():
 def test_paper_sweep_fits_20_gib_and_a_smaller_budget_refuses(limit, no_kernels):
     """N_D = 25,000, N_T = 10^4, 12 sizes, 784 features (the paper preset): under 20 GiB; 12 GiB refuses naming
     the sizes and what fits, before any kernel (the test-test block is never counted whole: N_T^2 words = 0.75 GiB)."""
-    from ntkuq.sweep import nested_sweep
-    from ntkuq.tasks import subset_sizes
+    from ntkuq.infinite import nested_sweep
+    from ntkuq.data import subset_sizes
 
     sizes = subset_sizes(100, 25_000, 12)
-    need = budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=784)
+    need = sweep_bytes(25_000, 10_000, sizes=sizes, n_features=784)
     assert 13 * GIB < need < 20 * GIB
-    assert budget.sweep_bytes(25_000, 10_000, sizes=sizes, n_features=784, diag_reg=1e-6) > need  # keeps V_n too
+    assert sweep_bytes(25_000, 10_000, sizes=sizes, n_features=784, diag_reg=1e-6) > need  # keeps V_n too
     limit(12)
 
     x = np.broadcast_to(np.float64(0.5), (25_000, 784))
@@ -94,8 +98,8 @@ def test_paper_sweep_fits_20_gib_and_a_smaller_budget_refuses(limit, no_kernels)
 
 
 def test_converged_steps_refuses_before_the_eigendecomposition(limit, monkeypatch):
-    from ntkuq import convergence
-    from ntkuq.dynamics import TrainTestKernels
+    from ntkuq.infinite import convergence
+    from ntkuq.infinite import TrainTestKernels
 
     n, t = 4000, 50
     kern = TrainTestKernels(MLPSpec(), np.zeros((t, 2)), np.eye(n), np.eye(n), np.zeros((n, t)), np.zeros((n, t)))
@@ -106,7 +110,7 @@ def test_converged_steps_refuses_before_the_eigendecomposition(limit, monkeypatc
 
 
 def test_train_ensemble_refuses_huge_members_and_suggests_a_width(limit):
-    from ntkuq.ensembles import train_ensemble
+    from ntkuq.finite import train_ensemble
 
     limit(1.0)
     x = np.random.default_rng(0).standard_normal((20, 3))
@@ -120,7 +124,7 @@ def test_train_ensemble_refuses_huge_members_and_suggests_a_width(limit):
 
 
 def test_train_ensemble_suggests_a_smaller_chunk(limit):
-    from ntkuq.ensembles import train_ensemble
+    from ntkuq.finite import train_ensemble
 
     limit(1.0)
     x = np.random.default_rng(0).standard_normal((20, 3))
@@ -130,8 +134,8 @@ def test_train_ensemble_suggests_a_smaller_chunk(limit):
 
 
 def test_width_sweep_refuses_before_training_any_width(limit, monkeypatch):
-    from ntkuq import widths
-    from ntkuq.lossstats import LossStats
+    from ntkuq.finite import widths
+    from ntkuq.infinite import LossStats
 
     monkeypatch.setattr(widths, "train_ensemble", lambda *a, **k: pytest.fail("a width was trained"))
     limit(1.0)
@@ -144,7 +148,7 @@ def test_width_sweep_refuses_before_training_any_width(limit, monkeypatch):
 
 def test_finite_width_study_refuses_before_computing(limit, no_kernels):
     from ntkuq.study import finite_width_study
-    from ntkuq.tasks import TaskData
+    from ntkuq.data import TaskData
 
     limit(0.5)
     rng = np.random.default_rng(0)
@@ -157,7 +161,7 @@ def test_finite_width_study_refuses_before_computing(limit, no_kernels):
 
 
 def test_small_runs_are_not_refused(limit):
-    from ntkuq.sweep import nested_sweep
+    from ntkuq.infinite import nested_sweep
 
     limit(2.0)
     x = np.random.default_rng(0).standard_normal((30, 2))
@@ -168,8 +172,8 @@ def test_small_runs_are_not_refused(limit):
 def test_kernel_matrices_too_large_refused_before_allocating(monkeypatch, call):
     """2 x 10^5 points would need over a TiB: refused with the sizes and what fits, before any allocation."""
     from ntkuq import MLPSpec
-    from ntkuq.dynamics import train_test_kernels
-    from ntkuq.kernels import kernels
+    from ntkuq.infinite import train_test_kernels
+    from ntkuq.infinite import kernels
 
     monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", "4")
     x = np.zeros((200000, 3))

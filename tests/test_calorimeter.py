@@ -1,4 +1,4 @@
-"""Tests of the GFlash-style calorimeter simulation (ntkuq.calorimeter).
+"""Tests of the GFlash-style calorimeter simulation (ntkuq.data.calorimeter).
 
 Physics tests compare the simulated cells with the formulas of Grindhammer & Peters
 (hep-ex/0001020) as derived in the book's chapter "The three tasks" (book/data.md, "The shower
@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from ntkuq import calorimeter as cal
-from ntkuq.calorimeter import (DEFAULT_ECAL, DEFAULT_HCAL, CalorimeterConfig, Section, containment_fraction,
-                               expected_containment, fit_resolution, load_calorimeter, longitudinal_profile,
-                               radial_profile, shower_max_depth, simulate)
+from ntkuq.data import calorimeter as cal
+from ntkuq.data.calorimeter import (DEFAULT_ECAL, DEFAULT_HCAL, CalorimeterConfig, Section, containment_fraction,
+                                    expected_containment, fit_resolution, load_calorimeter, longitudinal_profile,
+                                    radial_profile, shower_max_depth, simulate)
 
 N_PHYS = 3000  # showers of the default 25 x 25 x 25 detector shared by the physics tests
 

@@ -1,11 +1,11 @@
-"""ntkuq.checks: the shared input validation, and the float64 switch it enforces."""
+"""ntkuq._src.checks: the shared input validation, and the float64 switch it enforces."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import ntkuq
-from ntkuq.checks import check_inputs, check_int, check_positive, real_array, require_float64
+from ntkuq._src.checks import check_inputs, check_int, check_positive, real_array, require_float64
 
 
 def test_check_inputs_converts_and_refuses():
@@ -63,8 +63,8 @@ def test_real_array_refuses_other_kinds_and_optionally_non_finite():
 
 
 def test_check_host_inputs_keeps_precision_and_refuses_like_check_inputs(monkeypatch):
-    from ntkuq import checks
-    from ntkuq.checks import check_host_inputs
+    from ntkuq._src import checks
+    from ntkuq._src.checks import check_host_inputs
     x32 = np.arange(12, dtype=np.float32).reshape(4, 3)
     out = check_host_inputs(x32, "x")
     assert isinstance(out, np.ndarray) and out.dtype == np.float32 and np.shares_memory(out, x32)  # no copy

@@ -1,8 +1,8 @@
-"""ntkuq.cli: argument parsing and error reporting of the `ntkuq` command (estimates are in test_estimate)."""
+"""ntkuq.estimate.cli: argument parsing and error reporting of the `ntkuq` command (estimates are in test_estimate)."""
 import numpy as np
 import pytest
 
-from ntkuq.cli import build_parser, main
+from ntkuq.estimate import build_parser, main
 
 
 def test_parser_reads_sizes_and_levels():

@@ -1,11 +1,11 @@
-"""ntkuq.convergence: the converged T is where mu_L and sigma_L of the T-step ensemble stay within tol."""
+"""ntkuq.infinite: the converged T is where mu_L and sigma_L of the T-step ensemble stay within tol."""
 import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.convergence import converged_steps, deviation_curve
-from ntkuq.dynamics import max_stable_eta, ntk_prediction, train_test_kernels
-from ntkuq.lossstats import loss_stats
+from ntkuq.infinite import converged_steps, deviation_curve
+from ntkuq.infinite import max_stable_eta, ntk_prediction, train_test_kernels
+from ntkuq.infinite import loss_stats
 
 RNG = np.random.default_rng(3)
 X, XT = RNG.normal(size=(30, 4)), RNG.normal(size=(12, 4))

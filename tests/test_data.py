@@ -11,7 +11,8 @@ import pooch
 import pytest
 
 from ntkuq import data
-from ntkuq.data import DataIntegrityError, DataUnavailableError
+from ntkuq.data import images
+from ntkuq.errors import DataIntegrityError, DataUnavailableError
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -105,9 +106,9 @@ def test_hash_mismatch_names_file(tmp_path, no_network):
 def test_sha256_memoized_by_path_size_mtime(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
-    before = data._sha256_memo.cache_info()
+    before = images._sha256_memo.cache_info()
     assert data.sha256(path) == data.sha256(path) == hashlib.sha256(b"abc").hexdigest()
-    after = data._sha256_memo.cache_info()
+    after = images._sha256_memo.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
     path.write_bytes(b"abcd")
     assert data.sha256(path) == hashlib.sha256(b"abcd").hexdigest()

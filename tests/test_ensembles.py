@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 import ntkuq  # noqa: F401
-from ntkuq.dynamics import max_stable_eta, ntk_prediction, train_test_kernels
-from ntkuq import ensembles
-from ntkuq.ensembles import (EnsembleResult, bootstrap_stats, default_eta, init_members, make_optimizer, make_step,
-                             record_steps, run_steps, stable_eta_max, train_ensemble)
-from ntkuq.kernels import kernels
-from ntkuq.network import apply_mlp, init_mlp
+from ntkuq.infinite import max_stable_eta, ntk_prediction, train_test_kernels
+from ntkuq.finite import ensembles, training
+from ntkuq.finite import (EnsembleResult, bootstrap_stats, default_eta, init_members, make_optimizer, make_step,
+                          record_steps, run_steps, stable_eta_max, train_ensemble)
+from ntkuq.infinite import kernels
+from ntkuq.finite import apply_mlp, init_mlp
 from ntkuq.spec import MLPSpec
 
 N_IN, K = 6, 2
@@ -158,7 +158,7 @@ def test_training_lowers_training_loss_and_records_log_spaced_steps(small):
 
 def test_alive_history_matches_the_members_trained_to_each_step(small):
     """The recorded alive fraction at step T equals alive_fraction of members trained for exactly T steps."""
-    from ntkuq.network import alive_fraction
+    from ntkuq.finite import alive_fraction
 
     x, y, xs, ys = small
     res = train_ensemble(SPEC, x, y, xs, ys, n_members=2, steps=0, n_record=2, progress=False)
@@ -217,7 +217,7 @@ def test_default_eta_is_half_the_stable_maximum(small, monkeypatch):
     assert stable_eta_max(SPEC, x) == pytest.approx(eta_max, rel=1e-12)
     assert default_eta(SPEC, x) == pytest.approx(0.5 * eta_max, rel=1e-12)
     assert default_eta(SPEC, x, fraction=0.9) == pytest.approx(0.9 * eta_max, rel=1e-12)
-    monkeypatch.setattr(ensembles, "EXACT_EIGEN_MAX", 16)  # N_D = 32 now takes the Lanczos path
+    monkeypatch.setattr(training, "EXACT_EIGEN_MAX", 16)  # N_D = 32 now takes the Lanczos path
     assert stable_eta_max(SPEC, x) == pytest.approx(eta_max, rel=1e-10)
 
 

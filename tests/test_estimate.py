@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.cli import main
-from ntkuq.convergence import converged_steps
-from ntkuq.dynamics import ntk_prediction, train_test_kernels
-from ntkuq.ensembles import default_eta, train_ensemble
-from ntkuq.estimate import (EnsembleOptions, TooLargeError, auto_sizes, check_budget, cost_estimate, estimate,
-                            estimate_files)
-from ntkuq.lossstats import loss_distribution, loss_stats
-from ntkuq.sweep import nested_sweep
-from ntkuq.userdata import DataError, fit_preprocessing, read_table
+from ntkuq.estimate import main
+from ntkuq.infinite import converged_steps
+from ntkuq.infinite import ntk_prediction, train_test_kernels
+from ntkuq.finite import default_eta, train_ensemble
+from ntkuq.estimate import EnsembleOptions, auto_sizes, check_budget, cost_estimate, estimate, estimate_files
+from ntkuq.errors import TooLargeError
+from ntkuq.infinite import loss_distribution, loss_stats
+from ntkuq.infinite import nested_sweep
+from ntkuq.errors import DataError
+from ntkuq.data import fit_preprocessing, read_table
 
 N_TRAIN, N_TEST = 60, 30
 
@@ -299,7 +300,7 @@ def test_mixed_formats_test_points_and_target_with_npz(files, capsys):
 
 
 def test_estimate_reports_both_parts_of_the_variance(tmp_path):
-    from ntkuq.lossstats import eps_for_test_size
+    from ntkuq.infinite import eps_for_test_size
 
     x, y = make_data(N_TRAIN, 0)
     xt, yt = make_data(N_TEST, 1)

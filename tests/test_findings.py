@@ -1,8 +1,8 @@
 """The verdict rows of the synthesis follow from their numbers."""
 import numpy as np
 
-from ntkuq.findings import finite_predicted, ntk_like_nngp, plateau_finite, plateau_infinite, power_laws
-from ntkuq.plateau import fit_plateau, split_curve
+from ntkuq.book import finite_predicted, ntk_like_nngp, plateau_finite, plateau_infinite, power_laws
+from ntkuq.study import fit_plateau, split_curve
 
 N = np.array([100.0, 1000.0, 10000.0])
 

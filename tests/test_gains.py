@@ -1,8 +1,8 @@
-"""ntkuq.gains: residual factors and gains against direct iteration of each optimizer's recurrence."""
+"""ntkuq.infinite.gains: residual factors and gains against direct iteration of each optimizer's recurrence."""
 import numpy as np
 import pytest
 
-from ntkuq.gains import gain, residual_factor, small_a_limit, stability_limit, unstable_gd_gain
+from ntkuq.infinite import gain, residual_factor, small_a_limit, stability_limit, unstable_gd_gain
 
 
 def _iterate(a, steps, optimizer, beta):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.dynamics import nngp_posterior, ntk_prediction, train_test_kernels
-from ntkuq.kernels import kernels
+from ntkuq.infinite import nngp_posterior, ntk_prediction, train_test_kernels
+from ntkuq.infinite import kernels
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "nt_golden.npz", allow_pickle=False)
 CASES = range(GOLDEN["cases"].shape[0])

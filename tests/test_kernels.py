@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.kernels import POINTWISE, _quadrature_moments, kernel_diag, kernels, moments
-from ntkuq.network import apply_mlp, empirical_ntk, init_mlp
+from ntkuq.spec import POINTWISE
+from ntkuq.infinite.kernels import _quadrature_moments
+from ntkuq.infinite import kernel_diag, kernels, moments
+from ntkuq.finite import apply_mlp, empirical_ntk, init_mlp
 
 RNG = np.random.default_rng(0)
 KAA = jnp.array([1.0, 0.7, 1.2, 2.5, 0.3])
@@ -107,7 +109,7 @@ def test_wide_networks_converge_to_kernels(activation):
 
 
 def test_inputs_whose_squared_norms_overflow_are_refused_naming_the_row():
-    from ntkuq.kernels import check_finite_kernels
+    from ntkuq.infinite import check_finite_kernels
     x = np.ones((5, 3))
     x[3, 1] = 1e200  # finite, but |x|^2 overflows float64
     with pytest.raises(ValueError, match=r"x_train: .*row 3 with entries up to 1e\+200.*rescale"):

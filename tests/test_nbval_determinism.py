@@ -15,7 +15,7 @@ import jupytext
 import nbformat
 import pytest
 
-from ntkuq.runner import ROOT, chapters, has_code
+from ntkuq.book import ROOT, chapters, has_code
 
 CHECK = "NBVAL_CHECK_OUTPUT"
 FLOAT32_SOURCES = {

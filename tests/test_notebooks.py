@@ -3,7 +3,7 @@ import jupytext
 import nbformat
 import pytest
 
-from ntkuq.runner import ROOT, chapters, has_code
+from ntkuq.book import ROOT, chapters, has_code
 
 CHAPTERS = [md for md in chapters() if has_code(md)]
 
@@ -11,11 +11,11 @@ CHAPTERS = [md for md in chapters() if has_code(md)]
 @pytest.mark.parametrize("md", CHAPTERS, ids=[md.stem for md in CHAPTERS])
 def test_notebook_matches_its_source(md):
     path = ROOT / "notebooks" / f"{md.stem}.ipynb"
-    assert path.exists(), f"run `python -m ntkuq.runner notebooks {md.stem}` to create {path.name}"
+    assert path.exists(), f"run `python -m ntkuq.book.runner notebooks {md.stem}` to create {path.name}"
     source = [c.source for c in jupytext.read(md).cells if c.cell_type == "code"]
     executed = nbformat.read(path, as_version=4)
     code = [c for c in executed.cells if c.cell_type == "code"]
-    assert [c.source for c in code] == source, f"{path.name} is stale: rerun `python -m ntkuq.runner notebooks {md.stem}`"
+    assert [c.source for c in code] == source, f"{path.name} is stale: rerun `python -m ntkuq.book.runner notebooks {md.stem}`"
     assert all(c.get("execution_count") for c in code), f"{path.name} was not fully executed"
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
 

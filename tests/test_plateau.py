@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ntkuq.lossstats import eps_for_test_size, eps_population
-from ntkuq.plateau import fit_plateau, model_table, split_curve
+from ntkuq.infinite import eps_for_test_size, eps_population
+from ntkuq.study import fit_plateau, model_table, split_curve
 
 NT = 1000
 
@@ -83,8 +83,8 @@ def test_verdict_curves_carry_the_model_verdicts():
 
 
 def test_part_ratios_and_local_exponents():
-    from ntkuq.plateau import part_ratios
-    from ntkuq.scaling import local_exponents
+    from ntkuq.study import part_ratios
+    from ntkuq.study import local_exponents
 
     inf = split_curve(_rows())
     fin_rows = [dict(r, var_diag=4 * r["var_diag"], var_offdiag=9 * r["var_offdiag"],

@@ -1,4 +1,4 @@
-"""ntkuq.plots: the scaling figure (labelled log-log panels, fits in the legend) and the markdown table."""
+"""ntkuq.book.plots: the scaling figure (labelled log-log panels, fits in the legend) and the markdown table."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ntkuq.plots import TASK_COLORS, TASK_NAMES, scaling_figure, table_markdown  # noqa: E402
-from ntkuq.scaling import fit_power_law, plateau  # noqa: E402
+from ntkuq.book import TASK_COLORS, TASK_NAMES, scaling_figure, table_markdown  # noqa: E402
+from ntkuq.study import fit_power_law, plateau  # noqa: E402
 
 N = np.array([100.0, 200.0, 400.0, 800.0, 1600.0])
 CURVES = dict(n=N, mu=2.0 * N ** -0.5, sigma=0.3 * N ** -0.45, mu_err=0.01 * N ** -0.5)

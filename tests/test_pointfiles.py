@@ -1,4 +1,4 @@
-"""ntkuq.pointfiles on its own: seal/verify/read_point round trips and the damage they must detect.
+"""ntkuq.study.pointfiles on its own: seal/verify/read_point round trips and the damage they must detect.
 
 tests/test_store_integrity.py checks the same through `results.ResultStore`; here the module's functions are
 called directly, with the reasons they give and the files they set aside.
@@ -9,7 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from ntkuq.pointfiles import BAD_SUFFIX, CHECKSUM_FIELD, PointFileWarning, canonical, checksum, read_point, seal, verify
+from ntkuq.study import BAD_SUFFIX, CHECKSUM_FIELD, canonical, checksum, read_point, seal
+from ntkuq.errors import PointFileWarning
+from ntkuq.study.pointfiles import verify
 
 KEY = "abc123"
 ROW = {"key": KEY, "task": "t", "n_train": 10, "mu": 0.1 + 1e-17, "sigma": 0.2, "params": {"depth": 3}}
@@ -64,7 +66,7 @@ def test_verify_names_the_reason(text, reason):
 
 
 def test_file_without_checksum_is_refused_until_resealed(tmp_path):
-    from ntkuq.pointfiles import reseal
+    from ntkuq.study import reseal
 
     legacy = json.dumps(ROW)
     row, why = verify(legacy, KEY)

@@ -3,8 +3,9 @@ import ast
 
 import pytest
 
-from ntkuq import runner
-from ntkuq.runner import PresetError, parameter_defaults, validate_preset
+from ntkuq.book import runner
+from ntkuq.errors import PresetError
+from ntkuq.book import parameter_defaults, validate_preset
 
 
 @pytest.fixture

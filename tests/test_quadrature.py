@@ -6,7 +6,7 @@ import pytest
 from scipy import integrate, special
 
 from ntkuq import MLPSpec
-from ntkuq.kernels import QUAD_MAX_NODES, auto_nodes, kernel_diag, kernels, max_variance, moments, quad_nodes
+from ntkuq.infinite import QUAD_MAX_NODES, auto_nodes, kernel_diag, kernels, max_variance, moments, quad_nodes
 
 SQ2PI = math.sqrt(2 * math.pi)
 

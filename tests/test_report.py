@@ -1,4 +1,4 @@
-"""ntkuq.report on its own: the text report holds the numbers of an Estimate, the figure has its four panels."""
+"""ntkuq.estimate on its own: the text report holds the numbers of an Estimate, the figure has its four panels."""
 import dataclasses
 import os
 
@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from ntkuq.estimate import estimate  # noqa: E402
-from ntkuq.report import estimate_figure, loss_units, summary_text  # noqa: E402
+from ntkuq.estimate import estimate_figure, loss_units, summary_text  # noqa: E402
 
 SIZES = [15, 30, 60]
 

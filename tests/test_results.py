@@ -1,10 +1,10 @@
-"""ntkuq.results: atomic per-point rows, stable keys, the tidy CSV and its reader."""
+"""ntkuq.study: atomic per-point rows, stable keys, the tidy CSV and its reader."""
 import json
 
 import pytest
 
-from ntkuq import results
-from ntkuq.results import COLUMNS, ResultStore, environment, point_key, read_csv, to_csv
+from ntkuq.study import store as results
+from ntkuq.study import COLUMNS, ResultStore, environment, point_key, read_csv, to_csv
 
 
 def _row(task="mnist", n_train=100, width="inf", method="ntk", draw=0, **extra):
@@ -53,7 +53,7 @@ def test_store_writes_are_atomic(tmp_path):
         store.put("k", _row(params={"bad": object()}))
     assert store.get("k")["mu"] == _row()["mu"]
     assert [p.name for p in tmp_path.iterdir()] == ["k.json"]
-    assert results.atomic_write_text.__module__ == "ntkuq.storage"  # the one implementation
+    assert results.atomic_write_text.__module__ == "ntkuq._src.storage"  # the one implementation
 
 
 def test_csv_round_trip(tmp_path):
@@ -90,7 +90,7 @@ def test_result_row_round_trips_every_committed_point_and_the_csv(tmp_path):
     """The committed results/cpu point files and CSV load as ResultRows and are written back unchanged."""
     from pathlib import Path
 
-    from ntkuq.results import ResultRow
+    from ntkuq.study import ResultRow
 
     root = Path(__file__).resolve().parents[1] / "results" / "cpu"
     files = sorted((root / "points").glob("*.json"))
@@ -113,7 +113,7 @@ def test_result_row_round_trips_every_committed_point_and_the_csv(tmp_path):
 
 
 def test_result_row_sentinels():
-    from ntkuq.results import ResultRow
+    from ntkuq.study import ResultRow
 
     row = ResultRow(task="t", n_train=5, width=None, optimizer="gd", method="ntk", draw=0, study="infinite",
                     mu=1.0, sigma=0.5, eps=0.5)

@@ -1,7 +1,7 @@
-"""ntkuq.runner: the chapter list, code detection and presets (executing chapters is nbval's job)."""
+"""ntkuq.book.runner: the chapter list, code detection and presets (executing chapters is nbval's job)."""
 import pytest
 
-from ntkuq.runner import ROOT, chapters, has_code, load_preset
+from ntkuq.book import ROOT, chapters, has_code, load_preset
 
 
 def test_chapters_follow_the_toc_and_exist():
@@ -21,7 +21,7 @@ def test_presets():
 
 
 def test_compute_cells_are_the_parameters_imports_and_compute_before_the_check():
-    from ntkuq.runner import POINT_CHAPTERS, compute_cells
+    from ntkuq.book import POINT_CHAPTERS, compute_cells
     for stem in POINT_CHAPTERS:
         cells = compute_cells(ROOT / "book" / f"{stem}.md")
         assert cells[0].lstrip().startswith("tasks = ") and "results_dir = None" in cells[0]
@@ -33,10 +33,11 @@ def test_points_without_papermill_are_the_points_the_chapters_find(tmp_path, mon
     """`runner points` runs the chapters' own compute cells (IPython and myst_nb stubbed, as on a GPU machine
     without them) and stores exactly the points that the chapter, run afterwards, finds finished."""
     import sys
-    from ntkuq import MLPSpec, runner
-    from ntkuq.results import ResultStore
+    from ntkuq import MLPSpec
+    from ntkuq.book import runner
+    from ntkuq.study import ResultStore
     from ntkuq.study import finite_width_study, infinite_width_study
-    from ntkuq.tasks import load, subset_sizes
+    from ntkuq.data import load, subset_sizes
 
     tiny = {"all": {"seed": 1, "calorimeter_cells": 5, "calorimeter_layers": 5, "tasks": ["calorimeter"]},
             "scaling_infinite": {"n_min": 20, "n_max": 40, "n_sizes": 2, "n_test": 16, "draws": 2},
@@ -68,8 +69,10 @@ def test_points_without_papermill_are_the_points_the_chapters_find(tmp_path, mon
 
 
 def test_table_writes_the_points_as_csv(tmp_path, capsys):
-    from ntkuq.results import ResultRow, ResultStore, read_csv
-    from ntkuq.runner import PresetError, main, write_table
+    from ntkuq.study import ResultRow, ResultStore, read_csv
+    from ntkuq.errors import PresetError
+    from ntkuq.book.runner import main
+    from ntkuq.book import write_table
 
     store = ResultStore(tmp_path / "points")
     store.put("k1", ResultRow(task="mnist", n_train=10, width=None, optimizer="gd", method="ntk", draw=0,

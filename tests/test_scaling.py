@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from ntkuq.results import ResultStore, point_key, read_csv, to_csv
-from ntkuq.scaling import bootstrap_curves, eps_of, fit_power_law, plateau
+from ntkuq.study import ResultStore, point_key, read_csv, to_csv
+from ntkuq.study import bootstrap_curves, eps_of, fit_power_law, plateau
 
 N = np.geomspace(100, 25_000, 12)
 
@@ -61,7 +61,7 @@ def test_store_resumes_and_exports(tmp_path):
 
 
 def test_plateau_verdict_rule():
-    from ntkuq.scaling import PLATEAU_SLOPE, plateau_verdict
+    from ntkuq.study import PLATEAU_SLOPE, plateau_verdict
     assert plateau_verdict(0.0, 0.0) == "plateau"
     assert plateau_verdict(-0.9 * PLATEAU_SLOPE, 0.0) == "plateau"           # small in size
     assert plateau_verdict(-0.2, 0.11) == "plateau"                          # within two errors

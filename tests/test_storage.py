@@ -1,4 +1,4 @@
-"""ntkuq.storage: the one cache-folder rule and the one atomic write used by data, results and the calorimeter."""
+"""ntkuq._src.storage: the one cache-folder rule and the one atomic write used by data, results and the calorimeter."""
 import io
 from pathlib import Path
 
@@ -6,9 +6,10 @@ import numpy as np
 import pooch
 import pytest
 
-from ntkuq import data, storage
-from ntkuq import calorimeter as cal
-from ntkuq.storage import atomic_write, atomic_write_text, cache_dir
+from ntkuq.data import images as data
+from ntkuq._src import storage
+from ntkuq.data import calorimeter as cal
+from ntkuq._src.storage import atomic_write, atomic_write_text, cache_dir
 
 
 def test_cache_dir_rule(monkeypatch, tmp_path):
@@ -70,7 +71,7 @@ def test_binary_write_round_trips_an_npz(tmp_path):
 
 def test_write_all_is_all_or_nothing(tmp_path):
     """Several files: all renamed after all are written; a failure leaves every old file and no temporary."""
-    from ntkuq.storage import atomic_write_all
+    from ntkuq._src.storage import atomic_write_all
 
     a, b = tmp_path / "a.json", tmp_path / "sub" / "b.csv"
     atomic_write_all({str(a): b"one", str(b): b"two"})

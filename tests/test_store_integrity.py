@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ntkuq.pointfiles import CHECKSUM_FIELD, PointFileWarning, checksum
-from ntkuq.results import ResultStore, point_key
-from ntkuq.storage import atomic_write_text
+from ntkuq.study import CHECKSUM_FIELD, checksum
+from ntkuq.errors import PointFileWarning
+from ntkuq.study import ResultStore, point_key
+from ntkuq._src.storage import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 ROW = dict(task="t", method="ntk", width="inf", optimizer="gd", n_train=10, draw=0, mu=0.1 + 1e-17, sigma=0.2,
@@ -109,7 +110,7 @@ def test_atomic_write_respects_umask(tmp_path):
 
 
 def test_cli_outputs_respect_umask(tmp_path):
-    from ntkuq.storage import atomic_write_all as write_all  # what ntkuq.cli writes its outputs with
+    from ntkuq._src.storage import atomic_write_all as write_all  # what ntkuq.estimate.cli writes its outputs with
 
     old = os.umask(0o002)
     try:
@@ -120,7 +121,7 @@ def test_cli_outputs_respect_umask(tmp_path):
 
 
 def test_store_folder_that_is_a_file_is_refused_naming_it(tmp_path):
-    from ntkuq.results import ResultStore
+    from ntkuq.study import ResultStore
 
     f = tmp_path / "points"
     f.write_text("not a folder")

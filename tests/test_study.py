@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 import ntkuq.study as study
+from ntkuq.study import drivers
 from ntkuq import MLPSpec
-from ntkuq.results import ResultStore
-from ntkuq.tasks import TaskData
+from ntkuq.study import ResultStore
+from ntkuq.data import TaskData
 
 RNG = np.random.default_rng(4)
 DATA = TaskData("synthetic", RNG.normal(size=(80, 6)), RNG.normal(size=(80, 2)), RNG.normal(size=(15, 6)),
@@ -18,7 +19,7 @@ def test_interrupted_study_resumes_with_identical_results(tmp_path, monkeypatch)
     reference = study.infinite_width_study(DATA, SPEC, SIZES, draws=3, store=ResultStore(tmp_path / "ref"))
 
     calls = []
-    real = study.nested_sweep
+    real = drivers.nested_sweep
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -26,14 +27,14 @@ def test_interrupted_study_resumes_with_identical_results(tmp_path, monkeypatch)
             raise KeyboardInterrupt("killed midway")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(study, "nested_sweep", flaky)
+    monkeypatch.setattr(drivers, "nested_sweep", flaky)
     store = ResultStore(tmp_path / "run")
     with pytest.raises(KeyboardInterrupt):
         study.infinite_width_study(DATA, SPEC, SIZES, draws=3, store=store)
     assert len(list((tmp_path / "run").glob("*.json"))) == 2 * len(SIZES)  # draw 0 finished, nothing else
     assert not list((tmp_path / "run").glob(".*"))  # no half-written files
     calls.clear()
-    monkeypatch.setattr(study, "nested_sweep", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    monkeypatch.setattr(drivers, "nested_sweep", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
     resumed = study.infinite_width_study(DATA, SPEC, SIZES, draws=3, store=store)
     assert len(calls) == 2  # only the two unfinished draws were computed
     key = lambda r: (r["method"], r["draw"], r["n_train"])  # noqa: E731
@@ -50,7 +51,7 @@ def test_draws_differ_and_curves_have_errors():
 
 
 def test_committed_rows_reads_a_points_folder_and_a_missing_one_is_empty(tmp_path):
-    from ntkuq.results import ResultRow, ResultStore
+    from ntkuq.study import ResultRow, ResultStore
     from ntkuq.study import committed_rows
     assert committed_rows(tmp_path / "nowhere") == []
     store = ResultStore(tmp_path)
@@ -62,7 +63,7 @@ def test_committed_rows_reads_a_points_folder_and_a_missing_one_is_empty(tmp_pat
 
 
 def test_plateau_summary_names_verdicts_missing_tasks_and_few_draws():
-    from ntkuq.study import plateau_summary
+    from ntkuq.book import plateau_summary
     table = [dict(task="MNIST", curve="NTK", eps_slope=-0.01, verdict="plateau", draws="3"),
              dict(task="MNIST", curve="NNGP", eps_slope=-0.2, verdict="still falling", draws="3"),
              dict(task="CIFAR-10", curve="NTK", eps_slope=0.3, verdict="rising", draws="1")]
@@ -86,7 +87,7 @@ def test_last_slope_of_a_power_law_and_its_bootstrap_error():
 
 
 def test_plateau_summary_lists_tasks_in_table_order():
-    from ntkuq.study import plateau_summary
+    from ntkuq.book import plateau_summary
     table = [dict(task=t, curve="NTK", eps_slope=-0.2, verdict="still falling", draws="1")
              for t in ("MNIST", "CIFAR-10", "calorimeter")]
     assert "MNIST, CIFAR-10 and calorimeter rest on fewer than 3" in plateau_summary(table)

@@ -1,11 +1,11 @@
-"""ntkuq.sweep: one Cholesky factor for every nested size gives the same statistics as a fresh prediction per size."""
+"""ntkuq.infinite: one Cholesky factor for every nested size gives the same statistics as a fresh prediction per size."""
 import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.dynamics import nngp_posterior, ntk_prediction, train_test_kernels
-from ntkuq.lossstats import loss_stats
-from ntkuq.sweep import nested_sweep
+from ntkuq.infinite import nngp_posterior, ntk_prediction, train_test_kernels
+from ntkuq.infinite import loss_stats
+from ntkuq.infinite import nested_sweep
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(40, 6))
@@ -95,7 +95,7 @@ def test_sweep_uses_only_the_prefix():
 
 
 # ---------------------------------------------------------------------------------------------
-# The shared-factor sweep (ntkuq.nested) against the direct method and against a fresh prediction,
+# The shared-factor sweep (ntkuq.infinite.nested) against the direct method and against a fresh prediction,
 # on real data of all three tasks (the earlier in-place sweep failed only there: calorimeter, 1000 features).
 # ---------------------------------------------------------------------------------------------
 
@@ -115,7 +115,7 @@ def real_tasks():
     import os
     from pathlib import Path
 
-    from ntkuq.tasks import load
+    from ntkuq.data import load
     path = os.environ.get("NTKUQ_DATA_DIR") or str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
     if not Path(path).is_dir():
         pytest.skip("real data not available: set NTKUQ_DATA_DIR")
@@ -134,8 +134,8 @@ def _close(a, b, rel=1e-10):
 
 @pytest.mark.parametrize("task, opts, activation, diag_reg, block", REAL_CASES)
 def test_shared_factor_sweep_matches_direct_on_real_tasks(real_tasks, task, opts, activation, diag_reg, block):
-    from ntkuq.dynamics import predict
-    from ntkuq.sweep import nested_sweep_direct
+    from ntkuq.infinite import predict
+    from ntkuq.infinite import nested_sweep_direct
     data = real_tasks[(task, tuple(sorted(opts.items())))]
     spec = MLPSpec(depth=3, activation=activation, C_b=0.0 if activation == "relu" else 0.1,
                    C_W=2.0 if activation == "relu" else 1.2, lambda_b=10.0, lambda_W=1.0)
@@ -155,7 +155,7 @@ def test_shared_factor_sweep_matches_direct_on_real_tasks(real_tasks, task, opts
 
 
 def test_shared_factor_sweep_one_method_each(real_tasks):
-    from ntkuq.sweep import nested_sweep_direct
+    from ntkuq.infinite import nested_sweep_direct
     data = real_tasks[("calorimeter", (("calorimeter_cells", 10), ("calorimeter_layers", 10)))]
     spec = MLPSpec.critical("relu", depth=3)
     for methods in (("ntk",), ("nngp",), ("nngp", "ntk")):
@@ -169,7 +169,7 @@ def test_shared_factor_sweep_one_method_each(real_tasks):
 
 def test_ntk_only_sweep_with_a_singular_nngp_kernel_falls_back():
     """A zero input makes the ReLU NNGP kernel (C_b = 0) singular while the NTK (lambda_b > 0) is not."""
-    from ntkuq.sweep import nested_sweep_direct
+    from ntkuq.infinite import nested_sweep_direct
     spec = MLPSpec(depth=2, activation="relu", C_b=0.0, C_W=2.0, lambda_b=1.0, lambda_W=1.0)
     x = np.vstack([X[:20], np.zeros((1, X.shape[1])), X[20:30]])
     y = np.vstack([Y[:20], np.zeros((1, 2)), Y[20:30]])

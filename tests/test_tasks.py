@@ -1,10 +1,10 @@
-"""ntkuq.tasks: one loader for the three tasks, nested reproducible subsets, disjoint pool and test set."""
+"""ntkuq.data: one loader for the three tasks, nested reproducible subsets, disjoint pool and test set."""
 import numpy as np
 import pytest
 
-from ntkuq import tasks
-from ntkuq.calorimeter import CalorimeterConfig
-from ntkuq.tasks import TaskData, load
+from ntkuq.data import tasks
+from ntkuq.data.calorimeter import CalorimeterConfig
+from ntkuq.data import TaskData, load
 
 
 def _synthetic(n=50, d=3):

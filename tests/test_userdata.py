@@ -1,8 +1,9 @@
-"""ntkuq.userdata: reading .npz/.csv tables with located errors, and training-set standardization."""
+"""ntkuq.data: reading .npz/.csv tables with located errors, and training-set standardization."""
 import numpy as np
 import pytest
 
-from ntkuq.userdata import DataError, check_pair, fit_preprocessing, read_table
+from ntkuq.errors import DataError
+from ntkuq.data import check_pair, fit_preprocessing, read_table
 
 
 def test_csv_and_npz_read_the_same_table(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.checks import InputTypeError
+from ntkuq.errors import InputTypeError
 
 NAN = float("nan")
 INF = float("inf")
@@ -17,7 +17,7 @@ INF = float("inf")
 
 @pytest.fixture(scope="module")
 def c():
-    from ntkuq.dynamics import ntk_prediction, train_test_kernels
+    from ntkuq.infinite import ntk_prediction, train_test_kernels
 
     rng = np.random.default_rng(0)
     x, xt = rng.standard_normal((8, 3)), rng.standard_normal((5, 3))
@@ -25,7 +25,7 @@ def c():
     spec = MLPSpec.critical("relu", depth=2)
     kern = train_test_kernels(spec, x, xt)
     pred = ntk_prediction(kern, y)
-    from ntkuq.tasks import TaskData
+    from ntkuq.data import TaskData
 
     data = TaskData("toy", rng.standard_normal((12, 3)), rng.standard_normal((12, 1)), xt, yt, {})
     return SimpleNamespace(x=x, xt=xt, y=y, yt=yt, spec=spec, fspec=spec.with_width(8), kern=kern, pred=pred,
@@ -38,7 +38,7 @@ def _spec(**kw):
 
 def _kernels(**kw):
     def call(c):
-        from ntkuq.kernels import kernels
+        from ntkuq.infinite import kernels
 
         args = dict(x1=c.x)
         args.update(kw)
@@ -48,7 +48,7 @@ def _kernels(**kw):
 
 def _ntk(**kw):
     def call(c):
-        from ntkuq.dynamics import ntk_prediction
+        from ntkuq.infinite import ntk_prediction
 
         args = dict(y_train=c.y)
         args.update(kw)
@@ -58,7 +58,7 @@ def _ntk(**kw):
 
 def _nngp(**kw):
     def call(c):
-        from ntkuq.dynamics import nngp_posterior
+        from ntkuq.infinite import nngp_posterior
 
         args = dict(y_train=c.y)
         args.update(kw)
@@ -68,7 +68,7 @@ def _nngp(**kw):
 
 def _predict(**kw):
     def call(c):
-        from ntkuq.dynamics import predict
+        from ntkuq.infinite import predict
 
         args = dict(x_train=c.x, y_train=c.y, x_test=c.xt)
         args.update(kw)
@@ -78,7 +78,7 @@ def _predict(**kw):
 
 def _loss_stats(**kw):
     def call(c):
-        from ntkuq.lossstats import loss_stats
+        from ntkuq.infinite import loss_stats
 
         args = dict(y_test=c.yt)
         args.update(kw)
@@ -88,7 +88,7 @@ def _loss_stats(**kw):
 
 def _loss_distribution(**kw):
     def call(c):
-        from ntkuq.lossstats import loss_distribution
+        from ntkuq.infinite import loss_distribution
 
         args = dict(y_test=c.yt)
         args.update(kw)
@@ -98,7 +98,7 @@ def _loss_distribution(**kw):
 
 def _quantile(q):
     def call(c):
-        from ntkuq.lossstats import loss_distribution
+        from ntkuq.infinite import loss_distribution
 
         return loss_distribution(c.pred, c.yt).quantile(q)
     return call
@@ -106,7 +106,7 @@ def _quantile(q):
 
 def _samples(**kw):
     def call(c):
-        from ntkuq.lossstats import sample_test_losses
+        from ntkuq.infinite import sample_test_losses
 
         args = dict(y_test=c.yt, n_samples=3)
         args.update(kw)
@@ -116,7 +116,7 @@ def _samples(**kw):
 
 def _sweep(**kw):
     def call(c):
-        from ntkuq.sweep import nested_sweep
+        from ntkuq.infinite import nested_sweep
 
         args = dict(x_train=c.x, y_train=c.y, x_test=c.xt, y_test=c.yt, sizes=[4, 8])
         args.update(kw)
@@ -126,7 +126,7 @@ def _sweep(**kw):
 
 def _power_law(**kw):
     def call(c):
-        from ntkuq.scaling import fit_power_law
+        from ntkuq.study import fit_power_law
 
         args = dict(n=[10, 20, 40], y=[1.0, 0.5, 0.25])
         args.update(kw)
@@ -136,7 +136,7 @@ def _power_law(**kw):
 
 def _plateau(**kw):
     def call(c):
-        from ntkuq.scaling import plateau
+        from ntkuq.study import plateau
 
         args = dict(n=[10, 20, 40], eps=[0.1, 0.1, 0.1])
         args.update(kw)
@@ -146,7 +146,7 @@ def _plateau(**kw):
 
 def _boot_curves(**kw):
     def call(c):
-        from ntkuq.scaling import bootstrap_curves
+        from ntkuq.study import bootstrap_curves
 
         args = dict(samples=[np.ones(3), np.ones(3)], stat=np.mean)
         args.update(kw)
@@ -156,7 +156,7 @@ def _boot_curves(**kw):
 
 def _train(**kw):
     def call(c):
-        from ntkuq.ensembles import train_ensemble
+        from ntkuq.finite import train_ensemble
 
         args = dict(x_train=c.x, y_train=c.y, x_test=c.xt, y_test=c.yt, n_members=2, steps=2, progress=False)
         spec = kw.pop("spec", c.fspec)
@@ -167,7 +167,7 @@ def _train(**kw):
 
 def _default_eta(**kw):
     def call(c):
-        from ntkuq.ensembles import default_eta
+        from ntkuq.finite import default_eta
 
         args = dict(x_train=c.x)
         args.update(kw)
@@ -177,7 +177,7 @@ def _default_eta(**kw):
 
 def _boot_stats(**kw):
     def call(c):
-        from ntkuq.ensembles import bootstrap_stats
+        from ntkuq.finite import bootstrap_stats
 
         args = dict(losses=[1.0, 2.0, 3.0])
         args.update(kw)
@@ -187,8 +187,8 @@ def _boot_stats(**kw):
 
 def _converged(**kw):
     def call(c):
-        from ntkuq.convergence import converged_steps
-        from ntkuq.ensembles import default_eta
+        from ntkuq.infinite import converged_steps
+        from ntkuq.finite import default_eta
 
         args = dict(y_train=c.y, y_test=c.yt, eta=default_eta(c.spec, c.x, 0.5, "momentum", 0.9))
         args.update(kw)
@@ -198,7 +198,7 @@ def _converged(**kw):
 
 def _deviation(**kw):
     def call(c):
-        from ntkuq.convergence import deviation_curve
+        from ntkuq.infinite import deviation_curve
 
         args = dict(y_train=c.y, y_test=c.yt, steps=[1, 2], eta=0.1)
         args.update(kw)
@@ -208,8 +208,8 @@ def _deviation(**kw):
 
 def _width_sweep(**kw):
     def call(c):
-        from ntkuq.lossstats import loss_stats
-        from ntkuq.widths import width_sweep
+        from ntkuq.infinite import loss_stats
+        from ntkuq.finite import width_sweep
 
         args = dict(x_train=c.x, y_train=c.y, x_test=c.xt, y_test=c.yt, widths=[4, 8], members=2, steps=1,
                     eta=0.1, infinite=loss_stats(c.pred, c.yt))
@@ -220,8 +220,8 @@ def _width_sweep(**kw):
 
 def _fit_widths(**kw):
     def call(c):
-        from ntkuq.lossstats import loss_stats
-        from ntkuq.widths import fit_widths, width_sweep
+        from ntkuq.infinite import loss_stats
+        from ntkuq.finite import fit_widths, width_sweep
 
         sw = width_sweep(c.spec, c.x, c.y, c.xt, c.yt, [4, 8], members=3, steps=1, eta=0.01, n_boot=5,
                          infinite=loss_stats(c.pred, c.yt))
@@ -253,7 +253,7 @@ def _fin_study(**kw):
 
 def _residual(**kw):
     def call(c):
-        from ntkuq.gains import residual_factor
+        from ntkuq.infinite import residual_factor
 
         args = dict(a=[0.1, 0.5], steps=3)
         args.update(kw)
@@ -263,7 +263,7 @@ def _residual(**kw):
 
 def _gain(**kw):
     def call(c):
-        from ntkuq.gains import gain
+        from ntkuq.infinite import gain
 
         args = dict(lam=[1.0, 2.0], eta=0.1, n_train=4, steps=3)
         args.update(kw)
@@ -273,7 +273,7 @@ def _gain(**kw):
 
 def _small_a(**kw):
     def call(c):
-        from ntkuq.gains import small_a_limit
+        from ntkuq.infinite import small_a_limit
 
         args = dict(steps=3)
         args.update(kw)
@@ -283,7 +283,7 @@ def _small_a(**kw):
 
 def _limit(**kw):
     def call(c):
-        from ntkuq.gains import stability_limit
+        from ntkuq.infinite import stability_limit
 
         return stability_limit(**kw)
     return call
@@ -291,7 +291,7 @@ def _limit(**kw):
 
 def _tasks_load(**kw):
     def call(c):
-        from ntkuq.tasks import load
+        from ntkuq.data import load
 
         args = dict(task="calorimeter", n_pool=10, n_test=5)
         args.update(kw)
@@ -337,7 +337,7 @@ def _load_task(**kw):
 
 def _calo_config(**kw):
     def call(c):
-        from ntkuq.calorimeter import CalorimeterConfig
+        from ntkuq.data.calorimeter import CalorimeterConfig
 
         return CalorimeterConfig(**kw)
     return call
@@ -345,7 +345,7 @@ def _calo_config(**kw):
 
 def _section(**kw):
     def call(c):
-        from ntkuq.calorimeter import CalorimeterConfig
+        from ntkuq.data.calorimeter import CalorimeterConfig
 
         return CalorimeterConfig().ecal.replace(**kw)
     return call
@@ -353,8 +353,8 @@ def _section(**kw):
 
 def _simulate(**kw):
     def call(c):
-        from ntkuq.calorimeter import CalorimeterConfig
-        from ntkuq.calorimeter.simulator import simulate
+        from ntkuq.data.calorimeter import CalorimeterConfig
+        from ntkuq.data.calorimeter import simulate
 
         args = dict(config=CalorimeterConfig(), n_showers=2)
         args.update(kw)
@@ -364,7 +364,7 @@ def _simulate(**kw):
 
 def _calo_task(**kw):
     def call(c):
-        from ntkuq.calorimeter import calorimeter_task
+        from ntkuq.data.calorimeter import calorimeter_task
 
         args = dict(n_train_pool=4, n_test=2, use_cache=False)
         args.update(kw)
@@ -414,7 +414,7 @@ CASES = [
     ("kernels-block_size-0", _kernels(block_size=0), "block_size"),
     ("kernels-block_size-bool", _kernels(block_size=True), "block_size"),
     ("kernels-n_quad-0", _kernels(n_quad=0), "n_quad"),
-    ("kernels-spec", lambda c: __import__("ntkuq.kernels").kernels.kernels("relu", c.x), "spec"),
+    ("kernels-spec", lambda c: __import__("ntkuq.infinite").infinite.kernels("relu", c.x), "spec"),
     # dynamics.ntk_prediction / nngp_posterior / predict
     ("ntk-y_train-rows", _ntk(y_train=np.ones((3, 1))), "y_train"),
     ("ntk-y_train-nan", _ntk(y_train=np.full((8, 1), NAN)), "y_train"),
@@ -432,7 +432,7 @@ CASES = [
     ("ntk-momentum-str", _ntk(steps=3, eta=0.1, optimizer="momentum", momentum="0.9"), "momentum"),
     ("ntk-time-and-steps", _ntk(time=1.0, steps=3), "time"),
     ("ntk-allow_unstable", _ntk(allow_unstable="yes"), "allow_unstable"),
-    ("ntk-kern", lambda c: __import__("ntkuq.dynamics").dynamics.ntk_prediction("kern", c.y), "kern"),
+    ("ntk-kern", lambda c: __import__("ntkuq.infinite").infinite.ntk_prediction("kern", c.y), "kern"),
     ("nngp-y_train-rows", _nngp(y_train=np.ones((3, 1))), "y_train"),
     ("nngp-diag_reg-neg", _nngp(diag_reg=-1.0), "diag_reg"),
     ("predict-method", _predict(method="gp"), "method"),
@@ -444,7 +444,7 @@ CASES = [
     ("loss_stats-y_test-cols", _loss_stats(y_test=np.ones((5, 2))), "y_test"),
     ("loss_stats-y_test-nan", _loss_stats(y_test=np.full((5, 1), NAN)), "y_test"),
     ("loss_stats-block_size-0", _loss_stats(block_size=0), "block_size"),
-    ("loss_stats-pred", lambda c: __import__("ntkuq.lossstats").lossstats.loss_stats("p", c.yt), "pred"),
+    ("loss_stats-pred", lambda c: __import__("ntkuq.infinite").infinite.loss_stats("p", c.yt), "pred"),
     ("loss_distribution-y_test", _loss_distribution(y_test=np.ones((2, 1))), "y_test"),
     ("loss_distribution-rtol-neg", _loss_distribution(rtol=-1.0), "rtol"),
     ("loss_distribution-rtol-nan", _loss_distribution(rtol=NAN), "rtol"),
@@ -651,9 +651,9 @@ def test_numpy_scalars_in_spec():
 
 
 def test_numpy_scalars_in_dynamics_and_gains(c):
-    from ntkuq.dynamics import ntk_prediction
-    from ntkuq.gains import gain, residual_factor
-    from ntkuq.lossstats import loss_stats
+    from ntkuq.infinite import ntk_prediction
+    from ntkuq.infinite import gain, residual_factor
+    from ntkuq.infinite import loss_stats
 
     ref = loss_stats(ntk_prediction(c.kern, c.y, steps=5, eta=0.1), c.yt)
     got = loss_stats(ntk_prediction(c.kern, c.y, steps=np.int64(5), eta=np.float32(0.1), diag_reg=np.array(0.0)),
@@ -665,8 +665,8 @@ def test_numpy_scalars_in_dynamics_and_gains(c):
 
 
 def test_numpy_scalars_in_sweep_and_ensembles(c):
-    from ntkuq.ensembles import bootstrap_stats, default_eta, train_ensemble
-    from ntkuq.sweep import nested_sweep
+    from ntkuq.finite import bootstrap_stats, default_eta, train_ensemble
+    from ntkuq.infinite import nested_sweep
 
     pts = nested_sweep(c.spec, c.x, c.y, c.xt, c.yt, np.array([4, 8]), diag_reg=np.float32(0.0))
     assert [p.n_train for p in pts] == [4, 8, 4, 8]
@@ -678,8 +678,8 @@ def test_numpy_scalars_in_sweep_and_ensembles(c):
 
 
 def test_numpy_scalars_in_convergence_and_study(c):
-    from ntkuq.convergence import converged_steps, deviation_curve
-    from ntkuq.ensembles import default_eta
+    from ntkuq.infinite import converged_steps, deviation_curve
+    from ntkuq.finite import default_eta
     from ntkuq.study import infinite_width_study
 
     eta = np.float32(default_eta(c.spec, c.x, 0.5, "momentum", 0.9))
@@ -693,8 +693,8 @@ def test_numpy_scalars_in_convergence_and_study(c):
 
 def test_finite_input_gives_finite_output(c):
     """No NaN or inf from finite input at a stable rate (zero-variance corner: constant targets)."""
-    from ntkuq.dynamics import ntk_prediction
-    from ntkuq.lossstats import loss_stats
+    from ntkuq.infinite import ntk_prediction
+    from ntkuq.infinite import loss_stats
 
     st = loss_stats(ntk_prediction(c.kern, np.zeros((8, 1)), steps=0, eta=0.1), np.zeros((5, 1)))
     assert np.isfinite([st.mu, st.sigma]).all()
@@ -726,7 +726,7 @@ def cli_files(tmp_path_factory):
 
 @pytest.mark.parametrize("flag, value", CLI_CASES, ids=[f"{f}={v}" for f, v in CLI_CASES])
 def test_cli_bad_option_is_refused_naming_it(cli_files, capsys, flag, value):
-    from ntkuq.cli import main
+    from ntkuq.estimate import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["estimate", "--train", cli_files[0], "--test", cli_files[1], "--quiet", flag, value])
@@ -736,7 +736,7 @@ def test_cli_bad_option_is_refused_naming_it(cli_files, capsys, flag, value):
 
 @pytest.mark.parametrize("extra, name", [(["--sizes", "5,50"], "sizes"), (["--test-points", "100"], "test_points")])
 def test_cli_inconsistent_values_exit_1_naming_the_parameter(cli_files, capsys, extra, name):
-    from ntkuq.cli import main
+    from ntkuq.estimate import main
 
     code = main(["estimate", "--train", cli_files[0], "--test", cli_files[1], "--quiet", *extra])
     err = capsys.readouterr().err
@@ -744,7 +744,7 @@ def test_cli_inconsistent_values_exit_1_naming_the_parameter(cli_files, capsys, 
 
 
 def test_diverged_training_is_refused_unless_asked_for(c):
-    from ntkuq.ensembles import train_ensemble
+    from ntkuq.finite import train_ensemble
 
     kw = dict(n_members=2, steps=30, optimizer="adam", eta=1e12, progress=False)
     with pytest.raises(ValueError, match="eta: training diverged"):
@@ -758,23 +758,23 @@ def test_diverged_training_is_refused_unless_asked_for(c):
 # ---------------------------------------------------------------------------------------------
 
 def _zero_ntk_eta(c):
-    from ntkuq.ensembles import default_eta
+    from ntkuq.finite import default_eta
 
     return default_eta(MLPSpec(lambda_b=0.0), np.zeros((5, 3)))
 
 
 def _stable_eta_zero(c):
-    from ntkuq.linalg import stable_eta
+    from ntkuq.infinite import stable_eta
 
     return stable_eta(0.0, 5)
 
 
 HOSTILE_CASES = [
     ("kernels-x-overflow", _kernels(x1=np.full((4, 3), 1e200)), "x1"),
-    ("kernels-x2-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernels(c.spec, c.x, np.full((2, 3), 1e160)),
+    ("kernels-x2-overflow", lambda c: __import__("ntkuq.infinite").infinite.kernels(c.spec, c.x, np.full((2, 3), 1e160)),
      "x2"),
-    ("kernels-C_W-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernels(MLPSpec(C_W=1e300), c.x), "C_W"),
-    ("kernel_diag-x-overflow", lambda c: __import__("ntkuq.kernels").kernels.kernel_diag(c.spec, np.full((2, 3), 1e200)),
+    ("kernels-C_W-overflow", lambda c: __import__("ntkuq.infinite").infinite.kernels(MLPSpec(C_W=1e300), c.x), "C_W"),
+    ("kernel_diag-x-overflow", lambda c: __import__("ntkuq.infinite").infinite.kernel_diag(c.spec, np.full((2, 3), 1e200)),
      "x"),
     ("default_eta-zero-ntk", _zero_ntk_eta, "x_train"),
     ("stable_eta-zero-lambda", _stable_eta_zero, "lam_max"),
@@ -803,7 +803,7 @@ def test_finite_width_study_zero_steps_stores_no_nan(c, steps):
 
 
 def _chi2(weights=(0.5, 0.2), nc=(1.0, 0.3), dof=1, offset=0.0):
-    from ntkuq.lossstats import GeneralizedChi2
+    from ntkuq.infinite import GeneralizedChi2
 
     return lambda c: GeneralizedChi2(np.asarray(weights), np.asarray(nc), dof, offset).cdf(1.0)
 
@@ -824,7 +824,7 @@ CHI2_CASES = [
 
 
 def _chi2_obj():
-    from ntkuq.lossstats import GeneralizedChi2
+    from ntkuq.infinite import GeneralizedChi2
 
     return GeneralizedChi2(np.array([0.5, 0.2]), np.array([1.0, 0.3]), 1)
 
@@ -838,7 +838,7 @@ def test_generalized_chi2_quantiles_tails_and_arrays():
     """Array levels give arrays; the far upper tail is correct; the lower end agrees with scipy's ncx2."""
     from scipy.stats import ncx2
 
-    from ntkuq.lossstats import GeneralizedChi2
+    from ntkuq.infinite import GeneralizedChi2
 
     g = GeneralizedChi2(np.array([0.5]), np.array([1.0]), 3)
     levels = np.array([1e-3, 0.5, 1 - 1e-12])
@@ -849,15 +849,15 @@ def test_generalized_chi2_quantiles_tails_and_arrays():
 
 
 def _calo_task_fixed_energy(c):
-    from ntkuq.calorimeter import CalorimeterConfig, calorimeter_task
+    from ntkuq.data.calorimeter import CalorimeterConfig, calorimeter_task
 
     return calorimeter_task(4, 2, CalorimeterConfig(energy_range=(50.0, 50.0)), use_cache=False)
 
 
 def _coarse(cells, layers):
     def call(c):
-        from ntkuq.calorimeter import CalorimeterConfig
-        from ntkuq.tasks import coarse_calorimeter
+        from ntkuq.data.calorimeter import CalorimeterConfig
+        from ntkuq.data import coarse_calorimeter
 
         return coarse_calorimeter(CalorimeterConfig(), cells, layers)
     return call

@@ -1,7 +1,7 @@
 """Where the library keeps its files and how it writes them: one cache-folder rule, one atomic write.
 
-Downloads (`ntkuq.data`) and simulated showers (`ntkuq.calorimeter`) share the cache folder of
-`cache_dir`; result rows (`ntkuq.results`), executed notebooks, calorimeter cache files and the
+Downloads (`ntkuq.data`) and simulated showers (`ntkuq.data.calorimeter`) share the cache folder of
+`cache_dir`; result rows (`ntkuq.study`), executed notebooks, calorimeter cache files and the
 `ntkuq` command's output files (`atomic_write_all`) are all written here, so a reader (or a restarted
 run) sees either the old file or the whole new one, never a partial file.
 """

@@ -1,11 +1,11 @@
 """Run the book's chapters with papermill: at their defaults (for nbval) or under a named preset.
 
-    python -m ntkuq.runner notebooks            # execute book/*.md at defaults into notebooks/*.ipynb
-    python -m ntkuq.runner preset cpu           # execute every chapter with presets/cpu.yaml into results/cpu/
+    python -m ntkuq.book.runner notebooks            # execute book/*.md at defaults into notebooks/*.ipynb
+    python -m ntkuq.book.runner preset cpu           # execute every chapter with presets/cpu.yaml into results/cpu/
                                                 # (resumable: finished points in results/cpu/points are kept)
-    python -m ntkuq.runner points paper         # only the points of the scaling chapters, without papermill,
+    python -m ntkuq.book.runner points paper         # only the points of the scaling chapters, without papermill,
                                                 # jupytext or nbformat (a GPU machine); `preset` later finds them
-    python -m ntkuq.runner table paper          # results/paper/results.csv from the points stored so far
+    python -m ntkuq.book.runner table paper          # results/paper/results.csv from the points stored so far
 
 Chapters are the MyST-markdown notebooks listed in _toc.yml; each has a cell tagged `parameters`.
 """
@@ -332,7 +332,7 @@ def run_points(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m ntkuq.runner", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ntkuq.book.runner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     nb = sub.add_parser("notebooks", help="execute every chapter at its defaults into notebooks/")

@@ -22,7 +22,7 @@ class EnsembleOptions:
 
     optimizer 'momentum' (heavy ball, default), 'nesterov' or 'gd', at eta_fraction of its stable
     maximum; steps None means converged: the number of steps after which the infinite-width ensemble's
-    mu_L and sigma_L stay within `tol` of t = infinity (ntkuq.convergence.converged_steps), at least
+    mu_L and sigma_L stay within `tol` of t = infinity (ntkuq.infinite.converged_steps), at least
     min_steps and at most max_steps.  Finite networks may still be training then: the result records the
     fall of their mean train loss over the last recording interval.
     """

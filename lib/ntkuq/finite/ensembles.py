@@ -46,7 +46,7 @@ def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int
 def require_ensemble_memory(spec: MLPSpec, n_in: int, n_out: int, n_train: int, n_test: int, n_members: int, *,
                             steps: int, optimizer: str = "gd", dtype=jnp.float32, chunk: Optional[int] = None,
                             keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
-    """Refuse (estimate.TooLargeError, see ntkuq.budget) before training if the ensemble would not fit in memory.
+    """Refuse (estimate.TooLargeError, see ntkuq._src.budget) before training if the ensemble would not fit in memory.
 
     The estimate is `budget.ensemble_bytes` for the chunk of members trained at once (`chunk`, or the
     automatic CHUNK_MEMORY_BYTES rule); the message names M, the width, N_D, N_T, a rough time and a smaller
@@ -89,7 +89,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
       spec: the architecture, with a finite width.
       x_train, y_train, x_test, y_test: data (points x features, points x outputs); float64 or float32.
       n_members: ensemble size M; member m starts from fold_in(PRNGKey(seed), m).
-      steps: optimizer steps T (see ntkuq.convergence.converged_steps for a T that converges).
+      steps: optimizer steps T (see ntkuq.infinite.converged_steps for a T that converges).
       eta: learning rate; None: default_eta (half the stable maximum of the optimizer). Required for 'adam'.
       seed: the run's seed (initializations and, for 'sgd', the shuffling).
       optimizer: 'gd', 'momentum' (heavy ball), 'nesterov', 'sgd' (mini-batches) or 'adam'.
@@ -103,7 +103,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
       allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked) and
         return non-finite losses of diverged members instead of raising ValueError.
       warmup: W >= 0 steps of linear warmup: step t at the rate eta min(1, (t + 1) / W) (0: none); the
-        infinite-width engine follows the same ramp (`ntkuq.gains.residual_factor`).
+        infinite-width engine follows the same ramp (`ntkuq.infinite.gains.residual_factor`).
       progress: show a progress bar.
     """
     if spec.width is None:

@@ -50,7 +50,7 @@ OPTIMIZERS = ("gd", "momentum", "nesterov", "sgd", "adam")
 
 
 FULL_BATCH = ("gd", "momentum", "nesterov")
-"""Optimizers with a closed-form infinite-width counterpart (ntkuq.gains)."""
+"""Optimizers with a closed-form infinite-width counterpart (ntkuq.infinite.gains)."""
 
 
 EXACT_EIGEN_MAX = 1024

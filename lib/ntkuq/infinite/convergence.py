@@ -1,7 +1,7 @@
 """Converged by design: how many optimizer steps bring mu_L and sigma_L within a tolerance of t = infinity.
 
 The infinite-width engine gives the exact ensemble after T steps of gradient descent, heavy-ball or
-Nesterov momentum (ntkuq.gains), so the number of steps a finite-width ensemble needs can be read off
+Nesterov momentum (ntkuq.infinite.gains), so the number of steps a finite-width ensemble needs can be read off
 before training it: the smallest T such that, from T on,
 
     |mu_L(T) / mu_L(inf) - 1| <= tol   and   |sigma_L(T) / sigma_L(inf) - 1| <= tol.
@@ -14,7 +14,7 @@ the slowest modes are overdamped and approach their limit monotonically.
 
 Each evaluation works in the eigenbasis of Theta, computed once: with B = U^T Theta_Xs and the gain g
 of T steps, V = U diag(g) B, and the statistics follow from the factored covariance in blocks
-(ntkuq.lossstats), O(N_D^2 N_T + N_D N_T^2) per T.
+(ntkuq.infinite), O(N_D^2 N_T + N_D N_T^2) per T.
 """
 from __future__ import annotations
 

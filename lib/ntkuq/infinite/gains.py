@@ -29,7 +29,7 @@ The discriminant p^2 - 4 q is formed as a product of two factors so that it is a
 Nothing overflows for any T inside the stable range, where |rho| < 1; outside it the functions refuse.
 
 Warmup: with `warmup` = W > 0 the rate of step t (t = 0, 1, ...) is eta min(1, (t + 1) / W), the
-linear ramp `ntkuq.ensembles.train_ensemble` uses.  The first min(T, W) steps are iterated exactly,
+linear ramp `ntkuq.finite.train_ensemble` uses.  The first min(T, W) steps are iterated exactly,
 mode by mode, on (e_t, v_t) with the optimizer's own update (v <- beta v + e; heavy ball
 e <- e - a_t v, Nesterov e <- e - a_t (e + beta v)); the remaining n = T - W steps at the full rate
 obey the same constant recurrence from the state the ramp left, so e_{W+n} = e'_1 D_n - q e_W D_{n-1}

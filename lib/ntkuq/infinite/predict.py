@@ -158,7 +158,7 @@ def ntk_prediction(kern: TrainTestKernels, y_train, *, time: Optional[float] = N
       allow_unstable: accept a rate above the stable maximum (the closed form then refuses only where it
         would overflow: plain gradient descent only).
       warmup: with `steps`, W >= 0 steps of linear warmup, step t at the rate eta min(1, (t + 1) / W)
-        (`ntkuq.gains.residual_factor`); the t = infinity limit does not depend on it.
+        (`ntkuq.infinite.gains.residual_factor`); the t = infinity limit does not depend on it.
     """
     check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     y = check_inputs(y_train, "y_train", n_rows=kern.n_train)

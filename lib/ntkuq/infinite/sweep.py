@@ -3,7 +3,7 @@
 For training sets that are prefixes of one permutation, the kernel of the first n points is the leading n x n
 block of the largest kernel, the Cholesky factor of a leading block is the leading block of the factor, and
 a forward substitution with it gives the leading rows of the largest one.  `nested_sweep` uses this throughout
-(`ntkuq.nested`: kernels, two factorizations, shared solves and triangular products, and test-row panels that
+(`ntkuq.infinite.nested`: kernels, two factorizations, shared solves and triangular products, and test-row panels that
 never hold the N_T x N_T block), estimating its memory first (`budget.sweep_bytes`).  `nested_sweep_direct` is
 the plain method it is checked against: one factorization, then per size a Cholesky solve on the leading block,
 `dynamics.assemble_prediction` and `lossstats.loss_stats`.  (Both need a constant diagonal regularization.)
@@ -38,7 +38,7 @@ class SweepPoint:
 
 def _checked(x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size):
     """The validated arguments of both sweeps."""
-    x_train = check_host_inputs(x_train, "x_train")  # NumPy, float32 kept: tiles are converted (ntkuq.nested)
+    x_train = check_host_inputs(x_train, "x_train")  # NumPy, float32 kept: tiles are converted (ntkuq.infinite.nested)
     y_train = check_inputs(y_train, "y_train", n_rows=x_train.shape[0])
     x_test = check_host_inputs(x_test, "x_test", n_features=x_train.shape[1])
     y_test = check_inputs(y_test, "y_test", n_rows=x_test.shape[0])
@@ -76,7 +76,7 @@ def nested_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: Sequenc
                  timings: Optional[Dict[str, float]] = None) -> List[SweepPoint]:
     """mu_L, sigma_L, eps_L of the t = infinity NTK ensemble and/or NNGP posterior for each prefix size.
 
-    The algorithm is that of `ntkuq.nested` (its docstring; operation counts `nested.sweep_flops`).  Before any
+    The algorithm is that of `ntkuq.infinite.nested` (its docstring; operation counts `nested.sweep_flops`).  Before any
     kernel is allocated the peak memory is estimated (`budget.sweep_bytes`) and a run that would not fit is
     refused with a `TooLargeError` naming the sizes and what would fit.  A train-train kernel too ill-conditioned
     for about six correct digits is refused naming diag_reg (`linalg.require_well_conditioned`); for an NTK-only
@@ -142,7 +142,7 @@ def nested_sweep_direct(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: 
         x_train, y_train, x_test, y_test, sizes, methods, diag_reg, block_size)
     methods = order
     n_max = sizes[-1]
-    require_infinite("nested_sweep_direct", n_max, x_test.shape[0],  # before any kernel is allocated (ntkuq.budget)
+    require_infinite("nested_sweep_direct", n_max, x_test.shape[0],  # before any kernel is allocated (ntkuq._src.budget)
                      lambda n, t: direct_sweep_bytes(n, t, len(methods), block_size))
     kern = train_test_kernels(spec, x_train[:n_max], x_test)
     k_ss = kernels(spec, x_test).nngp if x_test.shape[0] <= K_SS_LIMIT else None
@@ -162,7 +162,7 @@ def nested_sweep_direct(spec: MLPSpec, x_train, y_train, x_test, y_test, sizes: 
 def sweep_bytes(n_train: int, n_test: int, n_methods: int = 2, block_size: int = 1024, *,
                 sizes: Optional[Sequence[int]] = None, diag_reg: float = 0.0, n_features: int = 0,
                 input_itemsize: int = 8) -> float:
-    """`sweep.nested_sweep` (the algorithm of `ntkuq.nested`): the largest of its three stages, counted array by
+    """`sweep.nested_sweep` (the algorithm of `ntkuq.infinite.nested`): the largest of its three stages, counted array by
     array in `nested.sweep_peak_words` (kernels: K, Theta N^2 each and both cross kernels; accumulation: one
     N^2 factor product, three N x N_T arrays and D_n for every smaller size; panels: X, every D_n and four
     panels of block x N_T), plus the inputs once at their own precision (the sweep converts them to float64

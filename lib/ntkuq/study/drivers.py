@@ -153,7 +153,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
     steps = steps if auto else int(steps)  # Python ints in the result keys
     beta = check_optimizer(optimizer, momentum) if optimizer in FULL_BATCH else None
     mom = None if optimizer not in ("momentum", "nesterov") else beta
-    # Memory before anything is computed (ntkuq.budget): the largest size's kernels, eigendecomposition
+    # Memory before anything is computed (ntkuq._src.budget): the largest size's kernels, eigendecomposition
     # and ensemble.
     n_max, n_test = sizes[-1], len(data.x_test)
     if auto or (with_infinite and optimizer in FULL_BATCH):

@@ -9,7 +9,7 @@ without its checksum), and the row's own ``"key"``.  On reading, a file is used 
 * it carries a checksum that matches its content (a truncated or edited file does not).
 
 Files written before checksums existed (no ``"checksum"`` field) are refused like damaged ones; `reseal`
-seals such files once, after checking their keys (``python -m ntkuq.runner reseal NAME``).  A file that
+seals such files once, after checking their keys (``python -m ntkuq.book.runner reseal NAME``).  A file that
 fails is named in a `PointFileWarning`, set aside as KEY.json.bad (never deleted) and reported as missing,
 so the point is recomputed.
 """
@@ -60,7 +60,7 @@ def verify(text: str, key: str) -> Tuple[Optional[dict], str]:
         return None, f"computed for key {row.get('key')!r}, not {key!r} (a foreign or renamed file)"
     stored = row.pop(CHECKSUM_FIELD, None)
     if stored is None:
-        return None, ("no checksum (a file from before checksums: `python -m ntkuq.runner reseal NAME` seals "
+        return None, ("no checksum (a file from before checksums: `python -m ntkuq.book.runner reseal NAME` seals "
                       "such files after checking their keys)")
     if stored != checksum(row):
         return None, "checksum mismatch (the file was edited or damaged)"

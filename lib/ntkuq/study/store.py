@@ -115,7 +115,7 @@ def environment() -> Dict[str, str]:
 class ResultStore:
     """Rows stored as folder/KEY.json; `None` as folder keeps them in memory only (nothing resumes).
 
-    Files carry a checksum and their key and are verified when read (`ntkuq.pointfiles`): a truncated,
+    Files carry a checksum and their key and are verified when read (`ntkuq.study.pointfiles`): a truncated,
     edited or foreign file is warned about, set aside as KEY.json.bad and treated as not finished."""
 
     def __init__(self, folder: Optional[os.PathLike]) -> None:
@@ -136,7 +136,7 @@ class ResultStore:
         if self.folder is None:
             self._memory[key] = row
         else:
-            atomic_write_text(self.folder / f"{key}.json", seal(row))  # with its checksum (ntkuq.pointfiles)
+            atomic_write_text(self.folder / f"{key}.json", seal(row))  # with its checksum (ntkuq.study.pointfiles)
         return row
 
     def rows(self) -> List[dict]:

@@ -11,7 +11,7 @@ the GFlash parametrization (Grindhammer and Peters, hep-ex/0001020), derived in 
 - `task`: `calorimeter_task`, the regression task (cell features, standardized energy targets).
 - `analysis`: profiles, shower maximum, containment and resolution of simulated showers.
 
-Everything public is importable from ``ntkuq.calorimeter`` itself.
+Everything public is importable from ``ntkuq.data.calorimeter`` itself.
 """
 from ntkuq.data.calorimeter.analysis import (containment_fraction, expected_containment, fit_resolution, longitudinal_profile,
                        radial_profile, shower_max_depth)

@@ -22,7 +22,7 @@ from ntkuq.data.calorimeter.config import DEFAULT_HCAL, CalorimeterConfig
 from ntkuq.data.calorimeter.simulator import CODE_VERSION, DEFAULT_CHUNK_SIZE, Showers, simulate
 
 default_cache_dir = storage.cache_dir
-"""The cache folder, `ntkuq.storage.cache_dir` (the same folder as the MNIST/CIFAR-10 downloads)."""
+"""The cache folder, `ntkuq._src.storage.cache_dir` (the same folder as the MNIST/CIFAR-10 downloads)."""
 
 _ARRAYS = ("energies", "ecal", "hcal", "T", "alpha", "n_spots", "impact")
 
@@ -91,7 +91,7 @@ def load_calorimeter(n_showers: int, config: Optional[CalorimeterConfig] = None,
             ``<cache_dir>/calorimeter/<cache_key>.npz``.
         use_cache: False simulates without reading or writing the cache.
 
-    The file is written atomically (`ntkuq.storage.atomic_write`) and recomputed if unreadable or
+    The file is written atomically (`ntkuq._src.storage.atomic_write`) and recomputed if unreadable or
     of the wrong shape.
     """
     config = CalorimeterConfig() if config is None else config

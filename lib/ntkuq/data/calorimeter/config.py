@@ -58,7 +58,7 @@ class Section:
     those of `CalorimeterConfig`, a coarse approximation for a section of another material).
     Readout: only the sampling_fraction f_s (0 < f_s <= 1) of the deposited energy is seen; the
     visible sum fluctuates by stochastic_term / sqrt(E) (a_s in GeV^1/2, 0 for no sampling
-    fluctuations; `ntkuq.calorimeter.simulator`, step 5); every cell gets Gaussian noise of
+    fluctuations; `ntkuq.data.calorimeter.simulator`, step 5); every cell gets Gaussian noise of
     noise_mev visible MeV (0 for none).
     """
 

@@ -1,6 +1,6 @@
 """The shower simulator: electrons in, visible cell energies out (`simulate`, `Showers`).
 
-One shower, with the parametrization of `ntkuq.calorimeter.gflash` (derived in the book's chapter
+One shower, with the parametrization of `ntkuq.data.calorimeter.gflash` (derived in the book's chapter
 "The three tasks: MNIST, CIFAR-10 and a simulated calorimeter", section "The shower model"):
 
 1. Energy E uniform in config.energy_range; (T, alpha) drawn from GFlash's bivariate normal; the
