@@ -23,8 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntkuq  # everything below is cast to float32 explicitly
-from ntkuq.finite import default_eta, init_members, make_optimizer, make_step, run_steps
-from ntkuq.finite import layer_sizes
+from ntkuq.finite import default_eta, init_members, layer_sizes, make_optimizer, make_step, run_steps
 from ntkuq.spec import MLPSpec
 
 ntkuq.enable_float64()
@@ -108,7 +107,7 @@ def main() -> None:
     mm_after = matmul_rate()
     mm = max(mm, mm_after)
     lines = [
-        f"# Ensemble training throughput\n",
+        "# Ensemble training throughput\n",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         f"jax {jax.__version__} on {jax.devices()[0].platform}. M = {M} members, N_D = {N_D}, "
         f"784 -> n -> n -> 10 ReLU (depth 3), float32, full-batch GD, eta = {eta:.4g} (default_eta, "

@@ -140,7 +140,8 @@ def main() -> None:
             "ReLU (C_b = lambda_b = 0.1, C_W = lambda_W = 2), 10 outputs, float64; NTK and NNGP, t = infinity.")
     if args.big:
         r = measure(sys.executable, OURS, args.big, args.n_test, nested=True, data="mnist")
-        text = "\n".join([head.replace("ReLU (", "real MNIST (full resolution), ReLU ("), "", f"12 nested sizes {r['sizes']}", "",
+        text = "\n".join([head.replace("ReLU (", "real MNIST (full resolution), ReLU ("), "",
+                          f"12 nested sizes {r['sizes']}", "",
                           "| N_D | time (s) | GEMM rate (GFLOP/s) | counted GFLOP | time / counted-flop time "
                           "| peak (GiB) | stages (s) |", "|---:|---:|---:|---:|---:|---:|---|",
                           f"| {args.big} | {r['seconds']:.0f} | {r['gemm_rate'] / 1e9:.0f} | "
@@ -162,7 +163,8 @@ def main() -> None:
         ref = measure(str(REFENV), NT, n, args.n_test) if use_nt else None
         diff = (max(abs(ours["result"][m][i] - ref["result"][m][i]) / abs(ref["result"][m][i])
                     for m in ("ntk", "nngp") for i in (0, 1)) if ref else float("nan"))
-        own.append(f"| {n} | {ours['seconds']:.2f} | {ours['gemm_rate'] / 1e9:.0f} | {ours['flops']['total'] / 1e9:.0f} "
+        own.append(f"| {n} | {ours['seconds']:.2f} | {ours['gemm_rate'] / 1e9:.0f} | "
+                   f"{ours['flops']['total'] / 1e9:.0f} "
                    f"| {ours['seconds'] / counted_seconds(ours):.2f} | {ours['phases'].get('kernels', 0):.2f} "
                    f"| {nested['seconds']:.2f} | {nested['seconds'] / counted_seconds(nested):.2f} |")
         cmp.append(f"| {n} | {ours['seconds']:.2f} | "

@@ -21,12 +21,10 @@ import jax
 import jax.numpy as jnp
 
 import ntkuq
-from ntkuq.infinite import converged_steps
-from ntkuq.infinite import train_test_kernels
-from ntkuq.finite import default_eta, train_ensemble
-from ntkuq.finite import layer_sizes
-from ntkuq.spec import MLPSpec
 from ntkuq.data import load
+from ntkuq.finite import default_eta, layer_sizes, train_ensemble
+from ntkuq.infinite import converged_steps, train_test_kernels
+from ntkuq.spec import MLPSpec
 
 ntkuq.enable_float64()
 
@@ -78,7 +76,8 @@ def main() -> None:
         f"on {jax.devices()[0].platform}. MNIST 7 x 7, N_D = {N_D}, N_T = {N_T}, M = {M} members of width {WIDTH}, "
         f"depth 3, float32; each optimizer at half its stable rate, for the steps T that converge the "
         f"infinite-width mu_L and sigma_L to 1 %. Float32 matmul rate (jitted 2048^3): {mm / 1e9:.1f} GFLOP/s.\n",
-        "| optimizer | T | search for T (s) | training (s) | total (s) | trainer GFLOP/s | / matmul rate | mu_L (ensemble) |",
+        "| optimizer | T | search for T (s) | training (s) | total (s) | trainer GFLOP/s | / matmul rate "
+        "| mu_L (ensemble) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

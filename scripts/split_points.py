@@ -14,11 +14,9 @@ from pathlib import Path
 
 import ntkuq
 from ntkuq import MLPSpec
-from ntkuq.data import subset_sizes
-from ntkuq.study import ResultStore
 from ntkuq.book import ROOT, load_preset, parameter_defaults, validate_preset
-from ntkuq.study import infinite_width_study
-from ntkuq.data import load
+from ntkuq.data import load, subset_sizes
+from ntkuq.study import ResultStore, infinite_width_study
 
 
 def main() -> None:

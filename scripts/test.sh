@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Set up, then run the unit tests and check the notebooks' key numbers (nbval) against notebooks/*.ipynb.
+# Set up, then lint, run the unit tests and the doctests, and check the notebooks' key numbers (nbval) against
+# notebooks/*.ipynb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export MPLBACKEND=Agg
+.venv/bin/ruff check --no-cache .   # lint (pyproject.toml [tool.ruff]): pyflakes, import order, Google docstrings
 .venv/bin/python -m pytest -q tests "$@"
+# the headline functions' Examples, run as doctests
+.venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules lib/ntkuq/infinite/kernels.py \
+    lib/ntkuq/infinite/predict.py lib/ntkuq/infinite/lossstats.py lib/ntkuq/infinite/sweep.py \
+    lib/ntkuq/finite/ensembles.py lib/ntkuq/estimate/core.py
 browser_note=""
 if ! command -v "${NTKUQ_CHROMIUM:-chromium}" >/dev/null && ! command -v chromium-browser >/dev/null \
     && ! command -v google-chrome >/dev/null; then

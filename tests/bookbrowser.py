@@ -102,13 +102,18 @@ CHECK_JS = r"""
   }
   r.main_width = main.clientWidth;
   r.overflow = [];
-  if (main.scrollWidth > main.clientWidth + 1) r.overflow.push(`article: scrollWidth ${main.scrollWidth} > clientWidth ${main.clientWidth}`);
+  if (main.scrollWidth > main.clientWidth + 1)
+    r.overflow.push(`article: scrollWidth ${main.scrollWidth} > clientWidth ${main.clientWidth}`);
   const page = document.documentElement;
-  if (page.scrollWidth > window.innerWidth + 1) r.overflow.push(`page: scrollWidth ${page.scrollWidth} > window ${window.innerWidth}`);
+  if (page.scrollWidth > window.innerWidth + 1)
+    r.overflow.push(`page: scrollWidth ${page.scrollWidth} > window ${window.innerWidth}`);
   const beyond = [...main.querySelectorAll("*")].filter(el => el.getBoundingClientRect().right > window.innerWidth + 1);
-  beyond.slice(0, 3).forEach(el => r.overflow.push(`${describe(el)} (reaches beyond the window, ${Math.round(el.getBoundingClientRect().right)} px > ${window.innerWidth} px)`));
+  beyond.slice(0, 3).forEach(el => r.overflow.push(
+    `${describe(el)} (reaches beyond the window, ${Math.round(el.getBoundingClientRect().right)} px > ` +
+    `${window.innerWidth} px)`));
   for (const el of main.querySelectorAll("pre, table, img, mjx-container[display='true'], .cell_output > *")) {
-    if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > main.getBoundingClientRect().right + 1)
+    if (el.scrollWidth > el.clientWidth + 1 ||
+        el.getBoundingClientRect().right > main.getBoundingClientRect().right + 1)
       r.overflow.push(`${describe(el)} (${el.scrollWidth} px in ${el.clientWidth} px)`);
   }
   // raw TeX anywhere a reader looks: the article and the navigation bars (chapter titles hold math)

@@ -6,8 +6,8 @@ import pytest
 
 from ntkuq import MLPSpec
 from ntkuq._src import budget
-from ntkuq.infinite import sweep_bytes
 from ntkuq.errors import TooLargeError
+from ntkuq.infinite import sweep_bytes
 
 GIB = 2**30
 
@@ -80,8 +80,8 @@ def test_calorimeter_paper_sweep_counts_its_float32_inputs_once():
 def test_paper_sweep_fits_20_gib_and_a_smaller_budget_refuses(limit, no_kernels):
     """N_D = 25,000, N_T = 10^4, 12 sizes, 784 features (the paper preset): under 20 GiB; 12 GiB refuses naming
     the sizes and what fits, before any kernel (the test-test block is never counted whole: N_T^2 words = 0.75 GiB)."""
-    from ntkuq.infinite import nested_sweep
     from ntkuq.data import subset_sizes
+    from ntkuq.infinite import nested_sweep
 
     sizes = subset_sizes(100, 25_000, 12)
     need = sweep_bytes(25_000, 10_000, sizes=sizes, n_features=784)
@@ -98,8 +98,7 @@ def test_paper_sweep_fits_20_gib_and_a_smaller_budget_refuses(limit, no_kernels)
 
 
 def test_converged_steps_refuses_before_the_eigendecomposition(limit, monkeypatch):
-    from ntkuq.infinite import convergence
-    from ntkuq.infinite import TrainTestKernels
+    from ntkuq.infinite import TrainTestKernels, convergence
 
     n, t = 4000, 50
     kern = TrainTestKernels(MLPSpec(), np.zeros((t, 2)), np.eye(n), np.eye(n), np.zeros((n, t)), np.zeros((n, t)))
@@ -147,8 +146,8 @@ def test_width_sweep_refuses_before_training_any_width(limit, monkeypatch):
 
 
 def test_finite_width_study_refuses_before_computing(limit, no_kernels):
-    from ntkuq.study import finite_width_study
     from ntkuq.data import TaskData
+    from ntkuq.study import finite_width_study
 
     limit(0.5)
     rng = np.random.default_rng(0)
@@ -172,8 +171,7 @@ def test_small_runs_are_not_refused(limit):
 def test_kernel_matrices_too_large_refused_before_allocating(monkeypatch, call):
     """2 x 10^5 points would need over a TiB: refused with the sizes and what fits, before any allocation."""
     from ntkuq import MLPSpec
-    from ntkuq.infinite import train_test_kernels
-    from ntkuq.infinite import kernels
+    from ntkuq.infinite import kernels, train_test_kernels
 
     monkeypatch.setenv("NTKUQ_MEMORY_LIMIT_GIB", "4")
     x = np.zeros((200000, 3))

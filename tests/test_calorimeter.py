@@ -10,9 +10,20 @@ import numpy as np
 import pytest
 
 from ntkuq.data import calorimeter as cal
-from ntkuq.data.calorimeter import (DEFAULT_ECAL, DEFAULT_HCAL, CalorimeterConfig, Section, containment_fraction,
-                                    expected_containment, fit_resolution, load_calorimeter, longitudinal_profile,
-                                    radial_profile, shower_max_depth, simulate)
+from ntkuq.data.calorimeter import (
+    DEFAULT_ECAL,
+    DEFAULT_HCAL,
+    CalorimeterConfig,
+    Section,
+    containment_fraction,
+    expected_containment,
+    fit_resolution,
+    load_calorimeter,
+    longitudinal_profile,
+    radial_profile,
+    shower_max_depth,
+    simulate,
+)
 
 N_PHYS = 3000  # showers of the default 25 x 25 x 25 detector shared by the physics tests
 
@@ -243,7 +254,8 @@ def test_cache_round_trip(tmp_path, monkeypatch):
 
     # the key covers config fields, n_showers and seed
     keys = {cal.cache_key(SMALL, 40, 3), cal.cache_key(SMALL, 41, 3), cal.cache_key(SMALL, 40, 4),
-            cal.cache_key(SMALL.replace(ecal=SMALL.ecal.replace(noise_mev=0.02)), 40, 3), cal.cache_key(SMALL, 40, 3, stream=1)}
+            cal.cache_key(SMALL.replace(ecal=SMALL.ecal.replace(noise_mev=0.02)), 40, 3),
+            cal.cache_key(SMALL, 40, 3, stream=1)}
     assert len(keys) == 5
     # a corrupt file is recomputed
     files[0].write_bytes(b"not a zip")

@@ -3,9 +3,14 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.infinite import converged_steps, deviation_curve
-from ntkuq.infinite import max_stable_eta, ntk_prediction, train_test_kernels
-from ntkuq.infinite import loss_stats
+from ntkuq.infinite import (
+    converged_steps,
+    deviation_curve,
+    loss_stats,
+    max_stable_eta,
+    ntk_prediction,
+    train_test_kernels,
+)
 
 RNG = np.random.default_rng(3)
 X, XT = RNG.normal(size=(30, 4)), RNG.normal(size=(12, 4))

@@ -6,9 +6,15 @@ import pytest
 import scipy.linalg
 
 from ntkuq import MLPSpec
-from ntkuq.infinite import max_stable_eta, nngp_posterior, ntk_prediction, predict, train_test_kernels
-from ntkuq.infinite import loss_stats
-from ntkuq.infinite import nested_sweep
+from ntkuq.infinite import (
+    loss_stats,
+    max_stable_eta,
+    nested_sweep,
+    nngp_posterior,
+    ntk_prediction,
+    predict,
+    train_test_kernels,
+)
 
 RNG = np.random.default_rng(1)
 X, XS = RNG.normal(size=(20, 4)), RNG.normal(size=(9, 4))

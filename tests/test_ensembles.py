@@ -7,12 +7,22 @@ import numpy as np
 import pytest
 
 import ntkuq  # noqa: F401
-from ntkuq.infinite import max_stable_eta, ntk_prediction, train_test_kernels
-from ntkuq.finite import ensembles, training
-from ntkuq.finite import (EnsembleResult, bootstrap_stats, default_eta, init_members, make_optimizer, make_step,
-                          record_steps, run_steps, stable_eta_max, train_ensemble)
-from ntkuq.infinite import kernels
-from ntkuq.finite import apply_mlp, init_mlp
+from ntkuq.finite import (
+    EnsembleResult,
+    apply_mlp,
+    bootstrap_stats,
+    default_eta,
+    init_members,
+    init_mlp,
+    make_optimizer,
+    make_step,
+    record_steps,
+    run_steps,
+    stable_eta_max,
+    train_ensemble,
+    training,
+)
+from ntkuq.infinite import kernels, max_stable_eta, ntk_prediction, train_test_kernels
 from ntkuq.spec import MLPSpec
 
 N_IN, K = 6, 2

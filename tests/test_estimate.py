@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.estimate import main
-from ntkuq.infinite import converged_steps
-from ntkuq.infinite import ntk_prediction, train_test_kernels
-from ntkuq.finite import default_eta, train_ensemble
-from ntkuq.estimate import EnsembleOptions, auto_sizes, check_budget, cost_estimate, estimate, estimate_files
-from ntkuq.errors import TooLargeError
-from ntkuq.infinite import loss_distribution, loss_stats
-from ntkuq.infinite import nested_sweep
-from ntkuq.errors import DataError
 from ntkuq.data import fit_preprocessing, read_table
+from ntkuq.errors import DataError, TooLargeError
+from ntkuq.estimate import EnsembleOptions, auto_sizes, check_budget, cost_estimate, estimate, estimate_files, main
+from ntkuq.finite import default_eta, train_ensemble
+from ntkuq.infinite import (
+    converged_steps,
+    loss_distribution,
+    loss_stats,
+    nested_sweep,
+    ntk_prediction,
+    train_test_kernels,
+)
 
 N_TRAIN, N_TEST = 60, 30
 
@@ -224,7 +226,8 @@ def _bad(tmp_path, name, text=None, **arrays):
 GOOD_HEAD = "a,b,t\n"
 BAD_FILES = {  # case: (train file maker, expected words in the message)
     "missing target column": (lambda p: _bad(p, "tr.csv", "a,b,y\n1,2,3\n4,5,6\n"), "target column(s) ['t'] not found"),
-    "non-numeric cell": (lambda p: _bad(p, "tr.csv", GOOD_HEAD + "1,2,3\n4,five,6\n"), "line 3, column 'b': non-numeric cell 'five'"),
+    "non-numeric cell": (lambda p: _bad(p, "tr.csv", GOOD_HEAD + "1,2,3\n4,five,6\n"),
+                         "line 3, column 'b': non-numeric cell 'five'"),
     "empty cell": (lambda p: _bad(p, "tr.csv", GOOD_HEAD + "1,,3\n4,5,6\n"), "line 2, column 'b': an empty cell"),
     "nan in csv": (lambda p: _bad(p, "tr.csv", GOOD_HEAD + "1,2,3\nnan,5,6\n"), "'nan' is not finite"),
     "ragged row": (lambda p: _bad(p, "tr.csv", GOOD_HEAD + "1,2,3\n4,5\n"), "line 3: 2 cells; expected 3"),
@@ -232,7 +235,8 @@ BAD_FILES = {  # case: (train file maker, expected words in the message)
     "header only": (lambda p: _bad(p, "tr.csv", GOOD_HEAD), "no data rows"),
     "feature count differs": (lambda p: _bad(p, "tr.csv", "a,t\n1,3\n4,6\n"), "feature columns but the training file"),
     "wrong npz keys": (lambda p: _bad(p, "tr.npz", X=np.ones((3, 2)), Y=np.ones(3)), "missing ['x', 'y']"),
-    "nan in npz": (lambda p: _bad(p, "tr.npz", x=np.array([[1.0, np.nan], [2.0, 3.0]]), y=np.ones(2)), "NaN or infinity"),
+    "nan in npz": (lambda p: _bad(p, "tr.npz", x=np.array([[1.0, np.nan], [2.0, 3.0]]), y=np.ones(2)),
+                   "NaN or infinity"),
     "npz rows differ": (lambda p: _bad(p, "tr.npz", x=np.ones((3, 2)), y=np.ones(4)), "'x' has 3 points but 'y' has 4"),
     "npz x not 2-D": (lambda p: _bad(p, "tr.npz", x=np.ones(3), y=np.ones(3)), "expected 2-D"),
     "npz strings": (lambda p: _bad(p, "tr.npz", x=np.array([["a", "b"]]), y=np.ones(1)), "expected real numbers"),

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.infinite import nngp_posterior, ntk_prediction, train_test_kernels
-from ntkuq.infinite import kernels
+from ntkuq.infinite import kernels, nngp_posterior, ntk_prediction, train_test_kernels
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "nt_golden.npz", allow_pickle=False)
 CASES = range(GOLDEN["cases"].shape[0])

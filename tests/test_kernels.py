@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.spec import POINTWISE
-from ntkuq.infinite.kernels import _quadrature_moments
-from ntkuq.infinite import kernel_diag, kernels, moments
 from ntkuq.finite import apply_mlp, empirical_ntk, init_mlp
+from ntkuq.infinite import kernel_diag, kernels, moments
+from ntkuq.infinite.kernels import _quadrature_moments
+from ntkuq.spec import POINTWISE
 
 RNG = np.random.default_rng(0)
 KAA = jnp.array([1.0, 0.7, 1.2, 2.5, 0.3])
@@ -76,7 +76,10 @@ def test_depth_one_is_linear_kernel():
 
 
 def _feature_nngp(spec, params, x):
-    """C_b + C_W/n sigma(z^(L-1)) . sigma(z^(L-1)): one network's last-layer kernel (its output covariance over W^(L), b^(L))."""
+    """C_b + C_W/n sigma(z^(L-1)) . sigma(z^(L-1)): one network's last-layer kernel.
+
+    Its output covariance over W^(L), b^(L).
+    """
     hidden = apply_mlp(spec.__class__(**{**spec.__dict__, "depth": spec.depth - 1}), params[:-1], x)
     h = POINTWISE[spec.activation][0](hidden)
     return spec.C_b + spec.C_W * h @ h.T / h.shape[1]

@@ -39,7 +39,8 @@ def imports(path: Path, modules: set, lib: Path = LIB):
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
             if not base.startswith("ntkuq"):
                 continue
             for alias in node.names:

@@ -6,12 +6,24 @@ import pytest
 import scipy.linalg
 
 from ntkuq import MLPSpec
-from ntkuq.infinite import nngp_posterior, ntk_prediction, predict, train_test_kernels
-from ntkuq.infinite import kernels
-from ntkuq._src.linalg import (MAX_COND, checked_cholesky, cho_solve, cond_estimate, extreme_eigenvalues,
-                               largest_eigenvalue)
-from ntkuq.infinite import max_stable_eta, stable_eta
-from ntkuq.infinite import nested_sweep
+from ntkuq._src.linalg import (
+    MAX_COND,
+    checked_cholesky,
+    cho_solve,
+    cond_estimate,
+    extreme_eigenvalues,
+    largest_eigenvalue,
+)
+from ntkuq.infinite import (
+    kernels,
+    max_stable_eta,
+    nested_sweep,
+    nngp_posterior,
+    ntk_prediction,
+    predict,
+    stable_eta,
+    train_test_kernels,
+)
 
 LD = np.longdouble
 

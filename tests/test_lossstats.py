@@ -4,8 +4,15 @@ import pytest
 from scipy import stats
 
 from ntkuq import MLPSpec
-from ntkuq.infinite import nngp_posterior, ntk_prediction, train_test_kernels
-from ntkuq.infinite import GeneralizedChi2, loss_distribution, loss_stats, sample_test_losses
+from ntkuq.infinite import (
+    GeneralizedChi2,
+    loss_distribution,
+    loss_stats,
+    nngp_posterior,
+    ntk_prediction,
+    sample_test_losses,
+    train_test_kernels,
+)
 
 RNG = np.random.default_rng(2)
 X, XS = RNG.normal(size=(30, 5)), RNG.normal(size=(25, 5))

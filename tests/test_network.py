@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
+from ntkuq.finite import (
+    alive_fraction,
+    apply_mlp,
+    empirical_nngp,
+    empirical_ntk,
+    init_mlp,
+    layer_sizes,
+    learning_rate_scales,
+)
 from ntkuq.infinite import kernels
-from ntkuq.finite import (alive_fraction, apply_mlp, empirical_nngp, empirical_ntk, init_mlp, layer_sizes,
-                          learning_rate_scales)
 
 SPEC = MLPSpec(depth=3, activation="relu", C_b=0.3, C_W=1.7, lambda_b=4.0, lambda_W=0.5, width=400)
 X = np.random.default_rng(0).normal(size=(5, 20))

@@ -15,7 +15,8 @@ def test_notebook_matches_its_source(md):
     source = [c.source for c in jupytext.read(md).cells if c.cell_type == "code"]
     executed = nbformat.read(path, as_version=4)
     code = [c for c in executed.cells if c.cell_type == "code"]
-    assert [c.source for c in code] == source, f"{path.name} is stale: rerun `python -m ntkuq.book.runner notebooks {md.stem}`"
+    assert [c.source for c in code] == source, \
+        f"{path.name} is stale: rerun `python -m ntkuq.book.runner notebooks {md.stem}`"
     assert all(c.get("execution_count") for c in code), f"{path.name} was not fully executed"
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
 

@@ -30,7 +30,8 @@ def test_split_curve_recovers_the_parts_and_eps():
     np.testing.assert_allclose(c.B, 0.02 * c.n**-0.6, rtol=1e-12)
     r = rows[2]
     for n in (10, 300, NT):
-        assert c.eps(n)[2] == pytest.approx(eps_for_test_size(r["mu"], r["var_diag"], r["var_offdiag"], NT, n), rel=1e-12)
+        assert c.eps(n)[2] == pytest.approx(eps_for_test_size(r["mu"], r["var_diag"], r["var_offdiag"], NT, n),
+                                            rel=1e-12)
     assert c.eps_population[2] == pytest.approx(eps_population(r["mu"], r["var_offdiag"], NT), rel=1e-12)
 
 
@@ -83,8 +84,7 @@ def test_verdict_curves_carry_the_model_verdicts():
 
 
 def test_part_ratios_and_local_exponents():
-    from ntkuq.study import part_ratios
-    from ntkuq.study import local_exponents
+    from ntkuq.study import local_exponents, part_ratios
 
     inf = split_curve(_rows())
     fin_rows = [dict(r, var_diag=4 * r["var_diag"], var_offdiag=9 * r["var_offdiag"],

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from ntkuq.study import BAD_SUFFIX, CHECKSUM_FIELD, canonical, checksum, read_point, seal
 from ntkuq.errors import PointFileWarning
+from ntkuq.study import BAD_SUFFIX, CHECKSUM_FIELD, canonical, checksum, read_point, seal
 from ntkuq.study.pointfiles import verify
 
 KEY = "abc123"

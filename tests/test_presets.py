@@ -3,9 +3,8 @@ import ast
 
 import pytest
 
-from ntkuq.book import runner
+from ntkuq.book import parameter_defaults, runner, validate_preset
 from ntkuq.errors import PresetError
-from ntkuq.book import parameter_defaults, validate_preset
 
 
 @pytest.fixture

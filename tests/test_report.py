@@ -12,8 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ntkuq.estimate import estimate  # noqa: E402
-from ntkuq.estimate import estimate_figure, loss_units, summary_text  # noqa: E402
+from ntkuq.estimate import (  # noqa: E402
+    estimate,  # noqa: E402
+    estimate_figure,
+    loss_units,
+    summary_text,
+)
 
 SIZES = [15, 30, 60]
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from ntkuq.study import store as results
 from ntkuq.study import COLUMNS, ResultStore, environment, point_key, read_csv, to_csv
+from ntkuq.study import store as results
 
 
 def _row(task="mnist", n_train=100, width="inf", method="ntk", draw=0, **extra):

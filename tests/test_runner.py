@@ -33,11 +33,11 @@ def test_points_without_papermill_are_the_points_the_chapters_find(tmp_path, mon
     """`runner points` runs the chapters' own compute cells (IPython and myst_nb stubbed, as on a GPU machine
     without them) and stores exactly the points that the chapter, run afterwards, finds finished."""
     import sys
+
     from ntkuq import MLPSpec
     from ntkuq.book import runner
-    from ntkuq.study import ResultStore
-    from ntkuq.study import finite_width_study, infinite_width_study
     from ntkuq.data import load, subset_sizes
+    from ntkuq.study import ResultStore, finite_width_study, infinite_width_study
 
     tiny = {"all": {"seed": 1, "calorimeter_cells": 5, "calorimeter_layers": 5, "tasks": ["calorimeter"]},
             "scaling_infinite": {"n_min": 20, "n_max": 40, "n_sizes": 2, "n_test": 16, "draws": 2},
@@ -69,10 +69,10 @@ def test_points_without_papermill_are_the_points_the_chapters_find(tmp_path, mon
 
 
 def test_table_writes_the_points_as_csv(tmp_path, capsys):
-    from ntkuq.study import ResultRow, ResultStore, read_csv
-    from ntkuq.errors import PresetError
-    from ntkuq.book.runner import main
     from ntkuq.book import write_table
+    from ntkuq.book.runner import main
+    from ntkuq.errors import PresetError
+    from ntkuq.study import ResultRow, ResultStore, read_csv
 
     store = ResultStore(tmp_path / "points")
     store.put("k1", ResultRow(task="mnist", n_train=10, width=None, optimizer="gd", method="ntk", draw=0,

@@ -1,11 +1,9 @@
 """Scaling fits recover known exponents; the result store resumes and writes atomically."""
-import json
 
 import numpy as np
 import pytest
 
-from ntkuq.study import ResultStore, point_key, read_csv, to_csv
-from ntkuq.study import bootstrap_curves, eps_of, fit_power_law, plateau
+from ntkuq.study import ResultStore, bootstrap_curves, eps_of, fit_power_law, plateau, point_key, read_csv, to_csv
 
 N = np.geomspace(100, 25_000, 12)
 

@@ -6,11 +6,22 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.infinite import EnsemblePrediction, nngp_posterior, ntk_prediction, train_test_kernels
 from ntkuq.finite import loss_split, train_ensemble
-from ntkuq.infinite import (eps_floor, eps_for_test_size, eps_population, loss_stats, sample_test_losses,
-                            uniform_floor, var_for_test_size)
-from ntkuq.infinite import nested_sweep, nested_sweep_direct
+from ntkuq.infinite import (
+    EnsemblePrediction,
+    eps_floor,
+    eps_for_test_size,
+    eps_population,
+    loss_stats,
+    nested_sweep,
+    nested_sweep_direct,
+    nngp_posterior,
+    ntk_prediction,
+    sample_test_losses,
+    train_test_kernels,
+    uniform_floor,
+    var_for_test_size,
+)
 
 RNG = np.random.default_rng(5)
 X, XS = RNG.normal(size=(40, 4)), RNG.normal(size=(12, 4))

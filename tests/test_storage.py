@@ -6,10 +6,10 @@ import numpy as np
 import pooch
 import pytest
 
-from ntkuq.data import images as data
 from ntkuq._src import storage
-from ntkuq.data import calorimeter as cal
 from ntkuq._src.storage import atomic_write, atomic_write_text, cache_dir
+from ntkuq.data import calorimeter as cal
+from ntkuq.data import images as data
 
 
 def test_cache_dir_rule(monkeypatch, tmp_path):

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ntkuq.study import CHECKSUM_FIELD, checksum
-from ntkuq.errors import PointFileWarning
-from ntkuq.study import ResultStore, point_key
 from ntkuq._src.storage import atomic_write_text
+from ntkuq.errors import PointFileWarning
+from ntkuq.study import CHECKSUM_FIELD, ResultStore, checksum, point_key
 
 REPO = Path(__file__).resolve().parents[1]
 ROW = dict(task="t", method="ntk", width="inf", optimizer="gd", n_train=10, draw=0, mu=0.1 + 1e-17, sigma=0.2,

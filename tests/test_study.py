@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 
 import ntkuq.study as study
-from ntkuq.study import drivers
 from ntkuq import MLPSpec
-from ntkuq.study import ResultStore
 from ntkuq.data import TaskData
+from ntkuq.study import ResultStore, drivers
 
 RNG = np.random.default_rng(4)
 DATA = TaskData("synthetic", RNG.normal(size=(80, 6)), RNG.normal(size=(80, 2)), RNG.normal(size=(15, 6)),
@@ -51,13 +50,12 @@ def test_draws_differ_and_curves_have_errors():
 
 
 def test_committed_rows_reads_a_points_folder_and_a_missing_one_is_empty(tmp_path):
-    from ntkuq.study import ResultRow, ResultStore
-    from ntkuq.study import committed_rows
+    from ntkuq.study import ResultRow, ResultStore, committed_rows
     assert committed_rows(tmp_path / "nowhere") == []
     store = ResultStore(tmp_path)
-    for n, study in ((10, "infinite"), (20, "infinite"), (10, "finite")):
-        store.put(f"k{n}{study}", ResultRow(task="mnist", n_train=n, width=None, optimizer="gd", method="ntk",
-                                            draw=0, study=study, mu=1.0, sigma=0.1, eps=0.1, steps=None))
+    for n, kind in ((10, "infinite"), (20, "infinite"), (10, "finite")):
+        store.put(f"k{n}{kind}", ResultRow(task="mnist", n_train=n, width=None, optimizer="gd", method="ntk",
+                                           draw=0, study=kind, mu=1.0, sigma=0.1, eps=0.1, steps=None))
     assert sorted(r["n_train"] for r in committed_rows(tmp_path, study="infinite")) == [10, 20]
     assert len(committed_rows(tmp_path)) == 3
 

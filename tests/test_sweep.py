@@ -1,11 +1,10 @@
-"""ntkuq.infinite: one Cholesky factor for every nested size gives the same statistics as a fresh prediction per size."""
+"""ntkuq.infinite: one Cholesky factor for every nested size gives the same statistics as a fresh prediction
+per size."""
 import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
-from ntkuq.infinite import nngp_posterior, ntk_prediction, train_test_kernels
-from ntkuq.infinite import loss_stats
-from ntkuq.infinite import nested_sweep
+from ntkuq.infinite import loss_stats, nested_sweep, nngp_posterior, ntk_prediction, train_test_kernels
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(40, 6))
@@ -100,7 +99,8 @@ def test_sweep_uses_only_the_prefix():
 # ---------------------------------------------------------------------------------------------
 
 REAL_SIZES = [37, 100, 161, 300]
-REAL_CASES = [  # task, loader options, activation, diag_reg, block (quadrature activations: the random-data tests above)
+# task, loader options, activation, diag_reg, block (quadrature activations: the random-data tests above)
+REAL_CASES = [
     ("mnist", {}, "relu", 0.0, 128),
     ("mnist", {}, "erf", 1e-3, 1024),
     ("cifar10", {}, "relu", 1e-4, 96),
@@ -134,8 +134,7 @@ def _close(a, b, rel=1e-10):
 
 @pytest.mark.parametrize("task, opts, activation, diag_reg, block", REAL_CASES)
 def test_shared_factor_sweep_matches_direct_on_real_tasks(real_tasks, task, opts, activation, diag_reg, block):
-    from ntkuq.infinite import predict
-    from ntkuq.infinite import nested_sweep_direct
+    from ntkuq.infinite import nested_sweep_direct, predict
     data = real_tasks[(task, tuple(sorted(opts.items())))]
     spec = MLPSpec(depth=3, activation=activation, C_b=0.0 if activation == "relu" else 0.1,
                    C_W=2.0 if activation == "relu" else 1.2, lambda_b=10.0, lambda_W=1.0)
@@ -145,8 +144,8 @@ def test_shared_factor_sweep_matches_direct_on_real_tasks(real_tasks, task, opts
     assert [(p.method, p.n_train) for p in fast] == [(p.method, p.n_train) for p in slow]
     for p, q in zip(fast, slow):
         for name in ("mu", "sigma", "eps"):
-            assert _close(getattr(p.stats, name), getattr(q.stats, name)), (task, p.method, p.n_train, name,
-                                                                            getattr(p.stats, name), getattr(q.stats, name))
+            assert _close(getattr(p.stats, name), getattr(q.stats, name)), (
+                task, p.method, p.n_train, name, getattr(p.stats, name), getattr(q.stats, name))
     for p in fast:
         if p.n_train in (37, 161):  # and against a fresh prediction of that prefix alone (dynamics.predict)
             want = loss_stats(predict(spec, x[:p.n_train], y[:p.n_train], xt, method=p.method, diag_reg=diag_reg), yt)

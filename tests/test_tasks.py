@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from ntkuq.data import tasks
+from ntkuq.data import TaskData, load, tasks
 from ntkuq.data.calorimeter import CalorimeterConfig
-from ntkuq.data import TaskData, load
 
 
 def _synthetic(n=50, d=3):

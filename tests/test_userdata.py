@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ntkuq.errors import DataError
 from ntkuq.data import check_pair, fit_preprocessing, read_table
+from ntkuq.errors import DataError
 
 
 def test_csv_and_npz_read_the_same_table(tmp_path):

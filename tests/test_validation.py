@@ -187,8 +187,8 @@ def _boot_stats(**kw):
 
 def _converged(**kw):
     def call(c):
-        from ntkuq.infinite import converged_steps
         from ntkuq.finite import default_eta
+        from ntkuq.infinite import converged_steps
 
         args = dict(y_train=c.y, y_test=c.yt, eta=default_eta(c.spec, c.x, 0.5, "momentum", 0.9))
         args.update(kw)
@@ -208,8 +208,8 @@ def _deviation(**kw):
 
 def _width_sweep(**kw):
     def call(c):
-        from ntkuq.infinite import loss_stats
         from ntkuq.finite import width_sweep
+        from ntkuq.infinite import loss_stats
 
         args = dict(x_train=c.x, y_train=c.y, x_test=c.xt, y_test=c.yt, widths=[4, 8], members=2, steps=1,
                     eta=0.1, infinite=loss_stats(c.pred, c.yt))
@@ -220,8 +220,8 @@ def _width_sweep(**kw):
 
 def _fit_widths(**kw):
     def call(c):
-        from ntkuq.infinite import loss_stats
         from ntkuq.finite import fit_widths, width_sweep
+        from ntkuq.infinite import loss_stats
 
         sw = width_sweep(c.spec, c.x, c.y, c.xt, c.yt, [4, 8], members=3, steps=1, eta=0.01, n_boot=5,
                          infinite=loss_stats(c.pred, c.yt))
@@ -353,8 +353,7 @@ def _section(**kw):
 
 def _simulate(**kw):
     def call(c):
-        from ntkuq.data.calorimeter import CalorimeterConfig
-        from ntkuq.data.calorimeter import simulate
+        from ntkuq.data.calorimeter import CalorimeterConfig, simulate
 
         args = dict(config=CalorimeterConfig(), n_showers=2)
         args.update(kw)
@@ -448,7 +447,8 @@ CASES = [
     ("loss_distribution-y_test", _loss_distribution(y_test=np.ones((2, 1))), "y_test"),
     ("loss_distribution-rtol-neg", _loss_distribution(rtol=-1.0), "rtol"),
     ("loss_distribution-rtol-nan", _loss_distribution(rtol=NAN), "rtol"),
-    ("quantile-q-0", _quantile(0.0), "q"), ("quantile-q-1", _quantile(1.0), "q"), ("quantile-q-nan", _quantile(NAN), "q"),
+    ("quantile-q-0", _quantile(0.0), "q"), ("quantile-q-1", _quantile(1.0), "q"),
+    ("quantile-q-nan", _quantile(NAN), "q"),
     ("quantile-q-str", _quantile("0.5"), "q"),
     ("samples-n_samples-0", _samples(n_samples=0), "n_samples"), ("samples-seed-neg", _samples(seed=-1), "seed"),
     # sweep.nested_sweep
@@ -460,7 +460,8 @@ CASES = [
     ("sweep-sizes-decreasing", _sweep(sizes=[8, 4]), "sizes"),
     ("sweep-sizes-too-large", _sweep(sizes=[4, 9]), "sizes"),
     ("sweep-sizes-str", _sweep(sizes="48"), "sizes"), ("sweep-sizes-float", _sweep(sizes=[4.5]), "sizes"),
-    ("sweep-methods-unknown", _sweep(methods=["gp"]), "methods"), ("sweep-methods-empty", _sweep(methods=[]), "methods"),
+    ("sweep-methods-unknown", _sweep(methods=["gp"]), "methods"),
+    ("sweep-methods-empty", _sweep(methods=[]), "methods"),
     ("sweep-methods-str", _sweep(methods="ntk"), "methods"),
     ("sweep-diag_reg-neg", _sweep(diag_reg=-1.0), "diag_reg"),
     ("sweep-block_size-0", _sweep(block_size=0), "block_size"),
@@ -474,7 +475,8 @@ CASES = [
     ("boot_curves-seed", _boot_curves(seed=-1), "seed"),
     # ensembles.train_ensemble / default_eta / bootstrap_stats
     ("train-spec-infinite", _train(spec=MLPSpec()), "width"),
-    ("train-n_members-0", _train(n_members=0), "n_members"), ("train-n_members-bool", _train(n_members=True), "n_members"),
+    ("train-n_members-0", _train(n_members=0), "n_members"),
+    ("train-n_members-bool", _train(n_members=True), "n_members"),
     ("train-steps-neg", _train(steps=-1), "steps"), ("train-steps-float", _train(steps=2.5), "steps"),
     ("train-eta-0", _train(eta=0.0), "eta"), ("train-eta-unstable", _train(eta=1e6), "eta"),
     ("train-eta-str", _train(eta="0.1"), "eta"),
@@ -508,7 +510,8 @@ CASES = [
     ("converged-y_test", _converged(y_test=np.full((5, 1), NAN)), "y_test"),
     ("converged-diag_reg", _converged(diag_reg=-1.0), "diag_reg"),
     ("converged-block_size", _converged(block_size=0), "block_size"),
-    ("deviation-steps-neg", _deviation(steps=[-1]), "steps"), ("deviation-steps-float", _deviation(steps=[1.5]), "steps"),
+    ("deviation-steps-neg", _deviation(steps=[-1]), "steps"),
+    ("deviation-steps-float", _deviation(steps=[1.5]), "steps"),
     ("deviation-steps-empty", _deviation(steps=[]), "steps"),
     ("deviation-eta-0", _deviation(eta=0.0), "eta"), ("deviation-eta-unstable", _deviation(eta=1e6), "eta"),
     ("deviation-diag_reg", _deviation(diag_reg=-1.0), "diag_reg"),
@@ -553,7 +556,8 @@ CASES = [
     ("residual-steps-bool", _residual(steps=True), "steps"),
     ("residual-optimizer", _residual(optimizer="adam"), "optimizer"),
     ("residual-momentum", _residual(optimizer="momentum", momentum=1.0), "momentum"),
-    ("gain-eta-0", _gain(eta=0.0), "eta"), ("gain-eta-neg", _gain(eta=-1.0), "eta"), ("gain-eta-str", _gain(eta="1"), "eta"),
+    ("gain-eta-0", _gain(eta=0.0), "eta"), ("gain-eta-neg", _gain(eta=-1.0), "eta"),
+    ("gain-eta-str", _gain(eta="1"), "eta"),
     ("gain-n_train-0", _gain(n_train=0), "n_train"), ("gain-n_train-bool", _gain(n_train=True), "n_train"),
     ("gain-lam-nan", _gain(lam=[NAN]), "lam"), ("gain-steps-neg", _gain(steps=-1), "steps"),
     ("gain-time-neg", _gain(steps=None, time=-1.0), "time"), ("gain-neither", _gain(steps=None), "steps"),
@@ -598,7 +602,8 @@ CASES = [
     ("calo_task-normalization", _calo_task(normalization="minmax"), "normalization"),
     ("calo_task-config", _calo_task(config="default"), "config"),
     # estimate.estimate / EnsembleOptions
-    ("estimate-depth-0", _estimate(depth=0), "depth"), ("estimate-activation", _estimate(activation="gelu"), "activation"),
+    ("estimate-depth-0", _estimate(depth=0), "depth"),
+    ("estimate-activation", _estimate(activation="gelu"), "activation"),
     ("estimate-lambda_ratio", _estimate(lambda_ratio=-1.0), "lambda_ratio"),
     ("estimate-x_train-nan", _estimate(x_train=np.full((8, 3), NAN)), "x_train"),
     ("estimate-x_train-str", _estimate(x_train=[["a"]] * 8), "x_train"),
@@ -651,9 +656,7 @@ def test_numpy_scalars_in_spec():
 
 
 def test_numpy_scalars_in_dynamics_and_gains(c):
-    from ntkuq.infinite import ntk_prediction
-    from ntkuq.infinite import gain, residual_factor
-    from ntkuq.infinite import loss_stats
+    from ntkuq.infinite import gain, loss_stats, ntk_prediction, residual_factor
 
     ref = loss_stats(ntk_prediction(c.kern, c.y, steps=5, eta=0.1), c.yt)
     got = loss_stats(ntk_prediction(c.kern, c.y, steps=np.int64(5), eta=np.float32(0.1), diag_reg=np.array(0.0)),
@@ -678,8 +681,8 @@ def test_numpy_scalars_in_sweep_and_ensembles(c):
 
 
 def test_numpy_scalars_in_convergence_and_study(c):
-    from ntkuq.infinite import converged_steps, deviation_curve
     from ntkuq.finite import default_eta
+    from ntkuq.infinite import converged_steps, deviation_curve
     from ntkuq.study import infinite_width_study
 
     eta = np.float32(default_eta(c.spec, c.x, 0.5, "momentum", 0.9))
@@ -693,8 +696,7 @@ def test_numpy_scalars_in_convergence_and_study(c):
 
 def test_finite_input_gives_finite_output(c):
     """No NaN or inf from finite input at a stable rate (zero-variance corner: constant targets)."""
-    from ntkuq.infinite import ntk_prediction
-    from ntkuq.infinite import loss_stats
+    from ntkuq.infinite import loss_stats, ntk_prediction
 
     st = loss_stats(ntk_prediction(c.kern, np.zeros((8, 1)), steps=0, eta=0.1), np.zeros((5, 1)))
     assert np.isfinite([st.mu, st.sigma]).all()
@@ -771,10 +773,12 @@ def _stable_eta_zero(c):
 
 HOSTILE_CASES = [
     ("kernels-x-overflow", _kernels(x1=np.full((4, 3), 1e200)), "x1"),
-    ("kernels-x2-overflow", lambda c: __import__("ntkuq.infinite").infinite.kernels(c.spec, c.x, np.full((2, 3), 1e160)),
+    ("kernels-x2-overflow",
+     lambda c: __import__("ntkuq.infinite").infinite.kernels(c.spec, c.x, np.full((2, 3), 1e160)),
      "x2"),
     ("kernels-C_W-overflow", lambda c: __import__("ntkuq.infinite").infinite.kernels(MLPSpec(C_W=1e300), c.x), "C_W"),
-    ("kernel_diag-x-overflow", lambda c: __import__("ntkuq.infinite").infinite.kernel_diag(c.spec, np.full((2, 3), 1e200)),
+    ("kernel_diag-x-overflow",
+     lambda c: __import__("ntkuq.infinite").infinite.kernel_diag(c.spec, np.full((2, 3), 1e200)),
      "x"),
     ("default_eta-zero-ntk", _zero_ntk_eta, "x_train"),
     ("stable_eta-zero-lambda", _stable_eta_zero, "lam_max"),
@@ -856,8 +860,8 @@ def _calo_task_fixed_energy(c):
 
 def _coarse(cells, layers):
     def call(c):
-        from ntkuq.data.calorimeter import CalorimeterConfig
         from ntkuq.data import coarse_calorimeter
+        from ntkuq.data.calorimeter import CalorimeterConfig
 
         return coarse_calorimeter(CalorimeterConfig(), cells, layers)
     return call

@@ -8,12 +8,18 @@ import numpy as np
 import pytest
 
 import ntkuq  # noqa: F401
-from ntkuq.infinite import converged_steps
-from ntkuq.infinite import max_stable_eta, ntk_prediction, train_test_kernels
-from ntkuq.finite import init_members, make_optimizer, train_ensemble, train_loss
-from ntkuq.infinite import gain, residual_factor, small_a_limit, stability_limit
-from ntkuq.infinite import loss_stats
-from ntkuq.finite import apply_mlp
+from ntkuq.finite import apply_mlp, init_members, make_optimizer, train_ensemble, train_loss
+from ntkuq.infinite import (
+    converged_steps,
+    gain,
+    loss_stats,
+    max_stable_eta,
+    ntk_prediction,
+    residual_factor,
+    small_a_limit,
+    stability_limit,
+    train_test_kernels,
+)
 from ntkuq.spec import MLPSpec
 
 RNG = np.random.default_rng(5)

@@ -3,11 +3,9 @@ import numpy as np
 import pytest
 
 import ntkuq  # noqa: F401
-from ntkuq.infinite import ntk_prediction, train_test_kernels
-from ntkuq.finite import EnsembleStats, default_eta
-from ntkuq.infinite import LossStats, loss_stats
+from ntkuq.finite import EnsembleStats, WidthSweep, default_eta, fit_widths, mean_deviation_slopes, width_sweep
+from ntkuq.infinite import LossStats, loss_stats, ntk_prediction, train_test_kernels
 from ntkuq.spec import MLPSpec
-from ntkuq.finite import WidthSweep, fit_widths, mean_deviation_slopes, width_sweep
 
 
 def synthetic(widths, a, b, power, noise=1e-4, seed=0):

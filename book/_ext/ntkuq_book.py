@@ -55,8 +55,17 @@ def _launch_buttons(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
-    # MathJax on every page, not only on pages with equations: the navigation bar's chapter titles
-    # hold math too (e.g. the synthesis chapter's), and must not show raw TeX on the other pages.
+    """Register the extension: MathJax on every page, the notebook downloads and the launch buttons.
+
+    MathJax on every page, not only on pages with equations: the navigation bar's chapter titles
+    hold math too (e.g. the synthesis chapter's), and must not show raw TeX on the other pages.
+
+    Args:
+        app: the Sphinx application.
+
+    Returns:
+        The extension's metadata: safe for parallel reading and writing.
+    """
     app.set_html_assets_policy("always")
     app.connect("html-page-context", _offer_notebook, priority=500)   # before the theme's buttons (501)
     app.connect("html-page-context", _launch_buttons, priority=502)   # after the theme made its list

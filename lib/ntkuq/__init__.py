@@ -28,8 +28,15 @@ from ntkuq.data import TaskData, load  # noqa: E402
 from ntkuq.errors import InputTypeError, TooLargeError  # noqa: E402
 from ntkuq.estimate import Estimate, estimate_files  # noqa: E402
 from ntkuq.finite import EnsembleResult, train_ensemble  # noqa: E402
-from ntkuq.infinite import (LossStats, kernels, loss_stats, nested_sweep, nngp_posterior,  # noqa: E402
-                            ntk_prediction, train_test_kernels)
+from ntkuq.infinite import (  # noqa: E402
+                            LossStats,
+                            kernels,
+                            loss_stats,
+                            nested_sweep,
+                            nngp_posterior,
+                            ntk_prediction,
+                            train_test_kernels,
+)
 from ntkuq.spec import ACTIVATIONS, MLPSpec  # noqa: E402
 from ntkuq.study import finite_width_study, infinite_width_study  # noqa: E402
 

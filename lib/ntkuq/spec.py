@@ -1,5 +1,8 @@
-"""The MLP specification shared by every part of the library (Roberts-Yaida-Hanin notation), and the
-activations' pointwise functions (`POINTWISE`) that the kernels' quadrature and the finite networks share."""
+"""The MLP specification shared by every part of the library (Roberts-Yaida-Hanin notation).
+
+Also the activations' pointwise functions (`POINTWISE`) that the kernels' quadrature and the finite
+networks share.
+"""
 from __future__ import annotations
 
 import math
@@ -26,6 +29,16 @@ class MLPSpec:
     Initialization: b ~ N(0, C_b), W^(l) ~ N(0, C_W / n_{l-1}).  Training: bias learning rate
     eta * lambda_b, layer-l weight learning rate eta * lambda_W / n_{l-1}.  ``width`` is the hidden
     width n (None means infinitely wide); ``n_out`` the number of outputs k (used by finite nets).
+    The fields are validated on construction (numpy scalars are stored as Python numbers).
+
+    Attributes:
+        depth: the number of weight layers (an integer >= 1; default 3).
+        activation: one of `ACTIVATIONS` (default "relu").
+        C_b: the bias variance (>= 0; default 0.0).
+        C_W: the weight variance (> 0; default 2.0).
+        lambda_b: the bias learning-rate multiplier (>= 0; default 1.0).
+        lambda_W: the weight learning-rate multiplier (> 0; default 1.0).
+        width: the hidden width n (an integer >= 1), or None (default) for infinitely wide.
     """
 
     depth: int = 3
@@ -57,13 +70,35 @@ class MLPSpec:
         return self.width is None
 
     def with_width(self, width: Optional[int]) -> "MLPSpec":
-        """The same spec at another hidden width (None: infinite)."""
+        """The same spec at another hidden width.
+
+        Args:
+            width: the new hidden width; None for infinitely wide.
+
+        Returns:
+            A new `MLPSpec` equal to this one except for `width`.
+        """
         return MLPSpec(self.depth, self.activation, self.C_b, self.C_W, self.lambda_b, self.lambda_W, width)
 
     @classmethod
     def critical(cls, activation: str = "relu", depth: int = 3, lambda_ratio: float = 10.0,
                  width: Optional[int] = None) -> "MLPSpec":
-        """The paper's setup: an activation at criticality and lambda_b / lambda_W = lambda_ratio."""
+        """The paper's setup: an activation at criticality and lambda_b / lambda_W = lambda_ratio.
+
+        Criticality (K* = 0): C_b = 0 and C_W sigma'(0)^2 = 1 (ReLU: C_W = 2; tanh: 1; erf: pi / 4).
+
+        Args:
+            activation: "relu" (default), "tanh" or "erf" (the activations whose criticality is known).
+            depth: the number of weight layers (default 3).
+            lambda_ratio: lambda_b / lambda_W (>= 0; default 10.0); lambda_W is 1.
+            width: the hidden width; None (default) for infinitely wide.
+
+        Returns:
+            The `MLPSpec` at criticality.
+
+        Raises:
+            ValueError: if `activation` is not one whose criticality is known, or `lambda_ratio` is negative.
+        """
         # K* = 0 criticality: C_b = 0 and C_W sigma'(0)^2 = 1 (ReLU: C_W <sigma'^2> = 1 gives 2).
         crit = {"relu": (0.0, 2.0), "tanh": (0.0, 1.0), "erf": (0.0, math.pi / 4.0)}
         if not isinstance(activation, str) or activation not in crit:

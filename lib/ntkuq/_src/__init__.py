@@ -1,4 +1,5 @@
-"""Private building blocks: input checks, the memory budget, atomic storage, BLAS views, dense linear algebra.
+"""Private building blocks of the library.
 
-Nothing here is public API; the public modules import from it.
+Input checks, the memory budget, atomic storage, BLAS views and dense linear algebra. Nothing here is public
+API; the public modules import from it.
 """

@@ -48,8 +48,11 @@ _OPENBLAS = _openblas()
 
 
 class one_thread:
-    """Context manager: SciPy's OpenBLAS runs single-threaded inside (small factorizations, where waking a
-    second thread on a busy 2-core machine cost 10-100x their work); a no-op if the library is not found."""
+    """Context manager: SciPy's OpenBLAS runs single-threaded inside.
+
+    For small factorizations, where waking a second thread on a busy 2-core machine cost 10-100x their
+    work.  The previous thread count is restored on exit; a no-op if the library is not found.
+    """
 
     def __enter__(self):
         self.n = _OPENBLAS.scipy_openblas_get_num_threads() if _OPENBLAS is not None else 1
@@ -103,12 +106,19 @@ def _ptr(v: np.ndarray):
 
 
 def gemm(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> None:
-    """c <- alpha a @ b + beta c in place (c a view with unit stride along axis 1; beta = 0 ignores c's contents).
+    """C <- alpha a @ b + beta c in place (c a view with unit stride along axis 1; beta = 0 ignores c's contents).
 
     Args:
-      c: the (m, n) output view, written in place.
-      a: the (m, k) left factor; b: the (k, n) right factor.
-      alpha, beta: the scalars.
+        c: the (m, n) output view, written in place.
+        a: the (m, k) left factor.
+        b: the (k, n) right factor.
+        alpha: the scalar multiplying a @ b (default 1.0).
+        beta: the scalar multiplying c (default 0.0: c's contents are ignored).
+
+    Raises:
+        TypeError: if an operand is not a 2-D float64 NumPy array.
+        ValueError: if the shapes do not match, `c` is not writeable or an operand has no unit stride
+            (`c` along axis 1).
     """
     m, n = c.shape
     k = a.shape[1]
@@ -143,10 +153,11 @@ def potrf_lower(a: np.ndarray) -> int:
     Only the lower triangle is read and written.
 
     Args:
-      a: a square float64 view with unit stride along axis 1.
+        a: a square float64 view with unit stride along axis 1.
 
     Returns:
-      LAPACK's info (0: success; > 0: not positive definite at that pivot)."""
+        LAPACK's info (0: success; > 0: not positive definite at that pivot).
+    """
     ld = _square_lower(a, "a")
     info = ctypes.c_int(0)
     _DPOTRF(_c("U"), _i(a.shape[0]), _ptr(a), _i(ld), ctypes.byref(info))
@@ -157,10 +168,11 @@ def trtri_lower(a: np.ndarray) -> int:
     """Invert in place the lower-triangular matrix held in the lower triangle of the square view `a`.
 
     Args:
-      a: a square float64 view with unit stride along axis 1.
+        a: a square float64 view with unit stride along axis 1.
 
     Returns:
-      LAPACK's info (0: success; > 0: a zero diagonal entry)."""
+        LAPACK's info (0: success; > 0: a zero diagonal entry).
+    """
     ld = _square_lower(a, "a")
     info = ctypes.c_int(0)
     _DTRTRI(_c("U"), _c("N"), _i(a.shape[0]), _ptr(a), _i(ld), ctypes.byref(info))
@@ -168,11 +180,14 @@ def trtri_lower(a: np.ndarray) -> int:
 
 
 def solve_lower_rows(l: np.ndarray, bt: np.ndarray) -> None:
-    """bt <- bt L^{-T} in place, i.e. the columns of B = bt^T become L^{-1} B (forward substitution).
+    """Bt <- bt L^{-T} in place, i.e. the columns of B = bt^T become L^{-1} B (forward substitution).
 
     Args:
-      l: (n, n) view whose lower triangle is L.
-      bt: (m, n) view with unit stride along axis 1: B^T for B with n rows.
+        l: (n, n) view whose lower triangle is L.
+        bt: (m, n) view with unit stride along axis 1: B^T for B with n rows.
+
+    Raises:
+        ValueError: if `bt` does not have n columns and unit stride along axis 1.
     """
     ld = _square_lower(l, "l")
     tb, ldb = _col_major(bt, "bt", write=True)
@@ -184,13 +199,16 @@ def solve_lower_rows(l: np.ndarray, bt: np.ndarray) -> None:
 
 
 def right_solve_lower_t(l: np.ndarray, b: np.ndarray) -> None:
-    """b <- L^{-1} b in place, where b is a (n, m) view with unit stride along axis 1 (rows = L's dimension).
+    """B <- L^{-1} b in place, where b is a (n, m) view with unit stride along axis 1 (rows = L's dimension).
 
     In column-major terms b is B^T (m x n) and B^T <- B^T L^{-T}: dtrsm from the right with the upper factor.
 
     Args:
-      l: (n, n) view whose lower triangle is L.
-      b: (n, m) view with unit stride along axis 1, overwritten.
+        l: (n, n) view whose lower triangle is L.
+        b: (n, m) view with unit stride along axis 1, overwritten.
+
+    Raises:
+        ValueError: if `b` does not have n rows and unit stride along axis 1.
     """
     ld = _square_lower(l, "l")
     tb, ldb = _col_major(b, "b", write=True)
@@ -202,11 +220,14 @@ def right_solve_lower_t(l: np.ndarray, b: np.ndarray) -> None:
 
 
 def times_lower(bt: np.ndarray, l: np.ndarray) -> None:
-    """bt <- bt @ L in place.
+    """Bt <- bt @ L in place.
 
     Args:
-      bt: (m, n) view with unit stride along axis 1, overwritten.
-      l: (n, n) view whose lower triangle is L.
+        bt: (m, n) view with unit stride along axis 1, overwritten.
+        l: (n, n) view whose lower triangle is L.
+
+    Raises:
+        ValueError: if `bt` does not have n columns and unit stride along axis 1.
     """
     ld = _square_lower(l, "l")
     tb, ldb = _col_major(bt, "bt", write=True)
@@ -225,18 +246,19 @@ inside a sweep against 0.1 s alone)."""
 
 
 def cholesky_lower(a: np.ndarray, block: int = BLOCK) -> int:
-    """Blocked right-looking Cholesky in place on the lower triangle of the square view `a` (NumPy terms): the
-    diagonal blocks by LAPACK on one thread, the panels by triangular solves and the update by GEMM.
+    """Blocked right-looking Cholesky in place on the lower triangle of the square view `a` (NumPy terms).
 
+    The diagonal blocks go to LAPACK on one thread, the panels to triangular solves and the update to GEMM.
     The strictly upper part of each diagonal block is overwritten with scratch values; nothing else above the
     diagonal is touched.
 
     Args:
-      a: a square float64 view with unit stride along axis 1.
-      block: the block size (default BLOCK).
+        a: a square float64 view with unit stride along axis 1.
+        block: the block size (default BLOCK).
 
     Returns:
-      LAPACK's info (0: success; else the 1-based index of the first failing pivot)."""
+        LAPACK's info (0: success; else the 1-based index of the first failing pivot).
+    """
     n = a.shape[0]
     for k0 in range(0, n, block):
         k1 = min(k0 + block, n)
@@ -254,13 +276,15 @@ def cholesky_lower(a: np.ndarray, block: int = BLOCK) -> int:
 
 
 def forward_solve_rows(l: np.ndarray, bt: np.ndarray, block: int = BLOCK) -> None:
-    """The same as `solve_lower_rows` (bt <- bt L^{-T}), blocked: a small triangular solve per block of L's rows
-    and a GEMM update of the remaining columns of bt (few right-hand sides: one call on one thread).
+    """The same as `solve_lower_rows` (bt <- bt L^{-T}), blocked.
+
+    A small triangular solve per block of L's rows and a GEMM update of the remaining columns of bt
+    (few right-hand sides, at most 64 rows of bt: one call on one thread).
 
     Args:
-      l: (n, n) view whose lower triangle is L.
-      bt: (m, n) view with unit stride along axis 1, overwritten by bt L^{-T}.
-      block: the block size (default BLOCK).
+        l: (n, n) view whose lower triangle is L.
+        bt: (m, n) view with unit stride along axis 1, overwritten by bt L^{-T}.
+        block: the block size (default BLOCK).
     """
     if bt.shape[0] <= 64:  # a few right-hand sides (the targets): one thread, one call
         with one_thread():

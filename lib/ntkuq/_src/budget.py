@@ -34,7 +34,14 @@ K_SS_LIMIT = 4096
 
 
 def memory_limit_bytes() -> float:
-    """The memory budget: NTKUQ_MEMORY_LIMIT_GIB (GiB) if set, else MEMORY_FRACTION of the available memory."""
+    """The memory budget: NTKUQ_MEMORY_LIMIT_GIB (GiB) if set, else MEMORY_FRACTION of the available memory.
+
+    Returns:
+        The budget in bytes.
+
+    Raises:
+        ValueError: if NTKUQ_MEMORY_LIMIT_GIB is set but is not a positive number.
+    """
     env = os.environ.get("NTKUQ_MEMORY_LIMIT_GIB")
     if env:
         try:
@@ -48,7 +55,16 @@ def memory_limit_bytes() -> float:
 
 
 def largest(fits: Callable[[int], bool], lo: int, hi: int) -> int:
-    """The largest n in [lo, hi] with fits(n) for a monotone predicate (lo - 1 if none)."""
+    """The largest n in [lo, hi] with fits(n) for a monotone predicate, by bisection.
+
+    Args:
+        fits: a predicate that is True up to some n and False above it.
+        lo: the smallest candidate.
+        hi: the largest candidate.
+
+    Returns:
+        The largest n in [lo, hi] with fits(n), or lo - 1 if none.
+    """
     if hi < lo or not fits(lo):
         return lo - 1
     while lo < hi:
@@ -62,10 +78,15 @@ def require(needed: float, what: str, *, fits: str = "", seconds: Optional[float
     """Raise TooLargeError if `needed` bytes exceed the budget (memory_limit_bytes() by default).
 
     Args:
-      needed: the estimated peak bytes.
-      what: the computation and its sizes, e.g. "nested_sweep with N_D = 50000, N_T = 10000".
-      fits: what would fit instead (sizes), for the message.
-      seconds: the estimated time, quoted in the message when known.
+        needed: the estimated peak bytes.
+        what: the computation and its sizes, e.g. "nested_sweep with N_D = 50000, N_T = 10000".
+        fits: what would fit instead (sizes), for the message (default "": nothing close is named).
+        seconds: the estimated time, quoted in the message when known (default None).
+        budget: the budget in bytes; None (default) for `memory_limit_bytes()`.
+
+    Raises:
+        TooLargeError: if `needed` exceeds the budget; the message names the sizes, the estimate, the
+            budget and what would fit.
     """
     budget = memory_limit_bytes() if budget is None else budget
     if needed <= budget:
@@ -83,8 +104,19 @@ def require(needed: float, what: str, *, fits: str = "", seconds: Optional[float
 
 
 def require_infinite(kind: str, n_train: int, n_test: int, estimate: Callable[[int, int], float]) -> None:
-    """require() for an infinite-width computation on N_D x N_T, suggesting the largest N_D (keeping N_T)
-    and the largest N_T (keeping N_D) that fit."""
+    """`require` for an infinite-width computation on N_D x N_T, suggesting sizes that fit.
+
+    The refusal suggests the largest N_D (keeping N_T) and the largest N_T (keeping N_D) that fit.
+
+    Args:
+        kind: the computation's name in the message, e.g. "nested_sweep".
+        n_train: the number of training points N_D.
+        n_test: the number of test points N_T.
+        estimate: the peak bytes as a function of (N_D, N_T).
+
+    Raises:
+        TooLargeError: if the estimate exceeds `memory_limit_bytes()` (raised by `require`).
+    """
     budget = memory_limit_bytes()
     needed = estimate(n_train, n_test)
     if needed <= budget:
@@ -102,7 +134,13 @@ FLOPS_PER_S = 5e9
 
 
 def available_memory_bytes() -> float:
-    """Memory free for this run: the accelerator's limit if JAX runs on one, else MemAvailable (Linux)."""
+    """Memory free for this run: the accelerator's limit if JAX runs on one, else MemAvailable (Linux).
+
+    Where /proc/meminfo cannot be read, the physical memory size is used.
+
+    Returns:
+        The available memory in bytes.
+    """
     dev = jax.devices()[0]
     if dev.platform != "cpu":
         stats = dev.memory_stats() or {}

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from ntkuq.errors import InputTypeError
 
 
@@ -27,7 +28,14 @@ def enable_float64() -> None:
 
 
 def require_float64(what: str = "ntkuq") -> None:
-    """Raise a RuntimeError naming the fix if JAX is in its default 32-bit mode (see `ntkuq.enable_float64`)."""
+    """Raise a RuntimeError naming the fix if JAX is in its default 32-bit mode (see `ntkuq.enable_float64`).
+
+    Args:
+        what: the caller's name, which starts the error message (default "ntkuq").
+
+    Raises:
+        RuntimeError: if JAX is in 32-bit mode (``jax_enable_x64`` off).
+    """
     if not jax.config.read("jax_enable_x64"):
         raise RuntimeError(f"{what}: needs 64-bit floats but JAX is in 32-bit mode; call ntkuq.enable_float64() "
                            "once before any computation (import ntkuq; ntkuq.enable_float64())")
@@ -43,18 +51,39 @@ def _scalar(value: Any) -> Any:
 
 
 def is_int(value: Any) -> bool:
-    """True for Python and numpy integers (and 0-d integer arrays), False for bools and everything else."""
+    """True for Python and numpy integers (and 0-d integer arrays), False for bools and everything else.
+
+    Args:
+        value: the value to test.
+
+    Returns:
+        Whether `value` is an integer (not a bool).
+    """
     value = _scalar(value)
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_integer(value: Any) -> bool:
-    """The same as `is_int` (Python and NumPy integers, 0-d integer arrays; not bool)."""
+    """The same as `is_int` (Python and NumPy integers, 0-d integer arrays; not bool).
+
+    Args:
+        value: the value to test.
+
+    Returns:
+        Whether `value` is an integer (not a bool).
+    """
     return is_int(value)
 
 
 def is_real(value: Any) -> bool:
-    """True for Python and numpy real numbers (and 0-d real arrays), False for bools, complex and strings."""
+    """True for Python and numpy real numbers (and 0-d real arrays), False for bools, complex and strings.
+
+    Args:
+        value: the value to test.
+
+    Returns:
+        Whether `value` is a real number (not a bool).
+    """
     value = _scalar(value)
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
@@ -71,6 +100,9 @@ def check_real(value: Any, name: str, *, lower: Optional[float] = None, upper: O
         lower_open: True excludes `lower` itself (value > lower); default False (value >= lower).
         upper_open: True excludes `upper` itself (value < upper); default False (value <= upper).
         allow_inf: True accepts +-infinity (within the bounds); default False (finite only). NaN is always refused.
+
+    Returns:
+        The value as a Python float.
 
     Raises:
         InputTypeError: if `value` is not a real number.
@@ -93,12 +125,38 @@ def check_real(value: Any, name: str, *, lower: Optional[float] = None, upper: O
 
 
 def check_fraction(value: Any, name: str) -> float:
-    """A number strictly between 0 and 1 (a tolerance, a fraction of a maximum)."""
+    """A number strictly between 0 and 1 (a tolerance, a fraction of a maximum).
+
+    Args:
+        value: the number to check.
+        name: the parameter's name, which starts every error message.
+
+    Returns:
+        The value as a Python float.
+
+    Raises:
+        InputTypeError: if `value` is not a real number.
+        ValueError: if it is not strictly between 0 and 1.
+    """
     return check_real(value, name, lower=0.0, upper=1.0, lower_open=True, upper_open=True)
 
 
 def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
-    """One of `choices` (compared by equality; unhashable or other kinds refused with the list)."""
+    """One of `choices` (compared by equality; unhashable or other kinds refused with the list).
+
+    A value matches a choice when it is an instance of the choice's type and equal to it.
+
+    Args:
+        value: the value to check.
+        name: the parameter's name, which starts the error message.
+        choices: the accepted values.
+
+    Returns:
+        `value`, unchanged.
+
+    Raises:
+        ValueError: if `value` is not one of `choices`.
+    """
     try:
         ok = any(isinstance(value, type(c)) and value == c for c in choices)
     except Exception:  # noqa: BLE001 - arrays and odd objects compare badly: not a choice
@@ -119,6 +177,9 @@ def check_sizes(sizes: Any, name: str, *, maximum: Optional[int] = None, what: s
         what: what the maximum is, quoted in the message (default "the pool size").
         minimum: the smallest allowed size (default 1).
         increasing: True (default) requires strictly increasing sizes.
+
+    Returns:
+        The sizes as a list of Python ints.
 
     Raises:
         InputTypeError: if `sizes` is not a sequence of integers.
@@ -146,14 +207,39 @@ def check_sizes(sizes: Any, name: str, *, maximum: Optional[int] = None, what: s
 
 
 def check_instance(value: Any, name: str, cls: type, what: str = "") -> Any:
-    """`value` if it is an instance of `cls`, else InputTypeError naming what was expected."""
+    """`value` if it is an instance of `cls`, else InputTypeError naming what was expected.
+
+    Args:
+        value: the value to check.
+        name: the parameter's name, which starts the error message.
+        cls: the required type (or anything `isinstance` accepts).
+        what: what was expected, for the message (default "": "a <cls name>").
+
+    Returns:
+        `value`, unchanged.
+
+    Raises:
+        InputTypeError: if `value` is not an instance of `cls`.
+    """
     if not isinstance(value, cls):
-        raise InputTypeError(f"{name}: expected {what or 'a ' + cls.__name__}, got {type(value).__name__} {value!r}"[:300])
+        raise InputTypeError(
+            f"{name}: expected {what or 'a ' + cls.__name__}, got {type(value).__name__} {value!r}"[:300])
     return value
 
 
 def check_bool(value: Any, name: str) -> bool:
-    """True or False (numpy bools included), nothing else."""
+    """True or False (numpy bools included), nothing else.
+
+    Args:
+        value: the value to check.
+        name: the parameter's name, which starts the error message.
+
+    Returns:
+        The value as a Python bool.
+
+    Raises:
+        InputTypeError: if `value` is not a Python or numpy bool.
+    """
     if not isinstance(value, (bool, np.bool_)):
         raise InputTypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
     return bool(value)
@@ -193,9 +279,13 @@ def check_inputs(x, name: str, *, n_features: Optional[int] = None, n_rows: Opti
         n_rows: the required number of rows (points); None (default) for any.
         dtype: the dtype of the returned JAX array (default float64).
 
+    Returns:
+        The inputs as a JAX array of `dtype`.
+
     Raises:
         InputTypeError: if `x` is not an array of real numbers.
         ValueError: if it is not 2-D, empty, of the wrong shape or not finite.
+        RuntimeError: if `dtype` is float64 and JAX is in 32-bit mode.
     """
     if jnp.dtype(dtype) == jnp.float64:
         require_float64(name)
@@ -211,9 +301,12 @@ HOST_CHECK_ROWS = 4096
 
 def check_host_inputs(x, name: str, *, n_features: Optional[int] = None,
                       n_rows: Optional[int] = None) -> np.ndarray:
-    """Like `check_inputs`, but a NumPy array kept in its own precision: float32 and float64 arrays are not
-    copied (other real dtypes become float64), and finiteness is checked over blocks of rows.  For inputs too
-    large to copy (25,000 x 15,625 calorimeter cells are 3.1 GB in float64): the caller converts tiles.
+    """Like `check_inputs`, but a NumPy array kept in its own precision.
+
+    float32 and float64 arrays are not copied (other real dtypes become float64), and finiteness is
+    checked over blocks of rows (`HOST_CHECK_ROWS`).  For inputs too large to copy (25,000 x 15,625
+    calorimeter cells are 3.1 GB in float64): the caller converts tiles.  JAX must be in 64-bit mode
+    (`require_float64`).
 
     Args:
         x: the inputs, shape (points, features), integer or float numbers.
@@ -221,9 +314,13 @@ def check_host_inputs(x, name: str, *, n_features: Optional[int] = None,
         n_features: the required number of columns (features); None (default) for any.
         n_rows: the required number of rows (points); None (default) for any.
 
+    Returns:
+        The inputs as a float32 or float64 NumPy array.
+
     Raises:
         InputTypeError: if `x` is not an array of real numbers.
         ValueError: if it is not 2-D, empty, of the wrong shape or not finite.
+        RuntimeError: if JAX is in 32-bit mode.
     """
     require_float64(name)
     arr = np.asarray(_input_array(x, name, n_features, n_rows))
@@ -236,7 +333,21 @@ def check_host_inputs(x, name: str, *, n_features: Optional[int] = None,
 
 
 def check_positive(value, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
-    """A real number > 0 (or >= 0), finite unless allow_inf."""
+    """A real number > 0 (or >= 0), finite unless allow_inf.
+
+    Args:
+        value: the number to check.
+        name: the parameter's name, which starts every error message.
+        allow_zero: True accepts 0 (value >= 0); default False (value > 0).
+        allow_inf: True accepts +infinity; default False (finite only).
+
+    Returns:
+        The value as a Python float.
+
+    Raises:
+        InputTypeError: if `value` is not a real number.
+        ValueError: if it is NaN, infinite (unless allowed) or not positive.
+    """
     return check_real(value, name, lower=0.0, lower_open=not allow_zero, allow_inf=allow_inf)
 
 
@@ -249,6 +360,9 @@ def check_int(value, name: str, *, minimum: int = 1, maximum: Optional[int] = No
         minimum: the smallest allowed value (default 1).
         maximum: the largest allowed value; None (default) for no upper bound.
         what: what the maximum is, quoted in the message (default "": not named).
+
+    Returns:
+        The value as a Python int.
 
     Raises:
         InputTypeError: if `value` is not an integer.
@@ -264,8 +378,23 @@ def check_int(value, name: str, *, minimum: int = 1, maximum: Optional[int] = No
 
 
 def real_array(values: Any, name: str, *, finite: bool = False) -> np.ndarray:
-    """`values` as a float64 array of real numbers (integer or float dtype), else InputTypeError naming
-    `name` (strings, complex, booleans, objects); with `finite`, NaN or infinity raise ValueError."""
+    """`values` as a float64 array of real numbers (integer or float dtype).
+
+    Anything else (strings, complex, booleans, objects) raises InputTypeError naming `name`; with
+    `finite`, NaN or infinity raise ValueError.
+
+    Args:
+        values: the array-like to convert.
+        name: the parameter's name, which starts every error message.
+        finite: True refuses NaN and infinity; default False.
+
+    Returns:
+        The values as a float64 NumPy array.
+
+    Raises:
+        InputTypeError: if `values` is not an array of real numbers.
+        ValueError: if `finite` and it holds NaN or infinity.
+    """
     try:
         arr = np.asarray(values)
     except (TypeError, ValueError):

@@ -2,9 +2,9 @@
 
 `checked_cholesky` factors a train-train kernel (plus diag_reg) and refuses it, naming a diag_reg that
 would do, when it is too ill-conditioned for about six digits of mu_L; `cho_solve` solves with the
-factor; `largest_eigenvalue` serves the learning-rate rule of `ntkuq.infinite.gains`.  The condition estimates read factors passed to BLAS in
-Fortran order: a C-ordered N x N array `a` is handed over as `a.T`, so "upper" for BLAS is the lower
-triangle of `a` as NumPy prints it.
+factor; `largest_eigenvalue` serves the learning-rate rule of `ntkuq.infinite.gains`.  The condition
+estimates read factors passed to BLAS in Fortran order: a C-ordered N x N array `a` is handed over as
+`a.T`, so "upper" for BLAS is the lower triangle of `a` as NumPy prints it.
 
 Conditioning.  A Cholesky solve in float64 is backward stable, so the solution of A x = b carries a
 relative error of about cond(A) * u (u = 1.1e-16), and so does every statistic computed from it.  The
@@ -25,7 +25,6 @@ from jax.scipy.linalg import solve_triangular
 from scipy.linalg import blas
 from scipy.sparse.linalg import eigsh
 
-
 Array = jax.Array
 
 MAX_COND = 1e10
@@ -44,9 +43,9 @@ def extreme_eigenvalues(factor: np.ndarray, *, lower: bool, steps: int = 3, n_ve
     `factor` is an N x N array whose `lower` or upper triangle (with the diagonal) holds F; only that
     triangle is read.  Power iteration on A and inverse iteration on A^{-1} (two triangular products or
     solves per step, O(N^2) each: 4 steps - 2 passes over the factor in all) with a block of `n_vectors`
-    random starts.  Both are Rayleigh
-    quotients, so lambda_max is estimated from below and lambda_min from above: the ratio is a lower
-    bound on cond(A), usually within a factor of two of it.  A zero or non-finite pivot gives lambda_min = 0.
+    random starts.  Both are Rayleigh quotients, so lambda_max is estimated from below and lambda_min
+    from above: the ratio is a lower bound on cond(A), usually within a factor of two of it.  A zero or
+    non-finite pivot gives lambda_min = 0.
 
     Args:
         factor: the N x N array holding the Cholesky factor F in one triangle (float64).
@@ -87,7 +86,16 @@ def extreme_eigenvalues(factor: np.ndarray, *, lower: bool, steps: int = 3, n_ve
 
 
 def cond_estimate(factor: np.ndarray, *, lower: bool, **kwargs) -> float:
-    """Estimated 2-norm condition number of A from its Cholesky factor (see `extreme_eigenvalues`); inf if singular."""
+    """Estimated 2-norm condition number of A from its Cholesky factor (see `extreme_eigenvalues`).
+
+    Args:
+        factor: the N x N array holding the Cholesky factor F in one triangle (float64).
+        lower: True if F is the lower triangle (A = F F^T), False if the upper one (A = F^T F).
+        **kwargs: passed to `extreme_eigenvalues` (steps, n_vectors, seed).
+
+    Returns:
+        lambda_max / lambda_min, or inf if the estimated lambda_min is 0 (singular).
+    """
     lam_max, lam_min = extreme_eigenvalues(factor, lower=lower, **kwargs)
     return lam_max / lam_min if lam_min > 0 else math.inf
 
@@ -106,6 +114,9 @@ def require_well_conditioned(factor: np.ndarray, *, lower: bool, info: int, what
         what: the kernel's name in the error message ('NTK', 'NNGP').
         diag_reg: the ridge already added to the kernel's diagonal, quoted in the message.
         trace: the trace of the kernel plus diag_reg; None (default) if unknown (no suggestion after a failure).
+
+    Returns:
+        The estimated 2-norm condition number (at most MAX_COND).
 
     Raises:
         ValueError: if the factorization failed or the estimated condition number exceeds MAX_COND.
@@ -131,13 +142,20 @@ def _cholesky(m: Array, diag_reg: float) -> Array:
 def checked_cholesky(m: Array, diag_reg: float, what: str) -> Array:
     """Lower Cholesky factor of m + diag_reg I, or a ValueError naming diag_reg if it is too ill-conditioned.
 
-    Args:
-      m: a symmetric positive semi-definite N x N kernel matrix (float64).
-      diag_reg: added to the diagonal before factoring (>= 0).
-      what: the kernel's name in the error message ('NTK', 'NNGP').
-
     The condition number is estimated from the factor in O(N^2) (`extreme_eigenvalues`) and must not
-    exceed MAX_COND (`require_well_conditioned`)."""
+    exceed MAX_COND (`require_well_conditioned`).
+
+    Args:
+        m: a symmetric positive semi-definite N x N kernel matrix (float64).
+        diag_reg: added to the diagonal before factoring (>= 0).
+        what: the kernel's name in the error message ('NTK', 'NNGP').
+
+    Returns:
+        The lower-triangular factor L with L L^T = m + diag_reg I.
+
+    Raises:
+        ValueError: if the factorization fails or the estimated condition number exceeds MAX_COND.
+    """
     chol = _cholesky(m, diag_reg)
     finite = bool(jnp.all(jnp.isfinite(chol)))
     # L L^T = U^T U with U = L^T: the transpose of the C-ordered factor is a Fortran-ordered upper factor.
@@ -149,9 +167,17 @@ def checked_cholesky(m: Array, diag_reg: float, what: str) -> Array:
 
 @jax.jit
 def cho_solve(chol: Array, b: Array) -> Array:
-    """x = A^{-1} b for A = chol chol^T (chol lower triangular, e.g. from `checked_cholesky`): two triangular solves.
+    """X = A^{-1} b for A = chol chol^T (chol lower triangular, e.g. from `checked_cholesky`): two triangular solves.
 
-    A leading block chol[:n, :n] is the factor of the leading block of A (nested training sets)."""
+    A leading block chol[:n, :n] is the factor of the leading block of A (nested training sets).
+
+    Args:
+        chol: the lower Cholesky factor of A, N x N.
+        b: the right-hand side(s), N or N x k.
+
+    Returns:
+        A^{-1} b, of the shape of `b`.
+    """
     return solve_triangular(chol, solve_triangular(chol, b, lower=True), lower=True, trans=1)
 
 
@@ -159,7 +185,15 @@ def largest_eigenvalue(m, *, lanczos_above: Optional[int] = None) -> float:
     """lambda_max of a symmetric matrix: a full eigvalsh, or Lanczos for N > lanczos_above (None: never).
 
     Lanczos is scipy's eigsh (tol 1e-12) from the all-ones start vector, so it is reproducible bit for
-    bit; on NTKs it agrees with eigvalsh to ~1e-15 at N = 4096 and takes 0.2 s instead of ~25 s on 2 cores."""
+    bit; on NTKs it agrees with eigvalsh to ~1e-15 at N = 4096 and takes 0.2 s instead of ~25 s on 2 cores.
+
+    Args:
+        m: a symmetric N x N matrix.
+        lanczos_above: use Lanczos when N exceeds it; None (default) never uses Lanczos.
+
+    Returns:
+        The largest eigenvalue.
+    """
     n = m.shape[0]
     if lanczos_above is None or n <= lanczos_above:
         return float(jnp.linalg.eigvalsh(m)[-1])

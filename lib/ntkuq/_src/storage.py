@@ -14,8 +14,14 @@ from typing import IO, Callable, Dict, List, Tuple
 
 
 def cache_dir() -> Path:
-    """The cache folder: $NTKUQ_CACHE_DIR if set, else the platform's user cache folder for 'ntkuq'
-    (``pooch.os_cache('ntkuq')``: $XDG_CACHE_HOME/ntkuq or ~/.cache/ntkuq on Linux)."""
+    """The cache folder of the library.
+
+    $NTKUQ_CACHE_DIR if set, else the platform's user cache folder for 'ntkuq'
+    (``pooch.os_cache('ntkuq')``: $XDG_CACHE_HOME/ntkuq or ~/.cache/ntkuq on Linux).
+
+    Returns:
+        The cache folder's path (not created here).
+    """
     env = os.environ.get("NTKUQ_CACHE_DIR")
     if env:
         return Path(env).expanduser()
@@ -39,22 +45,30 @@ def _umask() -> int:
 
 
 def new_file_mode() -> int:
-    """The mode a newly created file gets under the current umask (0666 & ~umask), e.g. 0644 or 0664."""
+    """The mode a newly created file gets under the current umask.
+
+    Returns:
+        0666 & ~umask, e.g. 0644 or 0664.
+    """
     return 0o666 & ~_umask()
 
 
 def atomic_write(path: os.PathLike, write: Callable[[IO], None], *, binary: bool = False) -> None:
     """Write a file so that readers see either the old file or the whole new one.
 
-    Args:
-        path: the destination; its folder is created if missing.
-        write: called with an open file handle (a temporary file in the same folder) to fill it.
-        binary: open the temporary file in binary mode ("wb") instead of text mode ("w").
-
     The temporary file is renamed over `path` (os.replace, atomic on one file system) only after
     `write` returns; if `write` raises, the temporary file is removed, `path` is left as it was and
     the exception propagates.  The file gets the mode any new file would (0666 less the umask), not
     the 0600 of `tempfile.mkstemp`, so results stay readable by the group like other outputs.
+
+    Args:
+        path: the destination; its folder is created if missing.
+        write: called with an open file handle (a temporary file in the same folder) to fill it.
+        binary: open the temporary file in binary mode ("wb") instead of text mode ("w"); default False.
+
+    Raises:
+        BaseException: whatever `write` (or the write itself) raises, re-raised after the temporary file
+            is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,14 +84,23 @@ def atomic_write(path: os.PathLike, write: Callable[[IO], None], *, binary: bool
 
 
 def atomic_write_text(path: os.PathLike, text: str) -> None:
-    """Write `text` to `path` atomically (see `atomic_write`)."""
+    """Write `text` to `path` atomically (see `atomic_write`).
+
+    Args:
+        path: the destination; its folder is created if missing.
+        text: the file's new contents.
+    """
     atomic_write(path, lambda fh: fh.write(text))
 
 
 def atomic_write_all(blobs: Dict[str, bytes]) -> None:
     """Write several files all or nothing: each to a temporary name beside it first, then rename them all.
 
-    If any write fails, no destination is touched and every temporary file is removed."""
+    If any write fails, no destination is touched and every temporary file is removed.
+
+    Args:
+        blobs: destination path -> the file's bytes; missing folders are created.
+    """
     staged: List[Tuple[str, Path]] = []
     try:
         for path, data in blobs.items():

@@ -1,13 +1,31 @@
-"""The book's own tooling (not needed to use the library): the chapter runner, the figures and the sentences
-that the chapters build from their numbers.
+"""The book's own tooling, not needed to use the library.
+
+The chapter runner and presets, the figures, and the sentences that the chapters build from their numbers.
 """
-from ntkuq.book.findings import (ALIKE, DRIFT_TOL, PULL, finite_predicted, ntk_like_nngp, plateau_finite,
-                                 plateau_infinite, power_laws)
-from ntkuq.book.plots import (TASK_COLORS, TASK_NAMES, format_pm, plateau_figure, scaling_figure, table_markdown)
-from ntkuq.book.prose import (plateau_summary)
-from ntkuq.book.runner import (EXTRA_TYPES, POINT_CHAPTERS, ROOT, RUNNER_PARAMETERS, chapters, check_writable,
-                               compute_cells, execute_chapter, has_code, load_preset, main, parameter_defaults,
-                               run_points, run_preset, validate_preset, write_table)
+from ntkuq.book.findings import (
+                                 ALIKE,
+                                 DRIFT_TOL,
+                                 PULL,
+                                 finite_predicted,
+                                 ntk_like_nngp,
+                                 plateau_finite,
+                                 plateau_infinite,
+                                 power_laws,
+)
+from ntkuq.book.plots import TASK_COLORS, TASK_NAMES, format_pm, plateau_figure, scaling_figure, table_markdown
+from ntkuq.book.presets import (
+                                 EXTRA_TYPES,
+                                 ROOT,
+                                 RUNNER_PARAMETERS,
+                                 chapters,
+                                 check_writable,
+                                 has_code,
+                                 load_preset,
+                                 parameter_defaults,
+                                 validate_preset,
+)
+from ntkuq.book.prose import plateau_summary
+from ntkuq.book.runner import POINT_CHAPTERS, compute_cells, execute_chapter, main, run_points, run_preset, write_table
 
 __all__ = ["ALIKE", "DRIFT_TOL", "EXTRA_TYPES", "POINT_CHAPTERS", "PULL", "ROOT", "RUNNER_PARAMETERS",
            "TASK_COLORS", "TASK_NAMES", "chapters", "check_writable", "compute_cells", "execute_chapter",

@@ -10,8 +10,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ntkuq.study.plateau_model import TEST_SIZES, PlateauModel
 from ntkuq.book.plots import format_pm
+from ntkuq.study.plateau_model import TEST_SIZES, PlateauModel
 from ntkuq.study.scaling import local_exponents
 
 DRIFT_TOL = 0.1
@@ -33,12 +33,12 @@ def power_laws(curves: Mapping[str, Tuple[np.ndarray, np.ndarray, np.ndarray]], 
     """mu_L and sigma_L as power laws in N_D: the range of their local exponents per task.
 
     Args:
-      curves: task name -> (N_D, mu_L, sigma_L), increasing N_D, at least three sizes.
-      where: the scale described, e.g. "paper scale, NTK".
+        curves: task name -> (N_D, mu_L, sigma_L), increasing N_D, at least three sizes.
+        where: the scale described, e.g. "paper scale, NTK".
 
     Returns:
-      'holds' when every local exponent moves by less than DRIFT_TOL over the range, else 'holds locally, with
-      drifting exponents', with the drifts as numbers.
+        The row {'finding', 'numbers', 'verdict'}: 'holds' when every local exponent moves by less than
+        DRIFT_TOL over the range, else 'holds locally, with drifting exponents', with the drifts as numbers.
     """
     parts, drifting = [], []
     for name, (n, mu, sigma) in curves.items():
@@ -57,7 +57,16 @@ def plateau_infinite(models: Mapping[str, PlateauModel], n_max: float,
     """ε_L independent of N_D at infinite width, from the plateau model per task (`plateau.PlateauModel`).
 
     The verdict names the largest test-set size n of `test_sizes` at which the model's verdict is a plateau at
-    the largest N_D on every task, and says whether the population part still falls."""
+    the largest N_D on every task, and says whether the population part still falls.
+
+    Args:
+        models: task name -> its plateau model.
+        n_max: the largest N_D, named in the verdict when no test-set size reaches the plateau.
+        test_sizes: the test-set sizes n tested, increasing (default TEST_SIZES).
+
+    Returns:
+        The row {'finding', 'numbers', 'verdict'}; 'not tested at this scale' without models.
+    """
     if not models:
         return _row("ε_L independent of N_D at infinite width", "no points with the split",
                     "not tested at this scale")
@@ -80,7 +89,16 @@ def plateau_infinite(models: Mapping[str, PlateauModel], n_max: float,
 
 
 def plateau_finite(verdicts: Mapping[str, str], n_test: Optional[int], decade: str) -> Dict[str, str]:
-    """ε_L independent of N_D at finite width: the slope test per task (`scaling.plateau_verdict`), at N_T."""
+    """ε_L independent of N_D at finite width: the slope test per task (`scaling.plateau_verdict`), at N_T.
+
+    Args:
+        verdicts: task name -> its plateau verdict ('plateau' or another).
+        n_test: N_T, the number of test points.
+        decade: the N_D range of the slope test as text, e.g. "100-2000".
+
+    Returns:
+        The row {'finding', 'numbers', 'verdict'}; 'not tested' without verdicts.
+    """
     if not verdicts:
         return _row("ε_L independent of N_D at finite width", "no finite-width results", "not tested")
     flat = [k for k, v in verdicts.items() if v == "plateau"]
@@ -101,9 +119,19 @@ def _mean_top(r: Mapping[str, np.ndarray], part: str, top: int = 2) -> Tuple[flo
 
 
 def finite_predicted(ratios: Mapping[str, Mapping[str, np.ndarray]], n_test: Optional[int]) -> Dict[str, str]:
-    """Finite-width ε_L predicted by the infinite-width one, part by part at the same N_T: the floor ratio
-    √(A_fin/A_inf) and the population ratio √(B_fin/B_inf) averaged over the two largest N_D (`plateau.part_ratios`);
-    a part agrees when its ratio is within PULL standard errors of one."""
+    """Finite-width ε_L predicted by the infinite-width one, part by part at the same N_T.
+
+    The floor ratio √(A_fin/A_inf) and the population ratio √(B_fin/B_inf) averaged over the two largest N_D
+    (`plateau.part_ratios`); a part agrees when its ratio is within PULL standard errors of one.
+
+    Args:
+        ratios: task name -> its `plateau.part_ratios` ('floor', 'floor_err', 'population', 'population_err'
+            per N_D).
+        n_test: N_T, the number of test points.
+
+    Returns:
+        The row {'finding', 'numbers', 'verdict'}; 'not tested' without ratios.
+    """
     if not ratios:
         return _row("finite-width ε_L ≈ infinite-width ε_L", "no finite-width results with the split",
                     "not tested")
@@ -125,8 +153,17 @@ ALIKE = 0.1
 
 
 def ntk_like_nngp(alphas: Mapping[str, Tuple[Tuple[float, float], Tuple[float, float]]], where: str) -> Dict[str, str]:
-    """The NTK ensemble's α against the NNGP posterior's, per task: ((α_NTK, err), (α_NNGP, err)); alike when
-    they differ by at most ALIKE of α_NTK or PULL combined standard errors."""
+    """The NTK ensemble's α against the NNGP posterior's, per task.
+
+    Alike when they differ by at most ALIKE of α_NTK or PULL combined standard errors.
+
+    Args:
+        alphas: task name -> ((α_NTK, err), (α_NNGP, err)).
+        where: what the exponents are, put before the numbers, e.g. "exponent α of μ_L".
+
+    Returns:
+        The row {'finding', 'numbers', 'verdict'}.
+    """
     same, differ, parts = [], [], []
     for name, ((a, ae), (b, be)) in alphas.items():
         err = np.hypot(ae, be) if np.isfinite(ae) and np.isfinite(be) else 0.0

@@ -12,7 +12,16 @@ TASK_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "calorimeter": "calorimet
 def format_pm(value: float, err: float) -> str:
     """'value +- err' with the error to two significant digits and the value to the same decimals.
 
-    Never prints a zero error: 0.0312 +- 0.0004 stays '0.0312 ± 0.00040', not '0.03 ± 0.00'."""
+    Never prints a zero error: 0.0312 +- 0.0004 stays '0.0312 ± 0.00040', not '0.03 ± 0.00'.
+
+    Args:
+        value: the number.
+        err: its standard error; without a finite positive error the value alone is printed (3 significant
+            digits).
+
+    Returns:
+        The text 'value ± err'.
+    """
     if not (np.isfinite(err) and err > 0):
         return f"{value:.3g}"
     decimals = max(0, 1 - int(np.floor(np.log10(err))))
@@ -22,8 +31,10 @@ def format_pm(value: float, err: float) -> str:
 
 
 def _log_axis(axis):
-    """Log axis with ticks at 1, 2, 5 x 10^k labelled plainly (only at 10^k where the data span more than two
-    decades, so that the labels never run into each other), and unlabelled minor ticks."""
+    """Log axis with ticks at 1, 2, 5 x 10^k labelled plainly, and unlabelled minor ticks.
+
+    Only at 10^k where the data span more than two decades, so that the labels never run into each other.
+    """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     lo, hi = sorted(axis.get_view_interval())
@@ -37,8 +48,16 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
                    panels: Sequence[str] = ("mu", "sigma", "eps"), title: str = ""):
     """One panel per statistic, two panels per row, and the legend (with the fits) in a panel of its own.
 
-    series are (label, color, linestyle, curves, fits or None); a fit's exponents and the slope of
-    eps_L are written into the legend as value +- error."""
+    A fit's exponents and the slope of eps_L are written into the legend as value +- error.
+
+    Args:
+        series: (label, color, linestyle, curves, fits or None) per curve.
+        panels: the statistics, one panel each (default "mu", "sigma", "eps").
+        title: the figure's title (default none).
+
+    Returns:
+        The matplotlib figure.
+    """
     import matplotlib.pyplot as plt
 
     ylabels = {"mu": r"$\mu_\mathcal{L}$, mean test loss", "sigma": r"$\sigma_\mathcal{L}$, std. of the test loss",
@@ -80,7 +99,8 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
         ax.axis("off")
     size = 9 if len(handles) <= 6 else 7.5   # readable at the page's column width
     flat[len(panels)].legend([h for h, _ in handles], [lab for _, lab in handles], loc="center",
-                             fontsize=size, frameon=False, title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
+                             fontsize=size, frameon=False,
+                             title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
                              "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$", title_fontsize=size)
     if title:
         fig.suptitle(title)
@@ -89,7 +109,16 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
 
 
 def table_markdown(rows: List[dict], columns: Sequence[str], formats: Optional[Dict[str, str]] = None) -> str:
-    """A markdown table of rows (dicts); value +- error where a column has a matching *_err column."""
+    """A markdown table of rows (dicts); value +- error where a column has a matching *_err column.
+
+    Args:
+        rows: the table's rows, column name -> value (missing values are left empty).
+        columns: the columns shown, in order.
+        formats: column name -> format string for its float values (default "{:.3g}").
+
+    Returns:
+        The table as markdown text.
+    """
     formats = formats or {}
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
@@ -112,9 +141,18 @@ def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_
                    title: str = ""):
     """eps_L against N_D for several test-set sizes n, one panel per curve, from `plateau.SplitCurve`s.
 
-    panels are (title, curve, model or None): per n the curve's eps_L(n) (points and line), its floor
-    sqrt(A / n) (dashed, same colour), and the population part sqrt(B) (black); with a model, the fitted
-    B(N_D) over its decade (grey) and the onsets N_D*(n) inside the plotted range (triangles)."""
+    Per n the curve's eps_L(n) (points and line), its floor sqrt(A / n) (dashed, same colour), and the
+    population part sqrt(B) (black); with a model, the fitted B(N_D) over its decade (grey) and the onsets
+    N_D*(n) inside the plotted range (triangles).
+
+    Args:
+        panels: (title, curve, model or None) per panel.
+        test_sizes: the test-set sizes n, one curve each.
+        title: the figure's title (default none).
+
+    Returns:
+        The matplotlib figure.
+    """
     import matplotlib.pyplot as plt
 
     ncols = min(3, len(panels))

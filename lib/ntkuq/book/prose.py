@@ -5,10 +5,21 @@ from typing import Sequence
 
 
 def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wanted: int = 3) -> str:
-    """Sentences (MyST markdown) on the eps_L plateau verdicts of `fit_row` rows that carry 'verdict' (from
-    `scaling.plateau_verdict`) and 'draws': how many curves reach the plateau, which still fall or rise, the range
-    of slopes (and of 'last_slope', `last_slope`, if every row has it), the tasks in `missing` that have no
-    points, and the tasks with fewer than `draws_wanted` draws."""
+    """Sentences (MyST markdown) on the eps_L plateau verdicts of `fit_row` rows.
+
+    How many curves reach the plateau, which still fall or rise, the range of slopes (and of 'last_slope',
+    `last_slope`, if every row has it), the tasks in `missing` that have no points, and the tasks with fewer
+    than `draws_wanted` draws.
+
+    Args:
+        table: `fit_row` rows that carry 'verdict' (from `scaling.plateau_verdict`) and 'draws'.
+        missing: the tasks that have no points (default none).
+        draws_wanted: the number of training-set draws below which a task's errors are called rough
+            (default 3).
+
+    Returns:
+        The sentences; "No points are committed yet." for an empty table.
+    """
     if not table:
         return "No points are committed yet."
     def names(verdict):

@@ -12,163 +12,36 @@ Chapters are the MyST-markdown notebooks listed in _toc.yml; each has a cell tag
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import json
 import os
 import re
 import sys
-import types
 import tempfile
 import time
+import types
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-import yaml
 from ntkuq._src.storage import atomic_write_text
+from ntkuq.book.presets import ROOT, chapters, check_writable, has_code, load_preset, validate_preset
 from ntkuq.errors import PresetError
 from ntkuq.study.pointfiles import reseal
 from ntkuq.study.store import ResultStore, environment, to_csv
 
-ROOT = Path(__file__).resolve().parents[3]
-"""The repository root (this file lives in lib/ntkuq/book/)."""
-
-
-def chapters(root: Path = ROOT) -> List[Path]:
-    """The chapter sources named in _toc.yml, in book order (the root page included)."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        for ch in part.get("chapters", []):
-            files.append(ch["file"])
-            files.extend(s["file"] for s in ch.get("sections", []))
-    return [root / f"{f}.md" for f in files]
-
-
-def has_code(md: Path) -> bool:
-    """True if a MyST source has executable cells."""
-    return "```{code-cell}" in md.read_text()
-
-
-EXTRA_TYPES: Dict[str, Tuple[type, ...]] = {"steps": (int,)}
-"""Types a parameter accepts besides its default's (steps = "auto" also takes a number of steps)."""
-RUNNER_PARAMETERS = ("results_dir",)
-"""Parameters the runner sets itself (never from a preset)."""
-
-
-def parameter_defaults(md: Path) -> Dict[str, Any]:
-    """The names assigned in a chapter's cell tagged `parameters`, with their literal defaults
-    (`...` where the default is not a literal).  Read with `ast`, never executed."""
-    text = md.read_text()
-    marker = text.find(":tags: [parameters]")
-    if marker < 0:
-        return {}
-    start = text.rfind("```{code-cell}", 0, marker)
-    end = text.find("\n```", marker)
-    body = "\n".join(line for line in text[start:end].splitlines()[1:] if not line.startswith(":"))
-    out: Dict[str, Any] = {}
-    for node in ast.parse(body).body:
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    try:
-                        out[target.id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        out[target.id] = ...
-    return out
-
-
-def _type_ok(value: Any, default: Any, name: str) -> bool:
-    """Whether a preset value may replace a chapter default (bool is not a number; an int is a float)."""
-    if default is None or default is ...:
-        return True
-    if isinstance(value, bool) or isinstance(default, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(value, EXTRA_TYPES.get(name, ())):
-        return True
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, (list, tuple)):
-        if not isinstance(value, list):
-            return False
-        kinds = {type(d) for d in default}
-        return len(kinds) != 1 or all(_type_ok(v, default[0], "") for v in value)
-    return isinstance(value, type(default))
-
-
-def _type_name(value: Any) -> str:
-    return "list" if isinstance(value, (list, tuple)) else type(value).__name__
-
-
-def validate_preset(preset: Any, name: str = "preset", root: Path = ROOT) -> Dict[str, dict]:
-    """Check a loaded preset against every chapter's parameters cell; return {chapter: parameters}.
-
-    Raises PresetError listing the valid names for an unknown chapter or key and the expected type for a
-    wrongly typed value.  Keys of 'all' go to the chapters that declare them (at least one must)."""
-    if preset is None:
-        preset = {}
-    if not isinstance(preset, dict):
-        raise PresetError(f"{name}: expected a mapping of chapter names to parameters, got {_type_name(preset)}")
-    defaults = {md.stem: parameter_defaults(md) for md in chapters(root) if has_code(md)}
-    valid_sections = ["all"] + sorted(defaults)
-    problems = []
-    for section, params in preset.items():
-        if section not in valid_sections:
-            problems.append(f"unknown chapter {section!r}: expected one of {valid_sections}")
-            continue
-        if params is None:
-            continue
-        if not isinstance(params, dict):
-            problems.append(f"{section}: expected a mapping of parameter names to values, got {_type_name(params)}")
-            continue
-        for key, value in params.items():
-            if section == "all":
-                known = {k: d for ch in defaults.values() for k, d in ch.items() if k not in RUNNER_PARAMETERS}
-            else:
-                known = {k: d for k, d in defaults[section].items() if k not in RUNNER_PARAMETERS}
-            if not isinstance(key, str) or key not in known:
-                problems.append(f"{section}: unknown parameter {key!r}: expected one of {sorted(known)}")
-                continue
-            candidates = [ch[key] for ch in defaults.values() if key in ch] if section == "all" else [known[key]]
-            if not all(_type_ok(value, d, key) for d in candidates):
-                want = sorted({_type_name(d) for d in candidates} | {t.__name__ for t in EXTRA_TYPES.get(key, ())})
-                problems.append(f"{section}.{key}: expected {' or '.join(want)} (default {candidates[0]!r}), "
-                                f"got {_type_name(value)} {value!r}")
-    if problems:
-        raise PresetError(f"{name}: invalid preset:\n  " + "\n  ".join(problems))
-    shared = preset.get("all") or {}
-    return {stem: {**{k: v for k, v in shared.items() if k in d}, **(preset.get(stem) or {})}
-            for stem, d in defaults.items()}
-
-
-def load_preset(name: str, root: Path = ROOT) -> Dict[str, dict]:
-    """Parameters per chapter stem from presets/NAME.yaml ('all' applies to every chapter), unvalidated."""
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise PresetError(f"preset: expected a preset name, got {name!r}")
-    path = root / "presets" / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in (root / "presets").glob("*.yaml"))
-        raise PresetError(f"preset: expected one of {known}, got {name!r}")
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise PresetError(f"preset: {path} is not valid YAML: {err}") from None
-
-
-def check_writable(folder: Path) -> None:
-    """Create `folder` if needed and prove a file can be written in it; PresetError if not."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as err:
-        raise PresetError(f"out: expected a writable results folder, got {str(folder)!r} ({err.strerror or err})") \
-            from None
-
 
 def execute_chapter(md: Path, out: Path, parameters: Optional[dict] = None, *, progress: bool = True) -> float:
-    """Convert a MyST chapter to ipynb, execute it with papermill in book/, write it atomically; seconds taken."""
+    """Convert a MyST chapter to ipynb, execute it with papermill in book/, write it atomically.
+
+    Args:
+        md: the chapter's MyST-markdown source.
+        out: the executed notebook's path.
+        parameters: the values for the chapter's parameters cell; None (default) for its defaults.
+        progress: True (default) shows papermill's progress bar.
+
+    Returns:
+        The seconds taken.
+    """
     import jupytext
     import nbformat
     import papermill as pm
@@ -195,8 +68,19 @@ def run_preset(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
     """Execute every chapter under a preset; finished points are kept in out/points and never recomputed.
 
     Writes out/notebooks/CHAPTER.ipynb (executed), out/results.csv (one tidy row per point) and
-    out/manifest.json (preset, per-chapter wall time, versions, device).  Safe to interrupt and rerun."""
+    out/manifest.json (preset, per-chapter wall time, versions, device).  Safe to interrupt and rerun.
 
+    Args:
+        name: the preset (presets/NAME.yaml), validated before anything runs.
+        only: chapter stems to run; None (default) for all.
+        out: the results folder (default results/NAME).
+
+    Returns:
+        The results folder.
+
+    Raises:
+        PresetError: if `only` names an unknown chapter (or the preset is invalid).
+    """
     per_chapter = validate_preset(load_preset(name), name)  # before anything runs
     if only:
         unknown = sorted(set(only) - set(per_chapter))
@@ -229,16 +113,15 @@ def write_table(name: str, *, out: Optional[Path] = None) -> Path:
     """Write out/results.csv (one tidy row per stored point, as `run_preset` does) from out/points.
 
     Args:
-      name: the preset, for the default folder results/NAME.
-      out: the results folder (default results/NAME).
+        name: the preset, for the default folder results/NAME.
+        out: the results folder (default results/NAME).
 
     Returns:
-      The path of the CSV.
+        The path of the CSV.
 
     Raises:
-      PresetError: the folder has no points.
+        PresetError: the folder has no points.
     """
-
     out = (ROOT / "results" / name) if out is None else Path(out)
     if not (out / "points").is_dir():
         raise PresetError(f"name: no stored points under {out / 'points'}")
@@ -253,7 +136,14 @@ POINT_CHAPTERS = ("scaling_infinite", "scaling_finite")
 
 
 def compute_cells(md: Path) -> List[str]:
-    """A chapter's code cells before its '## Check' heading (parameters, imports, compute), cell metadata removed."""
+    """A chapter's code cells before its '## Check' heading (parameters, imports, compute), cell metadata removed.
+
+    Args:
+        md: the chapter's MyST-markdown source.
+
+    Returns:
+        The cells' code, in order.
+    """
     text = md.read_text()
     end = text.find("\n## Check")
     cells = []
@@ -293,15 +183,23 @@ def _notebook_stubs():
 
 
 def run_points(name: str, *, only: Optional[List[str]] = None, out: Optional[Path] = None) -> Path:
-    """Compute the finished points of the scaling chapters under a preset, in this process and without
-    papermill, jupytext or nbformat: each chapter's cells before its '## Check' run with the preset's
-    parameters (IPython and myst_nb stubbed where missing), storing points in out/points.  No notebook, CSV or
-    manifest is written; `run_preset` on a machine with papermill then finds every point done.
+    """Compute the finished points of the scaling chapters under a preset, without papermill.
+
+    In this process and without papermill, jupytext or nbformat: each chapter's cells before its '## Check'
+    run with the preset's parameters (IPython and myst_nb stubbed where missing), storing points in
+    out/points.  No notebook, CSV or manifest is written; `run_preset` on a machine with papermill then finds
+    every point done.
 
     Args:
-      name: the preset (presets/NAME.yaml), validated as for `run_preset`.
-      only: chapters to run, a subset of POINT_CHAPTERS (default both).
-      out: the results folder (default results/NAME).
+        name: the preset (presets/NAME.yaml), validated as for `run_preset`.
+        only: chapters to run, a subset of POINT_CHAPTERS (default both).
+        out: the results folder (default results/NAME).
+
+    Returns:
+        The results folder.
+
+    Raises:
+        PresetError: if `only` names a chapter outside POINT_CHAPTERS (or the preset is invalid).
     """
     per_chapter = validate_preset(load_preset(name), name)
     only = list(only or POINT_CHAPTERS)
@@ -331,7 +229,14 @@ def run_points(name: str, *, only: Optional[List[str]] = None, out: Optional[Pat
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry point (see the module docstring)."""
+    """Command-line entry point (see the module docstring).
+
+    Args:
+        argv: the command-line arguments; None (default) for sys.argv[1:].
+
+    Returns:
+        The exit status: 0 on success, 2 for an error (the message on stderr).
+    """
     parser = argparse.ArgumentParser(prog="python -m ntkuq.book.runner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -393,6 +298,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["EXTRA_TYPES", "POINT_CHAPTERS", "ROOT", "RUNNER_PARAMETERS", "chapters", "check_writable",
-           "compute_cells", "execute_chapter", "has_code", "load_preset", "main", "parameter_defaults",
-           "run_points", "run_preset", "validate_preset", "write_table"]
+__all__ = ["POINT_CHAPTERS", "compute_cells", "execute_chapter", "main", "run_points", "run_preset", "write_table"]

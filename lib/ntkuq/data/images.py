@@ -66,13 +66,31 @@ def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
 
 
 def sha256(path: Path) -> str:
-    """SHA256 of a file, computed once per process for each (path, size, mtime)."""
+    """SHA256 of a file, computed once per process for each (path, size, mtime).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The hexadecimal SHA256 digest.
+    """
     st = os.stat(path)
     return _sha256_memo(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
 def verify(path: Path, expected: str) -> Path:
-    """Return `path` if its SHA256 is `expected`, else raise DataIntegrityError."""
+    """Return `path` if its SHA256 is `expected`, else raise DataIntegrityError.
+
+    Args:
+        path: the file.
+        expected: its expected hexadecimal SHA256 digest.
+
+    Returns:
+        `path` as a Path.
+
+    Raises:
+        DataIntegrityError: if the file's SHA256 differs (corrupted or truncated file).
+    """
     actual = sha256(path)
     if actual != expected:
         raise DataIntegrityError(f"{path}: SHA256 mismatch (corrupted or truncated file): "
@@ -81,8 +99,10 @@ def verify(path: Path, expected: str) -> Path:
 
 
 def _download(rel: str, cache: Path) -> None:
-    """Download `rel` (or, for CIFAR-10, the archive holding it) into `cache` with pooch (imported here: data that
-    is already on disk, e.g. on a GPU machine without pooch, never needs it)."""
+    """Download `rel` (or, for CIFAR-10, the archive holding it) into `cache` with pooch.
+
+    pooch is imported here: data that is already on disk, e.g. on a GPU machine without pooch, never needs it.
+    """
     import pooch
 
     try:
@@ -116,7 +136,21 @@ def _unavailable_message(rel: str, cache: Path, exc: Exception) -> str:
 
 
 def data_file(rel: str) -> Path:
-    """Path of a verified data file: $NTKUQ_DATA_DIR/rel if present, else the cache (downloading if needed)."""
+    """Path of a verified data file: $NTKUQ_DATA_DIR/rel if present, else the cache (downloading if needed).
+
+    A corrupted file in the cache is moved aside (renamed ``*.corrupt``) and downloaded again.
+
+    Args:
+        rel: the file's relative path in the data folder, one of the keys of `SHA256`.
+
+    Returns:
+        The path of the file, verified against its SHA256.
+
+    Raises:
+        ValueError: if `rel` is not a known data file.
+        DataIntegrityError: if the file is corrupted and could not be replaced by a good download.
+        DataUnavailableError: if the file is nowhere on disk and could not be downloaded.
+    """
     if rel not in SHA256:
         raise ValueError(f"rel: expected one of {sorted(SHA256)}, got {rel!r}")
     data_dir = os.environ.get("NTKUQ_DATA_DIR")
@@ -154,7 +188,19 @@ def data_file(rel: str) -> Path:
 # --------------------------------------------------------------------------------------------- parsers
 
 def parse_idx_gz(path: Path, magic: int) -> np.ndarray:
-    """Parse a gzip-compressed IDX file of unsigned bytes (magic 0x803 images, 0x801 labels)."""
+    """Parse a gzip-compressed IDX file of unsigned bytes (magic 0x803 images, 0x801 labels).
+
+    Args:
+        path: the .gz file.
+        magic: the expected magic number (its low byte is the number of dimensions).
+
+    Returns:
+        The data as a uint8 array of the dimensions in the file's header.
+
+    Raises:
+        DataIntegrityError: if the gzip stream is unreadable or truncated, the magic number is wrong, or the
+            header or data are truncated.
+    """
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
@@ -175,7 +221,17 @@ def parse_idx_gz(path: Path, magic: int) -> np.ndarray:
 
 
 def parse_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a CIFAR-10 binary batch: records of 1 label byte + 3072 pixel bytes (CHW) -> (N,32,32,3), labels."""
+    """Parse a CIFAR-10 binary batch: records of 1 label byte + 3072 pixel bytes (CHW) -> (N,32,32,3), labels.
+
+    Args:
+        path: the .bin batch file.
+
+    Returns:
+        (images, labels): uint8 images (N, 32, 32, 3) and int64 labels (N,).
+
+    Raises:
+        DataIntegrityError: if the file's size is not a positive multiple of the record size.
+    """
     raw = np.fromfile(path, np.uint8)
     if raw.size == 0 or raw.size % CIFAR_RECORD:
         raise DataIntegrityError(f"{path}: size {raw.size} bytes is not a positive multiple of the "
@@ -187,7 +243,20 @@ def parse_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=None)
 def load_raw(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images uint8 (N,28,28) for MNIST or (N,32,32,3) for CIFAR-10, and int64 labels (read-only, cached)."""
+    """Images uint8 (N,28,28) for MNIST or (N,32,32,3) for CIFAR-10, and int64 labels (read-only, cached).
+
+    Args:
+        name: 'mnist' or 'cifar10'.
+        split: 'train' or 'test'.
+
+    Returns:
+        (images, labels), both read-only arrays.
+
+    Raises:
+        ValueError: if `name` or `split` is unknown.
+        DataIntegrityError: if the numbers of images and labels differ or a label is out of 0..9 (and,
+            from `data_file` and the parsers, for corrupted files).
+    """
     _check_name_split(name, split)
     files = [data_file(rel) for rel in FILES[(name, split)]]
     if name == "mnist":
@@ -235,19 +304,27 @@ def load_task(name: str, *, n_test: Optional[int] = 1000, grayscale: bool = Fals
               standardize: Optional[str] = "feature", center_targets: bool = False, seed: int = 0) -> TaskData:
     """Load a preprocessed classification task: the whole training split as pool and a seeded test subset.
 
-    Args:
-      name: 'mnist' or 'cifar10'.
-      n_test: size of the test subset (None: the whole test split).
-      grayscale: CIFAR-10 only: luminance 0.299 R + 0.587 G + 0.114 B instead of three channels.
-      downsample: average-pool the images by this factor (it must divide the image size).
-      standardize: 'feature', 'image' or None (see below).
-      center_targets: subtract 1/k from the one-hot targets.
-      seed: the permutation that picks the test subset.
-
     standardize='feature' uses the training pool's per-feature mean and std (features whose training std is
     below 1e-8 are only centred, so test pixels that are never lit in training stay finite); 'image' makes
     each image zero-mean with unit mean square; None leaves pixels in [0, 1].  Targets are one-hot (k=10),
     minus 1/k if center_targets.  The test subset is the first n_test of a seeded permutation (None: all).
+
+    Args:
+        name: 'mnist' or 'cifar10'.
+        n_test: size of the test subset (default 1000; None: the whole test split).
+        grayscale: CIFAR-10 only: luminance 0.299 R + 0.587 G + 0.114 B instead of three channels
+            (default False).
+        downsample: average-pool the images by this factor (it must divide the image size; default 1).
+        standardize: 'feature' (default), 'image' or None (see above).
+        center_targets: subtract 1/k from the one-hot targets (default False).
+        seed: the permutation that picks the test subset (default 0).
+
+    Returns:
+        The task as a `TaskData` with float64 features, one-hot targets, the options in `info` and the
+        integer labels.
+
+    Raises:
+        ValueError: if `name`, `standardize`, `downsample` or `n_test` is not valid.
     """
     _check_name_split(name, "train")
     if standardize not in IMAGE_STANDARDIZE:

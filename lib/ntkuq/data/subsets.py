@@ -1,5 +1,8 @@
-"""A task's data (`TaskData`) and its nested training subsets: prefixes of one seeded permutation of the pool,
-so that the training sets of a study are nested."""
+"""A task's data (`TaskData`) and its nested training subsets.
+
+The subsets are prefixes of one seeded permutation of the pool, so that the training sets of a study
+are nested.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,11 +18,19 @@ def nested_subsets(n_pool: int, sizes: Sequence[int], *, seed: int = 0,
     """Index arrays of the given sizes, all prefixes of one seeded permutation of range(n_pool).
 
     Args:
-      n_pool: the pool size.
-      sizes: strictly increasing subset sizes, at most n_pool.
-      seed: the permutation (numpy default_rng(seed)).
-      labels: integer class labels of the pool; if given, every prefix is class-balanced (each class
-        appears floor or ceil of n / classes times until it runs out).
+        n_pool: the pool size.
+        sizes: strictly increasing subset sizes, at most n_pool.
+        seed: the permutation (numpy default_rng(seed)); default 0.
+        labels: integer class labels of the pool; if given, every prefix is class-balanced (each class
+            appears floor or ceil of n / classes times until it runs out).  None (default): a plain
+            permutation.
+
+    Returns:
+        One index array per size, each a prefix of the same permutation.
+
+    Raises:
+        ValueError: if `n_pool` is not a positive integer, `sizes` is empty, not positive integers, not
+            strictly increasing or larger than `n_pool`, or `labels` does not have shape (n_pool,).
     """
     if not is_integer(n_pool) or n_pool < 1:
         raise ValueError(f"n_pool: expected a positive integer, got {n_pool!r}")
@@ -48,7 +59,19 @@ def nested_subsets(n_pool: int, sizes: Sequence[int], *, seed: int = 0,
 
 
 def subset_sizes(n_min: int, n_max: int, count: int) -> List[int]:
-    """Up to `count` log-spaced unique integers from n_min to n_max inclusive."""
+    """Up to `count` log-spaced unique integers from n_min to n_max inclusive.
+
+    Args:
+        n_min: the smallest size (>= 1).
+        n_max: the largest size (>= n_min).
+        count: the number of log-spaced points (>= 1); rounding may merge some.
+
+    Returns:
+        The sorted unique sizes.
+
+    Raises:
+        ValueError: if the arguments are not integers with 1 <= n_min <= n_max and count >= 1.
+    """
     if not is_integer(n_min) or not is_integer(n_max) or not 1 <= n_min <= n_max:
         raise ValueError(f"n_min, n_max: expected integers with 1 <= n_min <= n_max, got {n_min!r}, {n_max!r}")
     if not is_integer(count) or count < 1:
@@ -58,8 +81,18 @@ def subset_sizes(n_min: int, n_max: int, count: int) -> List[int]:
 
 @dataclass(frozen=True)
 class TaskData:
-    """A task's training pool and fixed test set (inputs x, targets y), a description of the preprocessing
-    (`info`), and for classification the integer labels of both."""
+    """A task's training pool and fixed test set, a description of the preprocessing, and labels.
+
+    Attributes:
+        name: the task's name.
+        x_train: the training pool's inputs (points x features).
+        y_train: the training pool's targets (points x outputs).
+        x_test: the test set's inputs.
+        y_test: the test set's targets.
+        info: a description of the preprocessing (default: empty).
+        labels_train: for classification, the training pool's integer labels; else None (default).
+        labels_test: for classification, the test set's integer labels; else None (default).
+    """
 
     name: str
     x_train: np.ndarray
@@ -74,7 +107,20 @@ class TaskData:
         """The first n points (x, y) of the pool under the permutation numbered `draw`.
 
         Draw 0 is the pool order; draw d > 0 is `nested_subsets` with seed d (class-balanced prefixes if
-        `balanced`, which needs labels; draw 0 is then seed 0).  The sets of one draw are nested."""
+        `balanced`, which needs labels; draw 0 is then seed 0).  The sets of one draw are nested.
+
+        Args:
+            n: the number of training points (1 to the pool size).
+            draw: the permutation's number (>= 0; default 0: the pool order).
+            balanced: True for class-balanced prefixes (needs labels); default False.
+
+        Returns:
+            (x, y): the inputs and targets of the n points.
+
+        Raises:
+            ValueError: if `balanced` is asked of a task without class labels (and, from the checks, if
+                `n` or `draw` is out of range).
+        """
         n = check_int(n, "n_train", maximum=len(self.x_train), what="the pool size")
         draw = check_int(draw, "draw", minimum=0)
         if balanced and self.labels_train is None:
@@ -86,7 +132,11 @@ class TaskData:
         return self.x_train[idx], self.y_train[idx]
 
     def describe(self) -> str:
-        """One-line summary: shapes, outputs and preprocessing."""
+        """One-line summary: shapes, outputs and preprocessing.
+
+        Returns:
+            The summary.
+        """
         opts = ", ".join(f"{k}={v!r}" for k, v in self.info.items())
         return (f"{self.name}: pool {self.x_train.shape[0]} x {self.x_train.shape[1]}, "
                 f"test {self.x_test.shape[0]}, k={self.y_train.shape[1]} ({opts})")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
 from ntkuq.errors import DataError
 
 STANDARDIZE = ("none", "features", "targets", "both")
@@ -27,7 +28,15 @@ STANDARDIZE = ("none", "features", "targets", "both")
 
 @dataclass(frozen=True)
 class Table:
-    """Points of one file: inputs x (N, d), targets y (N, k), column names and the file they came from."""
+    """Points of one file: inputs x (N, d), targets y (N, k), column names and the file they came from.
+
+    Attributes:
+        x: the inputs, float64 (N, d).
+        y: the targets, float64 (N, k).
+        features: the feature columns' names (x0, x1, ... for .npz files).
+        targets: the target columns' names (y0, y1, ... for .npz files).
+        path: the file the points came from.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -127,7 +136,20 @@ def _read_csv(path: Path, target: Optional[Sequence[str]]) -> Table:
 
 
 def read_table(path, target: Optional[Sequence[str]] = None) -> Table:
-    """Read one data file (.npz with arrays x and y, or .csv with a header and `target` columns) as float64."""
+    """Read one data file (.npz with arrays x and y, or .csv with a header and `target` columns) as float64.
+
+    Args:
+        path: the file, .npz or .csv (by its extension, in any case).
+        target: the CSV's target column names, as a sequence or one comma-separated string; None
+            (default) for .npz files, which hold their targets in array ``y``.
+
+    Returns:
+        The file's points as a `Table`.
+
+    Raises:
+        DataError: if the file is missing, of an unknown type, unreadable or malformed (see the module
+            docstring).
+    """
     path = Path(path)
     if isinstance(target, str):
         target = [t.strip() for t in target.split(",") if t.strip()]
@@ -142,7 +164,16 @@ def read_table(path, target: Optional[Sequence[str]] = None) -> Table:
 
 
 def check_pair(train: Table, test: Table) -> None:
-    """The test table must have the training table's features and outputs (counts, and names if both are CSV)."""
+    """The test table must have the training table's features and outputs (counts, and names if both are CSV).
+
+    Args:
+        train: the training table.
+        test: the test table.
+
+    Raises:
+        DataError: if the numbers of feature or output columns differ, or (both CSV) the feature names or
+            their order differ.
+    """
     if train.x.shape[1] != test.x.shape[1]:
         raise DataError(f"{test.path}: {test.x.shape[1]} feature columns but the training file {train.path} has "
                         f"{train.x.shape[1]}; expected the same features")
@@ -161,6 +192,14 @@ class Preprocessing:
 
     The statistics are the training set's per-column mean and standard deviation (ddof = 0); a
     column that is constant on the training set keeps scale 1 (it is only centred).
+
+    Attributes:
+        mode: one of `STANDARDIZE`: 'none', 'features', 'targets' or 'both'.
+        x_mean: the features' training-set means, or None (default) if features are not standardized.
+        x_scale: the features' training-set standard deviations (1 for constant columns), or None.
+        y_mean: the targets' training-set means, or None (default) if targets are not standardized.
+        y_scale: the targets' training-set standard deviations (1 for constant columns), or None.
+        constant_features: the number of feature columns constant on the training set (default 0).
     """
 
     mode: str
@@ -171,15 +210,33 @@ class Preprocessing:
     constant_features: int = 0
 
     def apply_x(self, x: np.ndarray) -> np.ndarray:
-        """The inputs as the network sees them."""
+        """The inputs as the network sees them.
+
+        Args:
+            x: the inputs (points x features).
+
+        Returns:
+            The standardized inputs, or `x` itself if features are not standardized.
+        """
         return x if self.x_mean is None else (x - self.x_mean) / self.x_scale
 
     def apply_y(self, y: np.ndarray) -> np.ndarray:
-        """The targets as the network is trained on (and tested against) them."""
+        """The targets as the network is trained on (and tested against) them.
+
+        Args:
+            y: the targets (points x outputs).
+
+        Returns:
+            The standardized targets, or `y` itself if targets are not standardized.
+        """
         return y if self.y_mean is None else (y - self.y_mean) / self.y_scale
 
     def describe(self) -> str:
-        """One sentence saying what was done to the data, and the units the test loss is in."""
+        """One sentence saying what was done to the data, and the units the test loss is in.
+
+        Returns:
+            The sentence.
+        """
         parts = {"none": "data used as given (no standardization)",
                  "features": "features standardized with training-set mean and std; targets as given",
                  "targets": "targets standardized with training-set mean and std; features as given",
@@ -191,7 +248,12 @@ class Preprocessing:
         return f"{parts}{note}; {units}"
 
     def to_dict(self) -> Dict[str, object]:
-        """JSON-ready: the mode and every statistic used (None where not applied)."""
+        """JSON-ready: the mode and every statistic used (None where not applied).
+
+        Returns:
+            A dict with keys standardize, description, constant_features, x_mean, x_scale, y_mean and
+            y_scale (statistics as lists of floats).
+        """
         conv = (lambda a: None if a is None else [float(v) for v in a])
         return {"standardize": self.mode, "description": self.describe(),
                 "constant_features": self.constant_features, "x_mean": conv(self.x_mean),
@@ -204,7 +266,19 @@ def _stats(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray, int]:
 
 
 def fit_preprocessing(x_train: np.ndarray, y_train: np.ndarray, mode: str = "none") -> Preprocessing:
-    """Standardization statistics from the training set for mode 'none', 'features', 'targets' or 'both'."""
+    """Standardization statistics from the training set for mode 'none', 'features', 'targets' or 'both'.
+
+    Args:
+        x_train: the training inputs (points x features).
+        y_train: the training targets (points x outputs).
+        mode: which of x and y to standardize: 'none' (default), 'features', 'targets' or 'both'.
+
+    Returns:
+        The `Preprocessing` holding the statistics used.
+
+    Raises:
+        ValueError: if `mode` is not one of `STANDARDIZE`.
+    """
     if mode not in STANDARDIZE:
         raise ValueError(f"standardize: expected one of {STANDARDIZE}, got {mode!r}")
     xm = xs = ym = ys = None

@@ -48,14 +48,16 @@ def _integer(minimum: int):
 
 def _number(lower: float, upper: Optional[float] = None, *, lower_open: bool = False, upper_open: bool = True):
     """An argparse type: a finite number in the given range (open or closed ends)."""
-    rng = f"{'>' if lower_open else '>='} {lower:g}" + ("" if upper is None else f" and {'<' if upper_open else '<='} {upper:g}")
+    rng = f"{'>' if lower_open else '>='} {lower:g}" + (
+        "" if upper is None else f" and {'<' if upper_open else '<='} {upper:g}")
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number {rng}, got {text!r}") from None
-        bad = (value != value or value in (float("inf"), float("-inf")) or value < lower or (lower_open and value == lower)
+        bad = (value != value or value in (float("inf"), float("-inf")) or value < lower
+               or (lower_open and value == lower)
                or (upper is not None and (value > upper or (upper_open and value == upper))))
         if bad:
             raise argparse.ArgumentTypeError(f"expected a finite number {rng}, got {text!r}")
@@ -87,8 +89,11 @@ def _levels(text: str) -> List[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `ntkuq` and its `estimate` subcommand."""
+    """The argument parser of `ntkuq` and its `estimate` subcommand.
 
+    Returns:
+        The argparse parser, with the `estimate` subcommand and its options.
+    """
     parser = argparse.ArgumentParser(prog="ntkuq", description="Initialization uncertainty of an MLP's test loss, "
                                      "exact at infinite width (NNGP/NTK kernels), on your own data.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,37 +102,48 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument("--train", required=True, help="training set: .npz (arrays x, y) or .csv (header row)")
     g.add_argument("--test", required=True, help="test set, same format rules as --train")
-    g.add_argument("--target", default=None, help="CSV target column name(s), comma-separated; other columns are features")
+    g.add_argument("--target", default=None,
+                   help="CSV target column name(s), comma-separated; other columns are features")
     g.add_argument("--standardize", choices=STANDARDIZE, default="none",
                    help="standardize features and/or targets with training-set mean and std (default: data as given)")
     g.add_argument("--test-points", type=_integer(1), default=None, help="use only the first N test points")
     g.add_argument("--keep-order", action="store_true",
                    help="nested training sets are prefixes in file order (default: a seeded random permutation)")
     g = p.add_argument_group("model")
-    g.add_argument("--depth", type=_integer(1), default=3, help="number of weight layers (default 3: two hidden layers)")
-    g.add_argument("--activation", choices=("relu", "tanh", "erf"), default="relu", help="at criticality (default relu)")
+    g.add_argument("--depth", type=_integer(1), default=3,
+                   help="number of weight layers (default 3: two hidden layers)")
+    g.add_argument("--activation", choices=("relu", "tanh", "erf"), default="relu",
+                   help="at criticality (default relu)")
     g.add_argument("--lambda-ratio", type=_number(0.0, None), default=10.0, help="lambda_b / lambda_W (default 10)")
-    g.add_argument("--diag-reg", type=_number(0.0, None), default=0.0, help="ridge added to the kernel diagonal (default 0)")
+    g.add_argument("--diag-reg", type=_number(0.0, None), default=0.0,
+                   help="ridge added to the kernel diagonal (default 0)")
     g = p.add_argument_group("statistics")
     g.add_argument("--sizes", type=_sizes, default="auto", help="nested training sizes: auto or N1,N2,... "
                    "(the headline numbers are at the largest)")
     g.add_argument("--quantiles", type=_levels, default=list(QUANTILE_LEVELS), help="levels, default 0.025,0.5,0.975")
-    g.add_argument("--seed", type=_integer(0), default=0, help="seed of the training-set permutation and the ensemble (default 0)")
+    g.add_argument("--seed", type=_integer(0), default=0,
+                   help="seed of the training-set permutation and the ensemble (default 0)")
     g = p.add_argument_group("finite-width comparison")
     g.add_argument("--ensemble", type=_integer(2), default=None, metavar="M", help="also train M networks and compare")
     g.add_argument("--width", type=_integer(1), default=30, help="their hidden width (default 30)")
     g.add_argument("--optimizer", choices=("momentum", "nesterov", "gd"), default="momentum",
                    help="full-batch optimizer (default momentum: heavy ball)")
-    g.add_argument("--momentum", type=_number(0.0, 1.0), default=0.9, help="beta of momentum / nesterov (default 0.9)")
-    g.add_argument("--steps", type=_integer(1), default=None, help="training steps (default: converged, i.e. the steps after "
+    g.add_argument("--momentum", type=_number(0.0, 1.0), default=0.9,
+                   help="beta of momentum / nesterov (default 0.9)")
+    g.add_argument("--steps", type=_integer(1), default=None,
+                   help="training steps (default: converged, i.e. the steps after "
                    "which the infinite-width mu_L and sigma_L stay within --tol of t = infinity)")
-    g.add_argument("--tol", type=_number(0.0, 1.0, lower_open=True), default=0.01, help="relative tolerance of 'converged' (default 0.01)")
+    g.add_argument("--tol", type=_number(0.0, 1.0, lower_open=True), default=0.01,
+                   help="relative tolerance of 'converged' (default 0.01)")
     g.add_argument("--max-steps", type=_integer(1), default=20000, help="cap on the converged steps (default 20000)")
     g.add_argument("--min-steps", type=_integer(0), default=0, help="train at least this many steps (default 0)")
-    g.add_argument("--eta-fraction", type=_number(0.0, 1.0, lower_open=True), default=0.5, help="learning rate as a fraction of the stable maximum")
+    g.add_argument("--eta-fraction", type=_number(0.0, 1.0, lower_open=True), default=0.5,
+                   help="learning rate as a fraction of the stable maximum")
     g = p.add_argument_group("limits and output")
-    g.add_argument("--max-memory-gb", type=_number(0.0, None, lower_open=True), default=None, help="memory limit (default 80 %% of free memory)")
-    g.add_argument("--max-minutes", type=_number(0.0, None, lower_open=True), default=60.0, help="time limit of the estimate (default 60)")
+    g.add_argument("--max-memory-gb", type=_number(0.0, None, lower_open=True), default=None,
+                   help="memory limit (default 80 %% of free memory)")
+    g.add_argument("--max-minutes", type=_number(0.0, None, lower_open=True), default=60.0,
+                   help="time limit of the estimate (default 60)")
     g.add_argument("--json", default=None, help="write all results and settings as JSON")
     g.add_argument("--csv", default=None, help="write the nested-size table as CSV")
     g.add_argument("--plot", default=None, help=f"write the figure ({', '.join(FIGURE_FORMATS)})")
@@ -151,8 +167,17 @@ def _check_outputs(paths: Dict[str, Optional[str]]) -> None:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
-    """Run `estimate` as the parsed arguments say; print the report and write the requested files."""
+    """Run `estimate` as the parsed arguments say; print the report and write the requested files.
 
+    Output files are checked before computing and written only after the whole computation succeeded, each
+    atomically.
+
+    Args:
+        args: the parsed arguments of the `estimate` subcommand (`build_parser`).
+
+    Returns:
+        0, the exit status of success.
+    """
     outputs = {"json": args.json, "csv": args.csv, "plot": args.plot}
     _check_outputs(outputs)
     ens = None
@@ -190,9 +215,15 @@ def run_estimate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the `ntkuq` console script."""
+    """Entry point of the `ntkuq` console script.
 
+    Args:
+        argv: the command-line arguments; None (default) for sys.argv[1:].
 
+    Returns:
+        The exit status: 0 on success, 1 for unusable data or a run too large for the machine (the message,
+        on stderr, says why), 2 for bad command-line usage.
+    """
     enable_float64()
     args = build_parser().parse_args(argv)
     try:

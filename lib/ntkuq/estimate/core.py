@@ -26,7 +26,8 @@ from ntkuq.errors import InputTypeError
 from ntkuq.estimate.cost import QUANTILE_MAX_TEST, auto_sizes, check_budget, cost_estimate
 from ntkuq.estimate.ensemble import EnsembleOptions, compare_ensemble
 from ntkuq.estimate.report import PLATEAU_TOL, Estimate
-from ntkuq.infinite.lossstats import loss_distribution, loss_stats
+from ntkuq.infinite.distribution import loss_distribution
+from ntkuq.infinite.lossstats import loss_stats
 from ntkuq.infinite.predict import ntk_prediction, train_test_kernels
 from ntkuq.infinite.sweep import nested_sweep
 from ntkuq.spec import MLPSpec
@@ -71,8 +72,8 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
     The spec is MLPSpec.critical(activation, depth, lambda_ratio).  The training rows are permuted
     with `seed` (unless shuffle=False) so that the nested sizes are random subsets; the headline
     numbers are at the largest size (all training points for sizes='auto').  `test_points` keeps the
-    first test rows only.  Raises TooLargeError before computing if the cost estimate exceeds
-    max_memory_gb (default 80 % of the free memory) or max_minutes.
+    first test rows only.  The cost estimate is checked against max_memory_gb (default 80 % of the free
+    memory) and max_minutes before anything is computed.
 
     Args:
         x_train: training inputs, shape (N_D, features).
@@ -91,7 +92,7 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
         diag_reg: ridge added to the NTK's diagonal in the solves (default 0: none).
         test_points: keep only the first test rows; None (default) for all.
         max_memory_gb: the memory limit in GiB; None (default): `budget.memory_limit_bytes()`
-          (NTKUQ_MEMORY_LIMIT_GIB, else 80 % of the free memory).
+            (NTKUQ_MEMORY_LIMIT_GIB, else 80 % of the free memory).
         max_minutes: the time limit in minutes (default 60).
         ensemble: a finite-width ensemble to train for comparison; None (default) for none.
         progress: True shows progress bars (default False).
@@ -99,8 +100,31 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
     Returns:
         Estimate: the headline statistics at the largest size, the sweep, the fits, the verdict and the settings.
-    """
 
+    Raises:
+        InputTypeError: if quantile_levels is not a list of probabilities.
+        ValueError: if the arrays' shapes do not match (x as (points, features), y with as many rows, the same
+            features in x_test as in x_train), or sizes is neither 'auto' nor positive sizes up to N_D.
+        TooLargeError: before computing, if the cost estimate exceeds max_memory_gb or max_minutes.
+
+    Example:
+        >>> import numpy as np
+        >>> import ntkuq
+        >>> ntkuq.enable_float64()
+        >>> from ntkuq.estimate import estimate
+        >>> rng = np.random.default_rng(0)
+        >>> x_train, x_test = rng.normal(size=(40, 3)), rng.normal(size=(20, 3))
+        >>> y_train, y_test = np.sin(x_train).sum(axis=1), np.sin(x_test).sum(axis=1)
+        >>> est = estimate(x_train, y_train, x_test, y_test, sizes=[10, 20, 40])
+        >>> est.n_train, est.n_test
+        (40, 20)
+        >>> [row["n_train"] for row in est.sweep]
+        [10, 20, 40]
+        >>> bool(0 < est.eps_L < 1)
+        True
+        >>> print(f"{est.eps_L:.2g}")
+        0.51
+    """
     start = time.perf_counter()
     spec = MLPSpec.critical(activation, depth=depth, lambda_ratio=lambda_ratio)
     x_tr, y_tr, x_te, y_te = (real_array(v, n) for v, n in ((x_train, "x_train"), (y_train, "y_train"),
@@ -138,8 +162,10 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
     limit = (memory_limit_bytes() if max_memory_gb is None
              else check_positive(max_memory_gb, "max_memory_gb") * 2**30)
-    check_budget(cost, n_t, sizes, max_memory_bytes=limit, max_seconds=check_positive(max_minutes, "max_minutes") * 60,
-                 model=lambda m, t: cost_estimate(m, t, x_tr.shape[1], k, [s for s in sizes if s < m] + [m], depth, activation))
+    check_budget(cost, n_t, sizes, max_memory_bytes=limit,
+                 max_seconds=check_positive(max_minutes, "max_minutes") * 60,
+                 model=lambda m, t: cost_estimate(m, t, x_tr.shape[1], k, [s for s in sizes if s < m] + [m],
+                                                  depth, activation))
 
     x_n, y_n = x_tr[:n_max], y_tr[:n_max]
     pred = ntk_prediction(train_test_kernels(spec, x_n, x_te), y_n, diag_reg=diag_reg)
@@ -167,10 +193,26 @@ def estimate(x_train, y_train, x_test, y_test, *, depth: int = 3, activation: st
 
 
 def estimate_files(train, test, *, target: Optional[Union[str, Sequence[str]]] = None, **options) -> Estimate:
-    """Read TRAIN and TEST (.npz or .csv, see userdata.read_table) and run `estimate` with the options."""
+    """Read TRAIN and TEST (.npz or .csv, see userdata.read_table) and run `estimate` with the options.
+
+    Args:
+        train: the training set's path, .npz (arrays x, y) or .csv.
+        test: the test set's path, same format rules as train.
+        target: the CSV target column name(s), a list or comma-separated (needed for .csv files; .npz files
+            hold their targets in 'y'); None (default).
+        **options: keyword arguments of `estimate` (depth, activation, sizes, ...).
+
+    Returns:
+        Estimate: the result of `estimate` on the two files, with their paths, features and targets in
+        Estimate.data.
+
+    Raises:
+        DataError: if target is given but neither file is a .csv.
+    """
     paths = [str(train), str(test)]
     if target and not any(p.lower().endswith(".csv") for p in paths):
-        raise DataError(f"{paths[0]}, {paths[1]}: --target/target names CSV columns; .npz files hold their targets in 'y'")
+        raise DataError(f"{paths[0]}, {paths[1]}: --target/target names CSV columns; "
+                        ".npz files hold their targets in 'y'")
     tr, te = (read_table(p, target if p.lower().endswith(".csv") else None) for p in paths)
     check_pair(tr, te)
     info = {"train": tr.path, "test": te.path, "features": list(tr.features), "targets": list(tr.targets)}

@@ -13,7 +13,6 @@ from ntkuq._src.checks import check_int
 from ntkuq.data.subsets import subset_sizes
 from ntkuq.errors import TooLargeError
 
-
 OVERHEAD_S = 15.0
 """Fixed time for imports and JIT compilation in the time estimate."""
 
@@ -23,14 +22,27 @@ KERNEL_FLOPS = {"relu": 60.0, "erf": 60.0, "tanh": 64 * 64 * 30.0}
 
 
 def auto_sizes(n_train: int, count: int = 8) -> List[int]:
-    """Log-spaced nested sizes from max(10, N/100) (at most N) up to N, the full training set."""
+    """Log-spaced nested sizes from max(10, N/100) (at most N) up to N, the full training set.
+
+    Args:
+        n_train: N, the number of training points.
+        count: the number of sizes (default 8); fewer where log-spacing repeats an integer.
+
+    Returns:
+        The nested training-set sizes: unique, increasing, the last one N.
+    """
     n_train = check_int(n_train, "n_train")
     return subset_sizes(min(n_train, max(10, n_train // 100)), n_train, count)
 
 
 @dataclass(frozen=True)
 class Cost:
-    """Estimated peak memory (bytes) and wall time (seconds) of an `estimate` run."""
+    """Estimated peak memory (bytes) and wall time (seconds) of an `estimate` run.
+
+    Attributes:
+        memory_bytes: the estimated peak memory in bytes.
+        seconds: the estimated wall time in seconds.
+    """
 
     memory_bytes: float
     seconds: float
@@ -104,7 +116,8 @@ def check_budget(cost: Cost, n_test: int, sizes: Sequence[int], *, max_memory_by
     hint = "; or ".join(ways) if ways else "nothing close to this size fits; use a machine with more memory"
     raise TooLargeError(
         f"too large for this machine: N_D = {n_max}, N_T = {n_test} needs about {cost.memory_gib:.3g} GiB and "
-        f"{cost.seconds / 60:.3g} min, the limits are {max_memory_bytes / 2**30:.3g} GiB and {max_seconds / 60:.3g} min "
+        f"{cost.seconds / 60:.3g} min, the limits are {max_memory_bytes / 2**30:.3g} GiB and "
+        f"{max_seconds / 60:.3g} min "
         f"(raise them with --max-memory-gb / --max-minutes if you know better). Would fit: {hint}")
 
 

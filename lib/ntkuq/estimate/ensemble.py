@@ -25,6 +25,21 @@ class EnsembleOptions:
     mu_L and sigma_L stay within `tol` of t = infinity (ntkuq.infinite.converged_steps), at least
     min_steps and at most max_steps.  Finite networks may still be training then: the result records the
     fall of their mean train loss over the last recording interval.
+
+    Attributes:
+        members: the number of networks trained (default 16, at least 2).
+        width: their hidden width (default 30).
+        steps: the training steps; None (default) means converged, as above.
+        optimizer: the full-batch optimizer, 'momentum' (heavy ball, default), 'nesterov' or 'gd'.
+        momentum: beta of momentum / nesterov (default 0.9); set to None for 'gd'.
+        eta_fraction: the learning rate as a fraction of the stable maximum, in (0, 1) (default 0.5).
+        tol: the relative tolerance of 'converged' (default 0.01).
+        max_steps: the cap on the converged steps (default 20000).
+        min_steps: train at least this many steps (default 0).
+        seed: the ensemble's seed (default 0), an integer >= 0.
+
+    Raises:
+        ValueError: if optimizer is not 'gd', 'momentum' or 'nesterov', or eta_fraction is not in (0, 1).
     """
 
     members: int = 16
@@ -45,7 +60,8 @@ class EnsembleOptions:
         if self.steps is not None:
             check_int(self.steps, "steps")
         if self.optimizer not in ("gd", "momentum", "nesterov"):
-            raise ValueError(f"optimizer: expected 'gd', 'momentum' or 'nesterov' (full batch), got {self.optimizer!r}")
+            raise ValueError(f"optimizer: expected 'gd', 'momentum' or 'nesterov' (full batch), "
+                             f"got {self.optimizer!r}")
         if self.optimizer == "gd":
             object.__setattr__(self, "momentum", None)
         check_optimizer(self.optimizer, self.momentum)
@@ -60,7 +76,6 @@ class EnsembleOptions:
 def _train_members(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, steps: int, eta: float,
                    progress: bool):
     """The one call of the finite-width trainer."""
-
     return train_ensemble(spec.with_width(opts.width), x, y, x_test, y_test, n_members=opts.members, steps=steps,
                           eta=eta, seed=opts.seed, optimizer=opts.optimizer, momentum=opts.momentum,
                           progress=progress)
@@ -76,7 +91,9 @@ def _drift(res) -> Dict[str, float]:
 
 def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, *, diag_reg: float = 0.0,
                      progress: bool = False) -> Dict[str, object]:
-    """Train the ensemble; return its sample statistics (bootstrap errors) and the infinite-width ones after the same steps.
+    """Train the ensemble; return its sample statistics and the infinite-width ones after the same steps.
+
+    The sample statistics carry bootstrap errors.
 
     Args:
         spec: the architecture (infinite width); the members are spec.with_width(opts.width).
@@ -92,7 +109,6 @@ def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions,
         A JSON-ready dict: the settings, the steps and their rule, eta, the members' mu_L, sigma_L, eps_L with
         bootstrap errors, their test and train losses, the train-loss drift and "infinite_same_steps".
     """
-
     eta = default_eta(spec, x, opts.eta_fraction, optimizer=opts.optimizer, momentum=opts.momentum)
     kern = train_test_kernels(spec, x, x_test)
     steps, converged = opts.steps, None

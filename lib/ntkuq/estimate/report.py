@@ -12,14 +12,40 @@ from ntkuq.estimate.cost import Cost
 from ntkuq.infinite.lossstats import eps_floor, eps_population
 from ntkuq.spec import MLPSpec
 
-
 PLATEAU_TOL = 0.05
 """The eps_L plateau rule (as in the synthesis chapter): |slope| < max(2 standard errors, PLATEAU_TOL)."""
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Everything `estimate` found; `to_dict` is what `ntkuq estimate --json` writes."""
+    """Everything `estimate` found; `to_dict` is what `ntkuq estimate --json` writes.
+
+    Attributes:
+        mu_L: the mean of the test loss L at the largest training-set size.
+        sigma_L: the standard deviation of L there.
+        eps_L: sigma_L / mu_L.
+        n_train: N_D, the largest training-set size (the headline numbers are there).
+        n_test: N_T, the number of test points.
+        n_out: k, the number of outputs (targets).
+        quantiles: probability -> quantile of L (empty where N_T is too large for the eigendecomposition).
+        bias2: the squared-bias part of mu_L.
+        variance: the ensemble-variance part of mu_L.
+        sweep: one row per nested training-set size (n_train, mu_L, sigma_L, eps_L, var_diag, var_offdiag,
+            eps_population).
+        fits: the power-law fits and the eps_L plateau fit over the sweep; None with fewer than 3 sizes.
+        verdict: the eps_L plateau verdict ("plateau", "still falling", "rising" or not enough sizes).
+        spec: the architecture (MLPSpec.critical).
+        preprocessing: the standardization fitted on the training set.
+        data: facts about the data (paths, feature and target names, counts, row order, sizes).
+        cost: the memory and time estimate checked before computing.
+        diag_reg: the ridge added to the NTK's diagonal.
+        seed: the seed of the training-set permutation.
+        ensemble: the finite-width comparison (`compare_ensemble`); None without one.
+        seconds: the wall time of the run.
+        distribution: the exact distribution of L (None where N_T is too large); left out of `to_dict`.
+        var_diag: the d = d' part of sigma_L^2.
+        var_offdiag: the d != d' part of sigma_L^2.
+    """
 
     mu_L: float
     sigma_L: float
@@ -93,12 +119,26 @@ def _g(v: float) -> str:
 
 
 def loss_units(est: Estimate) -> str:
-    """The unit of the test loss L: squared (standardized) target units."""
+    """The unit of the test loss L: squared (standardized) target units.
+
+    Args:
+        est: the result of `estimate`.
+
+    Returns:
+        The unit as axis-label text (with LaTeX).
+    """
     return "(standardized target units)$^2$" if est.preprocessing.y_mean is not None else "(target units)$^2$"
 
 
 def summary_text(est: Estimate) -> str:
-    """Multi-line report: data, preprocessing, spec, cost, headline statistics, sweep, fits, ensemble."""
+    """Multi-line report: data, preprocessing, spec, cost, headline statistics, sweep, fits, ensemble.
+
+    Args:
+        est: the result of `estimate`.
+
+    Returns:
+        The report (what `Estimate.summary` returns and the command line prints).
+    """
     s, d = est.spec, est.data
     lines: List[str] = [
         "ntkuq estimate: test-loss spread over random initializations, exact at infinite width",
@@ -153,13 +193,17 @@ def summary_text(est: Estimate) -> str:
                       f"{e['steps']} steps ({rule}) at eta = {e['eta']:.4g} ({e['eta_fraction']:g} of the stable "
                       f"maximum), seed {e['seed']}",
                   f"  final train loss {_g(e['train_loss'])} (mean over members), fell by "
-                  f"{100 * e['train_loss_drift']['relative_fall']:.0f} % from step {e['train_loss_drift']['from_step']} "
+                  f"{100 * e['train_loss_drift']['relative_fall']:.0f} % from step "
+                  f"{e['train_loss_drift']['from_step']} "
                   f"to {e['train_loss_drift']['to_step']}" + (": the networks are still training, their statistics "
                   "are those at this step" if e['train_loss_drift']['relative_fall'] > 0.05 else ""),
                   f"  {'':28s} {'mu_L':>11s} {'sigma_L':>11s} {'eps_L':>9s}",
-                  f"  {'trained, width ' + str(e['width']):28s} {e['mu_L']:11.4g} {e['sigma_L']:11.4g} {e['eps_L']:9.4g}",
-                  f"  {'  (bootstrap error)':28s} {e['mu_L_err']:11.2g} {e['sigma_L_err']:11.2g} {e['eps_L_err']:9.2g}",
-                  f"  {'infinite width, same steps':28s} {same['mu_L']:11.4g} {same['sigma_L']:11.4g} {same['eps_L']:9.4g}",
+                  f"  {'trained, width ' + str(e['width']):28s} {e['mu_L']:11.4g} {e['sigma_L']:11.4g} "
+                  f"{e['eps_L']:9.4g}",
+                  f"  {'  (bootstrap error)':28s} {e['mu_L_err']:11.2g} {e['sigma_L_err']:11.2g} "
+                  f"{e['eps_L_err']:9.2g}",
+                  f"  {'infinite width, same steps':28s} {same['mu_L']:11.4g} {same['sigma_L']:11.4g} "
+                  f"{same['eps_L']:9.4g}",
                   f"  {'infinite width, t = inf':28s} {est.mu_L:11.4g} {est.sigma_L:11.4g} {est.eps_L:9.4g}"]
     return "\n".join(lines)
 
@@ -169,7 +213,14 @@ BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.15)}
 
 
 def estimate_figure(est: Estimate):
-    """Four panels (2 x 2): mu_L, sigma_L, eps_L against N_D (points, power-law fits, ensemble) and the density of L."""
+    """Four panels (2 x 2): mu_L, sigma_L, eps_L against N_D (points, power-law fits, ensemble) and the density of L.
+
+    Args:
+        est: the result of `estimate`.
+
+    Returns:
+        The matplotlib figure.
+    """
     import matplotlib.pyplot as plt
 
     unit = loss_units(est)
@@ -214,7 +265,8 @@ def estimate_figure(est: Estimate):
         ax.plot(grid, dist.pdf(grid), color="tab:blue", label=rf"exact density, $N_\mathcal{{D}}={est.n_train}$")
         for q, v in est.quantiles.items():
             ax.axvline(v, color="tab:blue", ls=":", lw=1)
-        ax.plot([], [], color="tab:blue", ls=":", label="quantiles " + ", ".join(f"{100 * q:g} %" for q in est.quantiles))
+        ax.plot([], [], color="tab:blue", ls=":",
+                label="quantiles " + ", ".join(f"{100 * q:g} %" for q in est.quantiles))
     if e is not None:
         ax.hist(e["member_losses"], bins="auto", density=True, color="tab:red", alpha=0.35,
                 label=f"trained, width {e['width']}")

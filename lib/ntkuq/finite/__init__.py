@@ -1,14 +1,43 @@
-"""Finite width: MLPs in plain JAX, ensembles trained from independent initializations, and width sweeps.
+"""Finite width: MLPs in plain JAX, trained ensembles and width sweeps.
+
+Ensembles are trained from independent initializations; their statistics carry bootstrap errors over members.
 """
-from ntkuq.finite.ensembles import (CHUNK_MEMORY_BYTES, ensemble_bytes, ensemble_member_bytes, ensemble_seconds,
-                                    record_steps, require_ensemble, require_ensemble_memory, train_ensemble)
-from ntkuq.finite.network import (alive_fraction, apply_mlp, empirical_nngp, empirical_ntk, init_mlp, layer_sizes,
-                                  learning_rate_scales)
-from ntkuq.finite.stats import (EnsembleResult, EnsembleStats, LossSplit, bootstrap_stats, loss_split)
-from ntkuq.finite.training import (EXACT_EIGEN_MAX, FULL_BATCH, OPTIMIZERS, default_eta, init_members,
-                                   make_optimizer, make_step, ntk_lambda_max, run_steps, shuffle_key,
-                                   stable_eta_max, train_loss, warmup_factor)
-from ntkuq.finite.widths import (STATS, WidthFit, WidthSweep, fit_widths, mean_deviation_slopes, width_sweep)
+from ntkuq.finite.ensembles import (
+                                    CHUNK_MEMORY_BYTES,
+                                    ensemble_bytes,
+                                    ensemble_member_bytes,
+                                    ensemble_seconds,
+                                    record_steps,
+                                    require_ensemble,
+                                    require_ensemble_memory,
+                                    train_ensemble,
+)
+from ntkuq.finite.network import (
+                                    alive_fraction,
+                                    apply_mlp,
+                                    empirical_nngp,
+                                    empirical_ntk,
+                                    init_mlp,
+                                    layer_sizes,
+                                    learning_rate_scales,
+)
+from ntkuq.finite.stats import EnsembleResult, EnsembleStats, LossSplit, bootstrap_stats, loss_split
+from ntkuq.finite.training import (
+                                    EXACT_EIGEN_MAX,
+                                    FULL_BATCH,
+                                    OPTIMIZERS,
+                                    default_eta,
+                                    init_members,
+                                    make_optimizer,
+                                    make_step,
+                                    ntk_lambda_max,
+                                    run_steps,
+                                    shuffle_key,
+                                    stable_eta_max,
+                                    train_loss,
+                                    warmup_factor,
+)
+from ntkuq.finite.widths import STATS, WidthFit, WidthSweep, fit_widths, mean_deviation_slopes, width_sweep
 
 __all__ = ["CHUNK_MEMORY_BYTES", "EXACT_EIGEN_MAX", "EnsembleResult", "EnsembleStats", "FULL_BATCH", "LossSplit",
            "OPTIMIZERS", "STATS", "WidthFit", "WidthSweep", "alive_fraction", "apply_mlp", "bootstrap_stats",

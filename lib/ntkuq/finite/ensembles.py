@@ -19,9 +19,17 @@ from ntkuq._src.budget import FLOPS_PER_S, OVERHEAD_BYTES, WORD, largest, memory
 from ntkuq._src.checks import check_inputs, check_int, check_positive
 from ntkuq.finite.network import layer_sizes
 from ntkuq.finite.stats import EnsembleResult
+from ntkuq.finite.training import (
+    OPTIMIZERS,
+    _ensemble_runner,
+    _evaluate,
+    default_eta,
+    init_members,
+    make_optimizer,
+    shuffle_key,
+    stable_eta_max,
+)
 from ntkuq.infinite.gains import check_optimizer
-from ntkuq.finite.training import (OPTIMIZERS, _ensemble_runner, _evaluate, default_eta, init_members,
-                                  make_optimizer, shuffle_key, stable_eta_max)
 from ntkuq.spec import MLPSpec
 
 Array = jax.Array
@@ -30,7 +38,15 @@ CHUNK_MEMORY_BYTES = 4 * 2**30
 
 
 def record_steps(steps: int, n_record: int = 20) -> np.ndarray:
-    """Unique rounded log-spaced steps from 0 to `steps`, both included."""
+    """Unique rounded log-spaced steps from 0 to `steps`, both included.
+
+    Args:
+        steps: the last step T (0 gives the steps 0 and T only).
+        n_record: the number of log-spaced points asked for (default 20); rounding merges duplicates.
+
+    Returns:
+        The sorted unique steps, an int64 array starting at 0 and ending at `steps`.
+    """
     inner = np.round(np.geomspace(1, steps, max(n_record - 1, 1))).astype(np.int64) if steps >= 1 else []
     return np.unique(np.concatenate([[0, steps], inner])).astype(np.int64)
 
@@ -46,26 +62,29 @@ def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int
 def require_ensemble_memory(spec: MLPSpec, n_in: int, n_out: int, n_train: int, n_test: int, n_members: int, *,
                             steps: int, optimizer: str = "gd", dtype=jnp.float32, chunk: Optional[int] = None,
                             keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
-    """Refuse (estimate.TooLargeError, see ntkuq._src.budget) before training if the ensemble would not fit in memory.
+    """Refuse before training if the ensemble would not fit in memory (see ntkuq._src.budget).
 
     The estimate is `budget.ensemble_bytes` for the chunk of members trained at once (`chunk`, or the
     automatic CHUNK_MEMORY_BYTES rule); the message names M, the width, N_D, N_T, a rough time and a smaller
     chunk or width that fits.
 
     Args:
-      spec: the architecture, with the members' finite width.
-      n_in: the input dimension (number of features).
-      n_out: the output dimension k.
-      n_train: N_D, the number of training points.
-      n_test: N_T, the number of test points.
-      n_members: M, the number of networks in the ensemble.
-      steps: the number of training steps; only for the time quoted in the message.
-      optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
-      dtype: the parameters' dtype (default float32); sets the bytes per number.
-      chunk: members trained at once; None (default) for the automatic CHUNK_MEMORY_BYTES rule.
-      keep_outputs: True counts the test outputs of every member (default False).
-      n_record: the number of recorded points of each member's loss history (default 20).
-      what: the name of the computation in the message (default "train_ensemble").
+        spec: the architecture, with the members' finite width.
+        n_in: the input dimension (number of features).
+        n_out: the output dimension k.
+        n_train: N_D, the number of training points.
+        n_test: N_T, the number of test points.
+        n_members: M, the number of networks in the ensemble.
+        steps: the number of training steps; only for the time quoted in the message.
+        optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+        dtype: the parameters' dtype (default float32); sets the bytes per number.
+        chunk: members trained at once; None (default) for the automatic CHUNK_MEMORY_BYTES rule.
+        keep_outputs: True counts the test outputs of every member (default False).
+        n_record: the number of recorded points of each member's loss history (default 20).
+        what: the name of the computation in the message (default "train_ensemble").
+
+    Raises:
+        TooLargeError: if the estimate exceeds the memory budget (estimate.TooLargeError).
     """
     itemsize = jnp.dtype(dtype).itemsize
 
@@ -86,25 +105,58 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     """Train n_members networks of spec.width for at most `steps` steps and record their losses.
 
     Args:
-      spec: the architecture, with a finite width.
-      x_train, y_train, x_test, y_test: data (points x features, points x outputs); float64 or float32.
-      n_members: ensemble size M; member m starts from fold_in(PRNGKey(seed), m).
-      steps: optimizer steps T (see ntkuq.infinite.converged_steps for a T that converges).
-      eta: learning rate; None: default_eta (half the stable maximum of the optimizer). Required for 'adam'.
-      seed: the run's seed (initializations and, for 'sgd', the shuffling).
-      optimizer: 'gd', 'momentum' (heavy ball), 'nesterov', 'sgd' (mini-batches) or 'adam'.
-      momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); must be None otherwise.
-      batch_size: mini-batch size, 'sgd' only.
-      tol: stop a chunk once all its members' train losses are below tol (checked at recording steps).
-      n_record: number of log-spaced recording steps (losses of every member).
-      chunk: members trained in one vmap (None: from a memory budget).
-      dtype: float32 (default) or float64 parameters and data.
-      keep_outputs: also return every member's test outputs (M, N_T, k).
-      allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked) and
-        return non-finite losses of diverged members instead of raising ValueError.
-      warmup: W >= 0 steps of linear warmup: step t at the rate eta min(1, (t + 1) / W) (0: none); the
-        infinite-width engine follows the same ramp (`ntkuq.infinite.gains.residual_factor`).
-      progress: show a progress bar.
+        spec: the architecture, with a finite width.
+        x_train: training inputs (points x features), float64 or float32.
+        y_train: training targets (points x outputs), one row per training input.
+        x_test: test inputs (points x features), as many features as x_train.
+        y_test: test targets (points x outputs), one row per test input and as many outputs as y_train.
+        n_members: ensemble size M; member m starts from fold_in(PRNGKey(seed), m).
+        steps: optimizer steps T (see ntkuq.infinite.converged_steps for a T that converges).
+        eta: learning rate; None: default_eta (half the stable maximum of the optimizer). Required for 'adam'.
+        seed: the run's seed (initializations and, for 'sgd', the shuffling).
+        optimizer: 'gd', 'momentum' (heavy ball), 'nesterov', 'sgd' (mini-batches) or 'adam'.
+        momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); must be None otherwise.
+        batch_size: mini-batch size, 'sgd' only.
+        tol: stop a chunk once all its members' train losses are below tol (checked at recording steps).
+        n_record: number of log-spaced recording steps (losses of every member).
+        chunk: members trained in one vmap (None: from a memory budget).
+        dtype: float32 (default) or float64 parameters and data.
+        keep_outputs: also return every member's test outputs (M, N_T, k).
+        allow_unstable: accept eta above the stable maximum of the analytic NTK ('adam' is never checked) and
+            return non-finite losses of diverged members instead of raising ValueError.
+        warmup: W >= 0 steps of linear warmup: step t at the rate eta min(1, (t + 1) / W) (0: none); the
+            infinite-width engine follows the same ramp (`ntkuq.infinite.gains.residual_factor`).
+        progress: show a progress bar.
+
+    Returns:
+        An EnsembleResult: the members' final test and train losses, their histories at the recording steps
+        (`record_steps`), each member's last trained step, the learning rate eta used, the alive fractions,
+        each member's final loss on every test point and, with keep_outputs, the test outputs (M, N_T, k).
+
+    Raises:
+        ValueError: an infinite width; an unknown optimizer; momentum with an optimizer other than 'momentum' or
+            'nesterov'; a dtype other than float32 or float64; a warmup with 'adam'; batch_size missing or
+            larger than N_D for 'sgd', or given for another optimizer; no eta for 'adam'; eta at or above the
+            stable maximum, or training that diverged (both unless allow_unstable).
+        TooLargeError: the ensemble would not fit in memory (`require_ensemble_memory`).
+
+    Example:
+        >>> import numpy as np
+        >>> import ntkuq
+        >>> ntkuq.enable_float64()
+        >>> from ntkuq import MLPSpec
+        >>> from ntkuq.finite import train_ensemble
+        >>> rng = np.random.default_rng(0)
+        >>> x_train, y_train = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+        >>> x_test, y_test = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+        >>> res = train_ensemble(MLPSpec(width=8), x_train, y_train, x_test, y_test, n_members=4, steps=10,
+        ...                      progress=False)
+        >>> res.n_members, res.test_losses.shape, res.point_losses.shape
+        (4, (4,), (4, 8))
+        >>> int(res.steps[0]), int(res.steps[-1])
+        (0, 10)
+        >>> bool(np.all(res.test_losses > 0))
+        True
     """
     if spec.width is None:
         raise ValueError("width: expected a finite width for a trained ensemble, got None (infinite)")
@@ -113,7 +165,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     if optimizer in ("momentum", "nesterov"):
         momentum = check_optimizer(optimizer, momentum)
     elif momentum is not None:
-        raise ValueError(f"momentum: only used by optimizer 'momentum' or 'nesterov', got {momentum!r} with {optimizer!r}")
+        raise ValueError(f"momentum: only used by optimizer 'momentum' or 'nesterov', got {momentum!r} with "
+                         f"{optimizer!r}")
     if jnp.dtype(dtype) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
     dtype = jnp.dtype(dtype)
@@ -210,19 +263,21 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
 
 def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, itemsize: int = 4,
                           optimizer: str = "gd") -> float:
-    """One member of `ensembles.train_ensemble`: parameters, gradients and optimizer state (3 to 5 copies)
-    and the activations of the training and test inputs (3 (N_D + N_T) sum of widths); one copy more than the
-    chunking rule of `ensembles._auto_chunk` counts (the optimizer's update is a temporary of its own).
+    """Estimated bytes of one member of `ensembles.train_ensemble`.
+
+    Parameters, gradients and optimizer state (3 to 5 copies) and the activations of the training and test
+    inputs (3 (N_D + N_T) sum of widths); one copy more than the chunking rule of `ensembles._auto_chunk`
+    counts (the optimizer's update is a temporary of its own).
 
     Args:
-      layer_sizes: the network's layer widths, input dimension first and output dimension last.
-      n_train: N_D, the number of training inputs whose activations are held.
-      n_test: N_T, the number of test inputs whose activations are held.
-      itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
-      optimizer: "gd" (default; 4 copies of the parameters), "momentum"/"nesterov" (5) or "adam" (6).
+        layer_sizes: the network's layer widths, input dimension first and output dimension last.
+        n_train: N_D, the number of training inputs whose activations are held.
+        n_test: N_T, the number of test inputs whose activations are held.
+        itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
+        optimizer: "gd" (default; 4 copies of the parameters), "momentum"/"nesterov" (5) or "adam" (6).
 
     Returns:
-      The estimated bytes of one member.
+        The estimated bytes of one member.
     """
     n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
     copies = {"adam": 6, "momentum": 5, "nesterov": 5}.get(optimizer, 4)
@@ -231,22 +286,24 @@ def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int,
 
 def ensemble_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, n_members: int, *, itemsize: int = 4,
                    optimizer: str = "gd", chunk: int = 1, keep_outputs: bool = False, n_record: int = 20) -> float:
-    """`ensembles.train_ensemble`: one chunk of members, the analytic NTK on the training inputs for the
-    stable rate (float64 N_D^2, twice for the eigenvalues), the loss histories and optionally the outputs.
+    """Estimated peak bytes of `ensembles.train_ensemble`.
+
+    One chunk of members, the analytic NTK on the training inputs for the stable rate (float64 N_D^2, twice
+    for the eigenvalues), the loss histories and optionally the outputs.
 
     Args:
-      layer_sizes: the network's layer widths, input dimension first and output dimension last.
-      n_train: N_D, the number of training points.
-      n_test: N_T, the number of test points.
-      n_members: M, the number of networks in the ensemble.
-      itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
-      optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
-      chunk: members trained at once (default 1); at most n_members are counted.
-      keep_outputs: True counts the float64 test outputs of every member (M x N_T x outputs); default False.
-      n_record: the number of recorded points of each member's loss history (default 20).
+        layer_sizes: the network's layer widths, input dimension first and output dimension last.
+        n_train: N_D, the number of training points.
+        n_test: N_T, the number of test points.
+        n_members: M, the number of networks in the ensemble.
+        itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
+        optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+        chunk: members trained at once (default 1); at most n_members are counted.
+        keep_outputs: True counts the float64 test outputs of every member (M x N_T x outputs); default False.
+        n_record: the number of recorded points of each member's loss history (default 20).
 
     Returns:
-      The estimated peak bytes, OVERHEAD_BYTES included.
+        The estimated peak bytes, OVERHEAD_BYTES included.
     """
     n, t = float(n_train), float(n_test)
     member = ensemble_member_bytes(layer_sizes, n_train, n_test, itemsize, optimizer)
@@ -256,8 +313,20 @@ def ensemble_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, n_memb
 
 
 def ensemble_seconds(layer_sizes: Sequence[int], n_train: int, n_members: int, steps: int) -> float:
-    """Rough training time: forward and backward passes, about 6 operations per parameter and training
-    point per step, at estimate.FLOPS_PER_S (a GPU is much faster)."""
+    """Rough training time of an ensemble, in seconds.
+
+    Forward and backward passes, about 6 operations per parameter and training point per step, at
+    estimate.FLOPS_PER_S (a GPU is much faster).
+
+    Args:
+        layer_sizes: the network's layer widths, input dimension first and output dimension last.
+        n_train: N_D, the number of training points.
+        n_members: M, the number of networks in the ensemble.
+        steps: the number of training steps.
+
+    Returns:
+        The estimated seconds.
+    """
     n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
     return 6.0 * n_params * n_train * n_members * steps / FLOPS_PER_S
 
@@ -265,25 +334,26 @@ def ensemble_seconds(layer_sizes: Sequence[int], n_train: int, n_members: int, s
 def require_ensemble(sizes_of: Callable[[int], Sequence[int]], width: int, n_train: int, n_test: int,
                      n_members: int, *, steps: int, itemsize: int, optimizer: str, chunk: int,
                      keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
-    """require() for a trained ensemble; sizes_of(width) gives the layer sizes.  Suggests a smaller chunk of
-    members trained at once if one member fits, else the largest width that does.
+    """require() for a trained ensemble; sizes_of(width) gives the layer sizes.
+
+    Suggests a smaller chunk of members trained at once if one member fits, else the largest width that does.
 
     Args:
-      sizes_of: maps a hidden width to the network's layer sizes (input first, output last).
-      width: the hidden width n of the members.
-      n_train: N_D, the number of training points.
-      n_test: N_T, the number of test points.
-      n_members: M, the number of networks in the ensemble.
-      steps: the number of training steps; only for the time quoted in the message.
-      itemsize: bytes per number of the trained networks (4 for float32, 8 for float64).
-      optimizer: "gd", "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
-      chunk: members trained at once.
-      keep_outputs: True counts the test outputs of every member (default False).
-      n_record: the number of recorded points of each member's loss history (default 20).
-      what: the name of the computation in the message (default "train_ensemble").
+        sizes_of: maps a hidden width to the network's layer sizes (input first, output last).
+        width: the hidden width n of the members.
+        n_train: N_D, the number of training points.
+        n_test: N_T, the number of test points.
+        n_members: M, the number of networks in the ensemble.
+        steps: the number of training steps; only for the time quoted in the message.
+        itemsize: bytes per number of the trained networks (4 for float32, 8 for float64).
+        optimizer: "gd", "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
+        chunk: members trained at once.
+        keep_outputs: True counts the test outputs of every member (default False).
+        n_record: the number of recorded points of each member's loss history (default 20).
+        what: the name of the computation in the message (default "train_ensemble").
 
     Raises:
-      TooLargeError: if the estimate exceeds memory_limit_bytes().
+        TooLargeError: if the estimate exceeds memory_limit_bytes().
     """
     budget = memory_limit_bytes()
 

@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-
 from ntkuq.spec import POINTWISE, MLPSpec
 
 Array = jax.Array
@@ -22,7 +21,19 @@ Params = Tuple[Tuple[Array, Array], ...]
 
 
 def layer_sizes(spec: MLPSpec, n_in: int, n_out: int) -> Tuple[int, ...]:
-    """(n_0, n, ..., n, k): input, depth - 1 hidden layers of the spec's width, output."""
+    """The layer sizes (n_0, n, ..., n, k): input, depth - 1 hidden layers of the spec's width, output.
+
+    Args:
+        spec: the architecture, with a finite width (its depth and width).
+        n_in: the input dimension n_0 (number of features).
+        n_out: the output dimension k.
+
+    Returns:
+        The tuple (n_in, width, ..., width, n_out), depth + 1 entries.
+
+    Raises:
+        ValueError: if spec.width is None (infinite width).
+    """
     if spec.width is None:
         raise ValueError("width: expected a finite width for a finite network, got None (infinite)")
     return (n_in,) + (spec.width,) * (spec.depth - 1) + (n_out,)
@@ -52,7 +63,16 @@ def init_mlp(spec: MLPSpec, n_in: int, n_out: int, key: Array, dtype=jnp.float32
 
 
 def apply_mlp(spec: MLPSpec, params: Params, x: Array) -> Array:
-    """Forward pass: z^(1) = b + x W, z^(l+1) = b + sigma(z^(l)) W; returns the last preactivation."""
+    """Forward pass: z^(1) = b + x W, z^(l+1) = b + sigma(z^(l)) W.
+
+    Args:
+        spec: the architecture (its activation sigma).
+        params: one network's parameters (as from `init_mlp`).
+        x: inputs, shape (points, features).
+
+    Returns:
+        The last preactivation, the network's outputs, shape (points, n_out).
+    """
     act = POINTWISE[spec.activation][0]
     z = x @ params[0][0] + params[0][1]
     for w, b in params[1:]:
@@ -61,17 +81,21 @@ def apply_mlp(spec: MLPSpec, params: Params, x: Array) -> Array:
 
 
 def alive_fraction(spec: MLPSpec, params: Params, x: Array) -> Array:
-    """Per hidden layer, the fraction of units that are alive on the inputs x: units whose activation has a
-    nonzero derivative sigma'(z) on at least one input (shape (depth - 1,)).
+    """Per hidden layer, the fraction of units that are alive on the inputs x.
+
+    A unit is alive when its activation has a nonzero derivative sigma'(z) on at least one input.
 
     A dead unit (for ReLU: z <= 0 on every input) receives no gradient and is lost to training; an
     infinite-width network in the NTK regime loses none.  Smooth activations (erf, tanh, GELU) have
     sigma' != 0 almost everywhere, so all their units count as alive.
 
     Args:
-      spec: the architecture (finite width).
-      params: one network's parameters (no member axis; vmap over members).
-      x: inputs (points x features), e.g. the training set.
+        spec: the architecture (finite width).
+        params: one network's parameters (no member axis; vmap over members).
+        x: inputs (points x features), e.g. the training set.
+
+    Returns:
+        The alive fraction of each hidden layer, shape (depth - 1,).
     """
     act, dact = POINTWISE[spec.activation]
     z = x @ params[0][0] + params[0][1]
@@ -83,14 +107,23 @@ def alive_fraction(spec: MLPSpec, params: Params, x: Array) -> Array:
 
 
 def learning_rate_scales(spec: MLPSpec, params: Params) -> Params:
-    """Per-leaf rate multipliers: (lambda_W / n_{l-1}, lambda_b) for each layer's (W, b)."""
+    """Per-leaf rate multipliers: (lambda_W / n_{l-1}, lambda_b) for each layer's (W, b).
+
+    Args:
+        spec: the architecture (its lambda_W and lambda_b).
+        params: one network's parameters (as from `init_mlp`); their shapes give n_{l-1} and their dtypes the
+            multipliers' dtype.
+
+    Returns:
+        A tuple of (W scale, b scale) scalar pairs, one per layer, with the structure of params.
+    """
     return tuple((jnp.full((), spec.lambda_W / w.shape[0], w.dtype), jnp.full((), spec.lambda_b, b.dtype))
                  for w, b in params)
 
 
 @partial(jax.jit, static_argnames=("spec", "output"))
 def empirical_ntk(spec: MLPSpec, params: Params, x1: Array, x2: Array, output: int = 0) -> Array:
-    """sum over parameters p of rate_p dz(x1)/dp dz(x2)/dp for one output component.
+    """Sum over parameters p of rate_p dz(x1)/dp dz(x2)/dp for one output component.
 
     Args:
         spec: the architecture; its lambda_W, lambda_b set the rates (`learning_rate_scales`).

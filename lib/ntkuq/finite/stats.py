@@ -1,5 +1,8 @@
-"""Statistics of a trained ensemble: mu_L, sigma_L, eps_L with bootstrap errors over members, the two parts of
-sigma_L^2 from the members' per-test-point losses, and the result of a training run."""
+"""Statistics of a trained ensemble, and the result of a training run.
+
+mu_L, sigma_L, eps_L with bootstrap errors over members, the two parts of sigma_L^2 from the members'
+per-test-point losses, and the result of a training run.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +18,8 @@ from ntkuq.errors import InputTypeError
 class EnsembleStats:
     """Sample mu_L, sigma_L (ddof = 1), eps_L = sigma_L / mu_L over members and their bootstrap standard errors.
 
-    The fields are named as in `lossstats.LossStats` (mu, sigma, eps) and the result rows (`results.COLUMNS`)."""
+    The fields are named as in `lossstats.LossStats` (mu, sigma, eps) and the result rows (`results.COLUMNS`).
+    """
 
     mu: float
     sigma: float
@@ -34,7 +38,20 @@ def _mu_sigma_eps(samples: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def bootstrap_stats(losses, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
-    """mu_L, sigma_L, eps_L of member losses with standard errors from n_boot seeded resamplings of members."""
+    """mu_L, sigma_L, eps_L of member losses with standard errors from n_boot seeded resamplings of members.
+
+    Args:
+        losses: the members' losses, a 1-D array of at least 2 finite real numbers (M >= 2).
+        n_boot: bootstrap resamplings of members for the errors (>= 2, default 1000).
+        seed: the resampling's seed (default 0).
+
+    Returns:
+        EnsembleStats: the sample mu_L, sigma_L (ddof = 1), eps_L, their bootstrap standard errors and M.
+
+    Raises:
+        InputTypeError: losses are not real numbers.
+        ValueError: losses are not 1-D with at least 2 members, or not finite.
+    """
     try:
         arr = np.asarray(losses, dtype=np.float64)
     except (TypeError, ValueError):
@@ -59,7 +76,8 @@ class LossSplit:
     """The two parts of sigma_L^2 of a trained ensemble, with bootstrap standard errors over members.
 
     var_diag = sum_d Var(l_d) / N_T^2 (each test point with itself), var_offdiag = sigma_L^2 - var_diag
-    (pairs of points), with l_d a member's loss on test point d and variances over members (ddof = 1)."""
+    (pairs of points), with l_d a member's loss on test point d and variances over members (ddof = 1).
+    """
 
     var_diag: float
     var_offdiag: float
@@ -80,15 +98,16 @@ def loss_split(point_losses, n_boot: int = 400, seed: int = 0) -> LossSplit:
     """The split of sigma_L^2 from the members' per-test-point losses.
 
     Args:
-      point_losses: (M, N_T) array, member m's loss on test point d (mean over outputs); M >= 2, N_T >= 2.
-      n_boot: bootstrap resamplings of members for the errors (>= 2).
-      seed: the resampling's seed.
+        point_losses: (M, N_T) array, member m's loss on test point d (mean over outputs); M >= 2, N_T >= 2.
+        n_boot: bootstrap resamplings of members for the errors (>= 2).
+        seed: the resampling's seed.
 
     Returns:
-      LossSplit; var_diag + var_offdiag is the sample variance (ddof = 1) of the members' test losses.
+        LossSplit; var_diag + var_offdiag is the sample variance (ddof = 1) of the members' test losses.
 
     Raises:
-      ValueError: wrong shape or non-finite losses.
+        InputTypeError: point_losses are not real numbers.
+        ValueError: wrong shape or non-finite losses.
     """
     try:
         arr = np.asarray(point_losses, dtype=np.float64)
@@ -132,7 +151,18 @@ class EnsembleResult:
     point_losses: Optional[np.ndarray] = None
 
     def split(self, n_boot: int = 400, seed: int = 0) -> LossSplit:
-        """The two parts of sigma_L^2 from the final per-test-point losses (`loss_split`)."""
+        """The two parts of sigma_L^2 from the final per-test-point losses (`loss_split`).
+
+        Args:
+            n_boot: bootstrap resamplings of members for the errors (>= 2, default 400).
+            seed: the resampling's seed (default 0).
+
+        Returns:
+            LossSplit of `point_losses`.
+
+        Raises:
+            ValueError: this result has no per-test-point losses.
+        """
         if self.point_losses is None:
             raise ValueError("point_losses: this result has no per-test-point losses")
         return loss_split(self.point_losses, n_boot=n_boot, seed=seed)
@@ -143,7 +173,15 @@ class EnsembleResult:
         return int(self.test_losses.shape[0])
 
     def stats(self, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
-        """mu_L, sigma_L, eps_L of the final test losses with bootstrap standard errors (needs M >= 2)."""
+        """mu_L, sigma_L, eps_L of the final test losses with bootstrap standard errors (needs M >= 2).
+
+        Args:
+            n_boot: bootstrap resamplings of members for the errors (>= 2, default 1000).
+            seed: the resampling's seed (default 0).
+
+        Returns:
+            EnsembleStats of `test_losses` (`bootstrap_stats`).
+        """
         return bootstrap_stats(self.test_losses, n_boot=n_boot, seed=seed)
 
 

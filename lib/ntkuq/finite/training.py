@@ -76,12 +76,15 @@ def init_members(spec: MLPSpec, n_in: int, n_out: int, members, *, seed: int = 0
     """Stacked parameters (leading axis: member) of the given member indices, member m from fold_in(PRNGKey(seed), m).
 
     Args:
-      spec: the architecture, with a finite width.
-      n_in: the input dimension (number of features).
-      n_out: the output dimension k.
-      members: the member indices m to initialize (an int sequence or array, flattened); the leading axis follows it.
-      seed: the ensemble's seed (default 0); member m's parameters do not depend on which others are drawn.
-      dtype: the parameters' dtype (default float32).
+        spec: the architecture, with a finite width.
+        n_in: the input dimension (number of features).
+        n_out: the output dimension k.
+        members: the member indices m to initialize (an int sequence or array, flattened); the leading axis follows it.
+        seed: the ensemble's seed (default 0); member m's parameters do not depend on which others are drawn.
+        dtype: the parameters' dtype (default float32).
+
+    Returns:
+        A tuple of (W, b) per layer, each leaf with a leading member axis in the order of `members`.
     """
     init = _init_one(spec, n_in, n_out, jnp.dtype(dtype).name)
     key = jax.random.PRNGKey(seed)
@@ -104,17 +107,22 @@ def _scale_by_groups(scales: Params) -> optax.GradientTransformation:
 
 def make_optimizer(spec: MLPSpec, n_in: int, n_out: int, eta, optimizer: str = "gd",
                    dtype=jnp.float32, momentum: Optional[float] = None) -> optax.GradientTransformation:
-    """The optax transformation: per-group scale then sgd(eta) for 'gd'/'sgd', sgd(eta, momentum, nesterov)
-    for 'momentum'/'nesterov' (momentum beta, None: 0.9), plain adam(eta) for 'adam'.
+    """The optax transformation of an optimizer, with the per-group learning-rate scales.
+
+    Per-group scale then sgd(eta) for 'gd'/'sgd', sgd(eta, momentum, nesterov) for 'momentum'/'nesterov'
+    (momentum beta, None: 0.9), plain adam(eta) for 'adam'.
 
     Args:
-      spec: the architecture, with a finite width; its per-group learning-rate scales are applied.
-      n_in: the input dimension (number of features).
-      n_out: the output dimension k.
-      eta: the global learning rate (a float, or a traced scalar).
-      optimizer: "gd"/"sgd" (default), "momentum", "nesterov" or "adam" (adam is not scaled per group).
-      dtype: the parameters' dtype (default float32), for the shapes of the per-group scales.
-      momentum: beta of 'momentum'/'nesterov' (None: 0.9); must be None for 'gd'; unused by 'adam'.
+        spec: the architecture, with a finite width; its per-group learning-rate scales are applied.
+        n_in: the input dimension (number of features).
+        n_out: the output dimension k.
+        eta: the global learning rate (a float, or a traced scalar).
+        optimizer: "gd"/"sgd" (default), "momentum", "nesterov" or "adam" (adam is not scaled per group).
+        dtype: the parameters' dtype (default float32), for the shapes of the per-group scales.
+        momentum: beta of 'momentum'/'nesterov' (None: 0.9); must be None for 'gd'; unused by 'adam'.
+
+    Returns:
+        The optax.GradientTransformation.
     """
     if optimizer == "adam":
         return optax.adam(eta)
@@ -127,7 +135,17 @@ def make_optimizer(spec: MLPSpec, n_in: int, n_out: int, eta, optimizer: str = "
 
 
 def train_loss(spec: MLPSpec, params: Params, x: Array, y: Array) -> Array:
-    """L_train = 1 / (2 N) sum_a sum_i (z_i(x_a) - y_ia)^2 over the N rows given."""
+    """L_train = 1 / (2 N) sum_a sum_i (z_i(x_a) - y_ia)^2 over the N rows given.
+
+    Args:
+        spec: the architecture.
+        params: one network's parameters (as from `init_mlp`).
+        x: the inputs, shape (N, features).
+        y: the targets, shape (N, outputs).
+
+    Returns:
+        The scalar training loss.
+    """
     r = apply_mlp(spec, params, x) - y
     return 0.5 * jnp.sum(r * r) / x.shape[0]
 
@@ -137,14 +155,17 @@ def make_step(spec: MLPSpec, n_in: int, n_out: int, optimizer: str = "gd", batch
     """One member's update step(params, opt_state, x, y, t, eta, data_key); eta and the shuffling key may be traced.
 
     Args:
-      spec: the architecture, with a finite width.
-      n_in: the input dimension (number of features).
-      n_out: the output dimension k.
-      optimizer: "gd" (default), "momentum", "nesterov" or "adam", as for `make_optimizer`.
-      batch_size: points per mini-batch, reshuffled each epoch with fold_in(data_key, epoch); None (default) for
-        full-batch steps.
-      dtype: the parameters' dtype (default float32).
-      momentum: beta of 'momentum'/'nesterov' (None: 0.9), as for `make_optimizer`.
+        spec: the architecture, with a finite width.
+        n_in: the input dimension (number of features).
+        n_out: the output dimension k.
+        optimizer: "gd" (default), "momentum", "nesterov" or "adam", as for `make_optimizer`.
+        batch_size: points per mini-batch, reshuffled each epoch with fold_in(data_key, epoch); None (default) for
+            full-batch steps.
+        dtype: the parameters' dtype (default float32).
+        momentum: beta of 'momentum'/'nesterov' (None: 0.9), as for `make_optimizer`.
+
+    Returns:
+        The function step(params, opt_state, x, y, t, eta, data_key) -> (params, opt_state) after one update.
     """
     def step(params, opt_state, x, y, t, eta, data_key):
         """Gradient of L_train on the full batch (or mini-batch t), then one optimizer update."""
@@ -163,17 +184,38 @@ def make_step(spec: MLPSpec, n_in: int, n_out: int, optimizer: str = "gd", batch
 
 
 def warmup_factor(t, warmup, dtype=jnp.float32):
-    """The rate factor min(1, (t + 1) / W) of step t under a linear warmup of W steps (1 for W = 0), in dtype;
-    traceable."""
+    """The rate factor min(1, (t + 1) / W) of step t under a linear warmup of W steps (1 for W = 0).
+
+    Traceable: t and warmup may be traced values.
+
+    Args:
+        t: the step index.
+        warmup: W >= 0, the number of warmup steps (0: no warmup).
+        dtype: the dtype of the factor (default float32).
+
+    Returns:
+        The factor, a scalar of dtype.
+    """
     ratio = jnp.asarray(t + 1, dtype) / jnp.asarray(jnp.maximum(warmup, 1), dtype)
     return jnp.where(warmup > 0, jnp.minimum(jnp.asarray(1, dtype), ratio), jnp.asarray(1, dtype))
 
 
 def run_steps(step: Callable) -> Callable:
-    """Jitted segment runner (params, opt_state, x, y, t0, n, eta, data_key, warmup=0) -> state after steps
-    t0 .. t0 + n - 1, step t at the rate eta * warmup_factor(t, warmup)."""
+    """Jitted segment runner of a step function.
+
+    The runner run(params, opt_state, x, y, t0, n, eta, data_key, warmup=0) returns the state after steps
+    t0 .. t0 + n - 1, step t at the rate eta * warmup_factor(t, warmup); n may be traced, and params and
+    opt_state are donated.
+
+    Args:
+        step: the update step(params, opt_state, x, y, t, eta, data_key) -> (params, opt_state), as from
+            `make_step` (or vmapped over members).
+
+    Returns:
+        The jitted runner, returning (params, opt_state).
+    """
     def run(params, opt_state, x, y, t0, n, eta, data_key, warmup=0):
-        """n steps starting at step t0 (n may be traced: a while loop)."""
+        """N steps starting at step t0 (n may be traced: a while loop)."""
         def body(i, carry):
             """Step t0 + i."""
             t = t0 + i
@@ -202,7 +244,14 @@ def _evaluate(spec: MLPSpec, params: Params, x_tr: Array, y_tr: Array, x_te: Arr
 
 
 def shuffle_key(seed: int) -> Array:
-    """The key of a run's mini-batch shuffling stream (separate from the members' fold_in indices)."""
+    """The key of a run's mini-batch shuffling stream (separate from the members' fold_in indices).
+
+    Args:
+        seed: the run's seed.
+
+    Returns:
+        The PRNG key fold_in(PRNGKey(seed), _DATA_STREAM).
+    """
     return jax.random.fold_in(jax.random.PRNGKey(seed), _DATA_STREAM)
 
 
@@ -210,6 +259,16 @@ def ntk_lambda_max(spec: MLPSpec, x_train) -> float:
     """lambda_max of the analytic (infinite-width) NTK on x_train (memoized on the inputs' hash).
 
     Up to EXACT_EIGEN_MAX points a full eigvalsh; above, Lanczos (`linalg.largest_eigenvalue`).
+
+    Args:
+        spec: the architecture; its width is ignored (the analytic NTK is the infinite-width one).
+        x_train: the training inputs, shape (N_D, features).
+
+    Returns:
+        The largest eigenvalue lambda_max of the NTK on x_train.
+
+    Raises:
+        ValueError: the NTK on these inputs is zero, so there is no stable learning rate.
     """
     x = check_inputs(x_train, "x_train")
     exact = x.shape[0] <= EXACT_EIGEN_MAX
@@ -227,21 +286,39 @@ def ntk_lambda_max(spec: MLPSpec, x_train) -> float:
 
 
 def stable_eta_max(spec: MLPSpec, x_train, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
-    """The largest stable full-batch rate limit N_D / lambda_max of the analytic NTK on x_train: 2 N_D /
-    lambda_max for 'gd' (and 'sgd'), 2 (1 + beta) N_D / lambda_max for heavy ball (`linalg.stable_eta`)."""
+    """The largest stable full-batch learning rate for the analytic NTK on x_train.
+
+    A limit N_D / lambda_max of the analytic NTK on x_train: 2 N_D / lambda_max for 'gd' (and 'sgd'),
+    2 (1 + beta) N_D / lambda_max for heavy ball (`linalg.stable_eta`).
+
+    Args:
+        spec: the architecture; its analytic (infinite-width) NTK on x_train sets the maximum.
+        x_train: the training inputs, shape (N_D, features).
+        optimizer: "gd" (default), "sgd", "momentum" or "nesterov".
+        momentum: beta of 'momentum'/'nesterov' (None: 0.9); must be None for 'gd'.
+
+    Returns:
+        The stable maximum of eta.
+    """
     return stable_eta(ntk_lambda_max(spec, x_train), check_inputs(x_train, "x_train").shape[0], optimizer, momentum)
 
 
 def default_eta(spec: MLPSpec, x_train, fraction: float = 0.5, optimizer: str = "gd",
                 momentum: Optional[float] = None) -> float:
-    """fraction * the stable maximum (`stable_eta_max`) of the optimizer: a safe full-batch learning rate.
+    """Fraction * the stable maximum (`stable_eta_max`) of the optimizer: a safe full-batch learning rate.
 
     Args:
-      spec: the architecture; its analytic (infinite-width) NTK on x_train sets the maximum.
-      x_train: the training inputs, shape (N_D, features).
-      fraction: the share of the stable maximum, in (0, 1) (default 0.5).
-      optimizer: "gd" (default), "momentum" or "nesterov".
-      momentum: beta of 'momentum'/'nesterov' (None: 0.9); must be None for 'gd'.
+        spec: the architecture; its analytic (infinite-width) NTK on x_train sets the maximum.
+        x_train: the training inputs, shape (N_D, features).
+        fraction: the share of the stable maximum, in (0, 1) (default 0.5).
+        optimizer: "gd" (default), "momentum" or "nesterov".
+        momentum: beta of 'momentum'/'nesterov' (None: 0.9); must be None for 'gd'.
+
+    Returns:
+        The learning rate fraction * `stable_eta_max`.
+
+    Raises:
+        ValueError: fraction is not in (0, 1).
     """
     fraction = check_positive(fraction, "fraction")
     if fraction >= 1.0:

@@ -44,15 +44,36 @@ class WidthSweep:
     """Per width the members' mean fraction of alive units per hidden layer at history_steps, (len, depth - 1)."""
 
     def values(self, stat: str) -> np.ndarray:
-        """mu, sigma or eps at every width."""
+        """mu, sigma or eps at every width.
+
+        Args:
+            stat: "mu", "sigma" or "eps".
+
+        Returns:
+            The statistic per width, in the order of `widths`.
+        """
         return np.array([getattr(self.stats[int(n)], stat) for n in self.widths])
 
     def errors(self, stat: str) -> np.ndarray:
-        """Bootstrap standard errors at every width."""
+        """Bootstrap standard errors at every width.
+
+        Args:
+            stat: "mu", "sigma" or "eps".
+
+        Returns:
+            The statistic's standard error per width, in the order of `widths`.
+        """
         return np.array([getattr(self.stats[int(n)], f"{stat}_err") for n in self.widths])
 
     def exact(self, stat: str) -> float:
-        """The infinite-width value."""
+        """The infinite-width value.
+
+        Args:
+            stat: "mu", "sigma" or "eps".
+
+        Returns:
+            The statistic of `infinite`.
+        """
         return float(getattr(self.infinite, stat))
 
 
@@ -79,15 +100,30 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
     """Train an ensemble of `members` networks at every width and bootstrap its statistics.
 
     Args:
-      spec: the architecture (its width is replaced by each of `widths`).
-      x_train, y_train, x_test, y_test: the data.
-      widths: hidden-layer widths n, increasing.
-      members: ensemble size M at every width (members' seeds shared across widths).
-      steps, eta, optimizer, momentum, warmup: the training, as in `train_ensemble`; the same as `infinite`'s.
-      infinite: the exact infinite-width statistics after the same steps (ntk_prediction + loss_stats).
-      seed: the members' seed.  n_boot: bootstrap resamples (members) per width.
-      n_record: log-spaced steps at which the members' test losses are kept (WidthSweep.history).
-      progress: progress bars.
+        spec: the architecture (its width is replaced by each of `widths`).
+        x_train: the training inputs (points x features).
+        y_train: the training targets (points x outputs).
+        x_test: the test inputs (points x features).
+        y_test: the test targets (points x outputs).
+        widths: hidden-layer widths n, increasing.
+        members: ensemble size M at every width (members' seeds shared across widths).
+        steps: optimizer steps T, as in `train_ensemble`; the same as `infinite`'s.
+        eta: the learning rate, as in `train_ensemble`; the same as `infinite`'s.
+        infinite: the exact infinite-width statistics after the same steps (ntk_prediction + loss_stats).
+        optimizer: the optimizer (default "momentum"), as in `train_ensemble`; the same as `infinite`'s.
+        momentum: beta for 'momentum' / 'nesterov', as in `train_ensemble`; the same as `infinite`'s.
+        seed: the members' seed.
+        n_boot: bootstrap resamples (members) per width.
+        n_record: log-spaced steps at which the members' test losses are kept (WidthSweep.history).
+        warmup: steps of linear warmup, as in `train_ensemble`; the same as `infinite`'s.
+        progress: progress bars.
+
+    Returns:
+        WidthSweep: per width the ensemble's statistics, bootstrap resamples, test-loss histories and alive
+        fractions, beside `infinite`.
+
+    Raises:
+        ValueError: fewer than two widths.
     """
     widths = np.array(check_sizes(widths, "widths"))
     if widths.size < 2:
@@ -132,7 +168,19 @@ def fit_widths(sweep: WidthSweep, stat: str, *, min_width: int = 0) -> WidthFit:
     """Slope of log |stat(n)/stat(inf) - 1| against log n, and stat(n) = a + b/n, over widths >= min_width.
 
     Both fits are weighted by the bootstrap variance of each width's value and repeated on every bootstrap
-    resample; their errors are the standard deviations of the refits."""
+    resample; their errors are the standard deviations of the refits.
+
+    Args:
+        sweep: a width sweep (`width_sweep`).
+        stat: "mu", "sigma" or "eps" (one of STATS).
+        min_width: the smallest width fitted (default 0: all).
+
+    Returns:
+        WidthFit: the slope and the 1/n extrapolation with their bootstrap errors, and the exact value.
+
+    Raises:
+        ValueError: stat is not one of STATS, or fewer than two widths are >= min_width.
+    """
     check_instance(sweep, "sweep", WidthSweep, "a WidthSweep (width_sweep)")
     if not isinstance(stat, str) or stat not in STATS:
         raise ValueError(f"stat: expected one of {STATS}, got {stat!r}")
@@ -162,8 +210,14 @@ def mean_deviation_slopes(sweep: WidthSweep, mu_infinite: np.ndarray) -> np.ndar
     """At every recorded step T > 0: the log-log slope of |mu_n(T) / mu_inf(T) - 1| against n (unweighted).
 
     Args:
-      sweep: a width sweep (its members' test-loss histories).
-      mu_infinite: mu_L of the infinite-width ensemble at sweep.history_steps (convergence.deviation_curve).
+        sweep: a width sweep (its members' test-loss histories).
+        mu_infinite: mu_L of the infinite-width ensemble at sweep.history_steps (convergence.deviation_curve).
+
+    Returns:
+        The slope at every recorded step, shape (len(sweep.history_steps),).
+
+    Raises:
+        ValueError: mu_infinite does not hold one value per recorded step.
     """
     mu_inf = np.asarray(mu_infinite, dtype=float)
     if mu_inf.shape != sweep.history_steps.shape:

@@ -1,21 +1,67 @@
-"""Infinite width: the NNGP and NTK kernels, the trained ensemble's Gaussian prediction, the exact statistics
-of the test loss (with its two parts), nested sweeps over training-set sizes, steps to convergence.
+"""Infinite width: kernels, predictions and exact statistics of the test loss.
+
+The NNGP and NTK kernels, the trained ensemble's Gaussian prediction, the exact statistics of the test loss
+(with its two parts and its distribution), nested sweeps over training-set sizes, steps to convergence.
 """
-from ntkuq.infinite.convergence import (Convergence, converged_steps, convergence_bytes, deviation_curve)
-from ntkuq.infinite.gains import (OPTIMIZERS, check_optimizer, gain, max_stable_eta, ramp, residual_factor,
-                                  small_a_limit, stability_limit, stable_eta, unstable_gd_gain)
-from ntkuq.infinite.kernels import (Kernels, N_QUAD, QUAD_HALF_WIDTH, QUAD_MAX_NODES, QUAD_STEP, SQ_NORM_ROWS,
-                                    auto_nodes, check_finite_kernels, diag_layers, kernel_diag,
-                                    kernel_matrices_bytes, kernel_tile, kernels, kernels_bytes, max_variance,
-                                    moments, quad_nodes, require_kernel_matrices, sq_norms)
-from ntkuq.infinite.lossstats import (GeneralizedChi2, LossStats, eps_floor, eps_for_test_size, eps_population,
-                                      loss_distribution, loss_stats, sample_test_losses, uniform_floor,
-                                      var_for_test_size)
-from ntkuq.infinite.nested import (sweep_flops, sweep_peak_words, sweep_stats, times_factor_inverse, train_kernels)
-from ntkuq.infinite.predict import (EnsemblePrediction, ILL_CONDITIONED, TrainTestKernels, assemble_prediction,
-                                    nngp_posterior, ntk_prediction, predict, train_test_kernels)
-from ntkuq.infinite.sweep import (SweepPoint, direct_sweep_bytes, nested_sweep, nested_sweep_direct,
-                                  require_sweep_memory, sweep_bytes)
+from ntkuq.infinite.convergence import Convergence, converged_steps, convergence_bytes, deviation_curve
+from ntkuq.infinite.distribution import GeneralizedChi2, loss_distribution, sample_test_losses
+from ntkuq.infinite.gains import (
+                                  OPTIMIZERS,
+                                  check_optimizer,
+                                  gain,
+                                  max_stable_eta,
+                                  ramp,
+                                  residual_factor,
+                                  small_a_limit,
+                                  stability_limit,
+                                  stable_eta,
+                                  unstable_gd_gain,
+)
+from ntkuq.infinite.kernels import (
+                                  N_QUAD,
+                                  SQ_NORM_ROWS,
+                                  Kernels,
+                                  auto_nodes,
+                                  check_finite_kernels,
+                                  diag_layers,
+                                  kernel_diag,
+                                  kernel_matrices_bytes,
+                                  kernel_tile,
+                                  kernels,
+                                  kernels_bytes,
+                                  max_variance,
+                                  require_kernel_matrices,
+                                  sq_norms,
+)
+from ntkuq.infinite.lossstats import (
+                                  LossStats,
+                                  eps_floor,
+                                  eps_for_test_size,
+                                  eps_population,
+                                  loss_stats,
+                                  uniform_floor,
+                                  var_for_test_size,
+)
+from ntkuq.infinite.nested import sweep_flops, sweep_peak_words, sweep_stats, times_factor_inverse, train_kernels
+from ntkuq.infinite.predict import (
+                                  ILL_CONDITIONED,
+                                  EnsemblePrediction,
+                                  TrainTestKernels,
+                                  assemble_prediction,
+                                  nngp_posterior,
+                                  ntk_prediction,
+                                  predict,
+                                  train_test_kernels,
+)
+from ntkuq.infinite.quadrature import QUAD_HALF_WIDTH, QUAD_MAX_NODES, QUAD_STEP, moments, quad_nodes
+from ntkuq.infinite.sweep import (
+                                  SweepPoint,
+                                  direct_sweep_bytes,
+                                  nested_sweep,
+                                  nested_sweep_direct,
+                                  require_sweep_memory,
+                                  sweep_bytes,
+)
 
 __all__ = ["Convergence", "EnsemblePrediction", "GeneralizedChi2", "ILL_CONDITIONED", "Kernels", "LossStats",
            "N_QUAD", "OPTIMIZERS", "QUAD_HALF_WIDTH", "QUAD_MAX_NODES", "QUAD_STEP", "SQ_NORM_ROWS", "SweepPoint",

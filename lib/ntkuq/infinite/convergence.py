@@ -36,10 +36,17 @@ from ntkuq.infinite.predict import EnsemblePrediction, TrainTestKernels, ntk_pre
 class Convergence:
     """The steps T to converge and the deviations that decided it.
 
-    steps: the smallest grid T from which mu_L and sigma_L stay within tol of t = infinity.
-    converged: False if even max_steps did not get there (then steps = max_steps).
-    grid, mu, sigma: every T evaluated (sorted) and mu_L(T), sigma_L(T) there.
-    limit: the t = infinity statistics.
+    Attributes:
+        steps: the smallest grid T from which mu_L and sigma_L stay within tol of t = infinity.
+        converged: False if even max_steps did not get there (then steps = max_steps).
+        tol: the relative tolerance on mu_L and sigma_L.
+        optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
+        momentum: the momentum beta used (0 for 'gd').
+        eta: the learning rate.
+        grid: every T evaluated (sorted).
+        mu: mu_L(T) at every T of the grid.
+        sigma: sigma_L(T) at every T of the grid.
+        limit: the t = infinity statistics.
     """
 
     steps: int
@@ -86,7 +93,7 @@ class _Evaluator:
         return self.cache[steps]
 
     def deviation(self, steps: int, limit: LossStats) -> float:
-        """max relative deviation of mu_L and sigma_L from the limit after `steps` steps."""
+        """Max relative deviation of mu_L and sigma_L from the limit after `steps` steps."""
         s = self.stats(steps)
         return max(abs(s.mu / limit.mu - 1), abs(s.sigma / limit.sigma - 1))
 
@@ -98,17 +105,24 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
     """The number of full-batch steps after which mu_L and sigma_L stay within `tol` of t = infinity.
 
     Args:
-      kern: train-train and train-test kernels of the training set and test set.
-      y_train, y_test: targets (N_D x k, N_T x k).
-      eta: the learning rate; must be below the optimizer's stable maximum.
-      optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
-      momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
-      tol: relative tolerance on mu_L and sigma_L (default 1 %).
-      max_steps: give up (converged=False) beyond this many steps.
-      ratio: the fine grid's ratio between successive T (> 1).
-      diag_reg: added to the diagonal of Theta (as in ntk_prediction).
-      block_size: test rows per block of the covariance.
-      warmup: W >= 0 steps of linear warmup before the full rate (as in `train_ensemble`).
+        kern: train-train and train-test kernels of the training set and test set.
+        y_train: training targets, N_D x k.
+        y_test: test targets, N_T x k.
+        eta: the learning rate; must be below the optimizer's stable maximum.
+        optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+        tol: relative tolerance on mu_L and sigma_L (default 1 %).
+        max_steps: give up (converged=False) beyond this many steps.
+        ratio: the fine grid's ratio between successive T (> 1).
+        diag_reg: added to the diagonal of Theta (as in ntk_prediction).
+        block_size: test rows per block of the covariance.
+        warmup: W >= 0 steps of linear warmup before the full rate (as in `train_ensemble`).
+
+    Returns:
+        Convergence: the steps, whether they converged, and the evaluated grid with its statistics.
+
+    Raises:
+        ValueError: ratio <= 1, or eta at or above the optimizer's stable maximum.
     """
     check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     beta = check_optimizer(optimizer, momentum)
@@ -162,10 +176,20 @@ def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: floa
     """mu_L(T) and sigma_L(T) at each T in `steps` (for plots), from one eigendecomposition.
 
     Args:
-      kern, y_train, y_test: kernels and targets, as in `converged_steps`.
-      steps: the numbers of steps T to evaluate.
-      eta, optimizer, momentum: the optimizer, as in `converged_steps`.
-      diag_reg: added to the diagonal of Theta.
+        kern: train-train and train-test kernels, as in `converged_steps`.
+        y_train: training targets, N_D x k.
+        y_test: test targets, N_T x k.
+        steps: the numbers of steps T to evaluate.
+        eta: the learning rate, as in `converged_steps`.
+        optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov', as in `converged_steps`.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+        diag_reg: added to the diagonal of Theta.
+
+    Returns:
+        (mu, sigma): arrays of mu_L(T) and sigma_L(T), one per T in `steps`.
+
+    Raises:
+        ValueError: no steps given, or eta at or above the optimizer's stable maximum.
     """
     check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     beta = check_optimizer(optimizer, momentum)
@@ -174,8 +198,8 @@ def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: floa
         raise ValueError("steps: expected at least one number of steps, got none")
     ev = _Evaluator(kern, check_inputs(y_train, "y_train", n_rows=kern.n_train),
                     check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0]), check_positive(eta, "eta"),
-                    optimizer, None if optimizer == "gd" else beta, check_positive(diag_reg, "diag_reg", allow_zero=True),
-                    1024)
+                    optimizer, None if optimizer == "gd" else beta,
+                    check_positive(diag_reg, "diag_reg", allow_zero=True), 1024)
     mom = None if optimizer == "gd" else beta
     eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
     if ev.eta >= eta_max:
@@ -186,9 +210,20 @@ def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: floa
 
 
 def convergence_bytes(n_train: int, n_test: int, block_size: int = 1024) -> float:
-    """`convergence.converged_steps` beyond the kernels it is given: the eigendecomposition of Theta (U and
-    workspace, 3 N^2), B = U^T Theta_Xs, V, W and K_XX V (4 N N_T), the t = infinity solve (N^2 + 2 N N_T), the
-    test-test kernel (N_T^2, up to K_SS_LIMIT) and a block of covariance rows."""
+    """Bytes of `convergence.converged_steps` beyond the kernels it is given.
+
+    The eigendecomposition of Theta (U and workspace, 3 N^2), B = U^T Theta_Xs, V, W and K_XX V (4 N N_T), the
+    t = infinity solve (N^2 + 2 N N_T), the test-test kernel (N_T^2, up to K_SS_LIMIT) and a block of covariance
+    rows, plus OVERHEAD_BYTES.
+
+    Args:
+        n_train: N, the number of training points.
+        n_test: N_T, the number of test points.
+        block_size: test rows per block of the covariance.
+
+    Returns:
+        The estimated bytes, a float.
+    """
     n, t = float(n_train), float(n_test)
     k_ss = t * t if t <= K_SS_LIMIT else 0.0
     return WORD * (4 * n * n + 6 * n * t + k_ss + 2 * min(block_size, t) * t) + OVERHEAD_BYTES

@@ -53,7 +53,18 @@ OPTIMIZERS = ("gd", "momentum", "nesterov")
 
 
 def check_optimizer(optimizer: str, momentum: Optional[float]) -> float:
-    """Validate an (optimizer, momentum) pair and return beta (0 for 'gd'; 0.9 if None for the others)."""
+    """Validate an (optimizer, momentum) pair and return beta (0 for 'gd'; 0.9 if None for the others).
+
+    Args:
+        optimizer: one of OPTIMIZERS: 'gd', 'momentum' (heavy ball) or 'nesterov'.
+        momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); None (or 0) for 'gd'.
+
+    Returns:
+        beta, a float.
+
+    Raises:
+        ValueError: an unknown optimizer, a nonzero momentum with 'gd', or a momentum outside [0, 1).
+    """
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     if optimizer == "gd":
@@ -67,8 +78,18 @@ def check_optimizer(optimizer: str, momentum: Optional[float]) -> float:
 
 
 def stability_limit(optimizer: str = "gd", momentum: Optional[float] = None) -> float:
-    """The bound on a = eta lambda_max / N_D below which full-batch training converges: 2, 2 (1 + beta)
-    for heavy ball, 2 (1 + beta) / (1 + 2 beta) for Nesterov.  The stable rates are 0 < eta < limit N_D / lambda_max."""
+    """The bound on a = eta lambda_max / N_D below which full-batch training converges.
+
+    2 for gradient descent, 2 (1 + beta) for heavy ball, 2 (1 + beta) / (1 + 2 beta) for Nesterov.  The stable
+    rates are 0 < eta < limit N_D / lambda_max.
+
+    Args:
+        optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+
+    Returns:
+        The limit, a float.
+    """
     beta = check_optimizer(optimizer, momentum)
     if optimizer == "nesterov":
         return 2.0 * (1.0 + beta) / (1.0 + 2.0 * beta)
@@ -78,7 +99,8 @@ def stability_limit(optimizer: str = "gd", momentum: Optional[float] = None) -> 
 def _divided_power(n: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """D_n = (rho_1^n - rho_2^n) / (rho_1 - rho_2) for the roots of rho^2 - p rho + q, elementwise, n >= 0.
 
-    Assumes both roots lie in the closed unit disc (|q| <= 1, |p| <= 1 + q), so nothing overflows."""
+    Assumes both roots lie in the closed unit disc (|q| <= 1, |p| <= 1 + q), so nothing overflows.
+    """
     n = np.asarray(n, dtype=np.float64)
     p, q = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64))
     out = np.zeros(np.broadcast(n, p).shape)
@@ -129,7 +151,15 @@ def _recurrence(a: np.ndarray, optimizer: str, beta: float):
 
 
 def ramp(steps: int, warmup: int) -> np.ndarray:
-    """The warmup's rate factors min(1, (t + 1) / W) of the first min(T, W) steps t = 0, 1, ... (empty if W = 0)."""
+    """The warmup's rate factors min(1, (t + 1) / W) of the first min(T, W) steps t = 0, 1, ... (empty if W = 0).
+
+    Args:
+        steps: T, the number of steps.
+        warmup: W, the number of warmup steps.
+
+    Returns:
+        The factors, a float64 array of length min(T, W).
+    """
     n = min(steps, warmup)
     return np.minimum(1.0, np.arange(1, n + 1, dtype=np.float64) / max(warmup, 1))
 
@@ -165,11 +195,17 @@ def residual_factor(a, steps: int, optimizer: str = "gd", momentum: Optional[flo
     """r_T(a): the factor by which T steps shrink a residual mode with a = eta lambda / N_D (float64).
 
     Args:
-      a: array of eta lambda / N_D, each in [0, stability_limit) (a = 0 is a mode that never moves).
-      steps: T >= 0.
-      optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
-      momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
-      warmup: W >= 0 steps of linear warmup (step t at the rate eta min(1, (t + 1) / W)); 0: none.
+        a: array of eta lambda / N_D, each in [0, stability_limit) (a = 0 is a mode that never moves).
+        steps: T >= 0.
+        optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
+        momentum: beta in [0, 1) for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+        warmup: W >= 0 steps of linear warmup (step t at the rate eta min(1, (t + 1) / W)); 0: none.
+
+    Returns:
+        r_T(a), a float64 array of a's shape.
+
+    Raises:
+        ValueError: some a outside [0, stability_limit) (the message names eta).
     """
     beta = check_optimizer(optimizer, momentum)
     a = real_array(a, "a", finite=True)
@@ -198,7 +234,17 @@ def small_a_limit(steps: int, optimizer: str = "gd", momentum: Optional[float] =
     T for 'gd'; T / (1 - beta) - beta (1 - beta^T) / (1 - beta)^2 for heavy ball (f_1 = 1);
     T / (1 - beta) - beta^2 (1 - beta^T) / (1 - beta)^2 for Nesterov (f_1 = 1 + beta).  Step t adds
     w_t = (1 - beta^(t+1)) / (1 - beta) (heavy ball; 1 + beta w_t for Nesterov); a warmup scales the first
-    W of these by its ramp."""
+    W of these by its ramp.
+
+    Args:
+        steps: T >= 0.
+        optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov'.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+        warmup: W >= 0 steps of linear warmup; 0: none.
+
+    Returns:
+        f_T, a float.
+    """
     beta = check_optimizer(optimizer, momentum)
     steps = check_int(steps, "steps", minimum=0)
     warmup = check_int(warmup, "warmup", minimum=0)
@@ -215,7 +261,17 @@ def small_a_limit(steps: int, optimizer: str = "gd", momentum: Optional[float] =
 
 
 def unstable_gd_gain(lam, eta: float, n_train: int, steps: int) -> np.ndarray:
-    """(1 - (1 - a)^T) / lambda for gradient descent beyond the stable rate: grows like |1 - a|^T, may overflow."""
+    """(1 - (1 - a)^T) / lambda for gradient descent beyond the stable rate: grows like |1 - a|^T, may overflow.
+
+    Args:
+        lam: eigenvalues of the train-train NTK (clipped at 0).
+        eta: the learning rate.
+        n_train: N_D (a = eta lambda / N_D).
+        steps: T, the number of gradient-descent steps.
+
+    Returns:
+        The gains, a float64 array of lam's shape (eta T / N_D for modes with a = 0).
+    """
     lam = np.asarray(lam, dtype=np.float64)
     a = eta * np.maximum(lam, 0.0) / n_train
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -228,18 +284,27 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
          warmup: int = 0) -> np.ndarray:
     """g(lambda) = (1 - r) / lambda for every eigenvalue lambda of Theta (clipped at 0), float64.
 
-    Args:
-      lam: eigenvalues of the train-train NTK.
-      eta: the learning rate (per-group rates eta lambda_b, eta lambda_W / n_{l-1}).
-      n_train: N_D (the loss normalization 1 / (2 N_D)).
-      steps: number of discrete steps T of `optimizer`; or
-      time: gradient-flow time t (then optimizer must be 'gd').
-      optimizer, momentum: as in `residual_factor`.
-      allow_unstable: for gradient descent steps at a rate with eta lambda_max / N_D >= 2, return the
-        diverging closed form (`unstable_gd_gain`) instead of raising.
-      warmup: W >= 0 steps of linear warmup before the full rate (with `steps` only; see `residual_factor`).
     Modes with a = eta lambda / N_D below 1e-300 get the small-lambda limit (eta / N_D) f_T (see
-    `small_a_limit`; eta t / N_D for flow).  Raises ValueError outside the stable range.
+    `small_a_limit`; eta t / N_D for flow).
+
+    Args:
+        lam: eigenvalues of the train-train NTK.
+        eta: the learning rate (per-group rates eta lambda_b, eta lambda_W / n_{l-1}).
+        n_train: N_D (the loss normalization 1 / (2 N_D)).
+        steps: number of discrete steps T of `optimizer`; or
+        time: gradient-flow time t (then optimizer must be 'gd').
+        optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov', as in `residual_factor`.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9), as in `residual_factor`.
+        allow_unstable: for gradient descent steps at a rate with eta lambda_max / N_D >= 2, return the
+            diverging closed form (`unstable_gd_gain`) instead of raising.
+        warmup: W >= 0 steps of linear warmup before the full rate (with `steps` only; see `residual_factor`).
+
+    Returns:
+        The gains g, a float64 array of lam's shape.
+
+    Raises:
+        ValueError: outside the stable range; not exactly one of steps and time; warmup with gradient-flow
+            time; or time with an optimizer other than 'gd'.
     """
     lam = real_array(lam, "lam", finite=True)
     eta = check_positive(eta, "eta")
@@ -278,14 +343,21 @@ def gain(lam, eta: float, n_train: int, *, steps: Optional[int] = None, time: Op
 def stable_eta(lam_max: float, n_train: int, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
     """The largest stable full-batch learning rate, limit N_D / lambda_max (the stable rates lie below it).
 
-    Args:
-      lam_max: the largest eigenvalue of the train-train NTK Theta.
-      n_train: N_D (the loss normalization 1 / (2 N_D)).
-      optimizer: 'gd' (also 'sgd', judged by its full-batch counterpart), 'momentum' or 'nesterov'.
-      momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
-
     The limit on eta lambda / N_D is `gains.stability_limit`: 2 for gd, 2 (1 + beta) for heavy ball,
-    2 (1 + beta) / (1 + 2 beta) for Nesterov."""
+    2 (1 + beta) / (1 + 2 beta) for Nesterov.
+
+    Args:
+        lam_max: the largest eigenvalue of the train-train NTK Theta.
+        n_train: N_D (the loss normalization 1 / (2 N_D)).
+        optimizer: 'gd' (also 'sgd', judged by its full-batch counterpart), 'momentum' or 'nesterov'.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+
+    Returns:
+        The largest stable learning rate, a float.
+
+    Raises:
+        ValueError: lam_max is not a finite number > 0 (a zero NTK has no stable learning rate).
+    """
     lam_max = float(lam_max)
     if not (math.isfinite(lam_max) and lam_max > 0):
         raise ValueError(f"lam_max: expected the NTK's largest eigenvalue to be a finite number > 0, got {lam_max:g} "
@@ -295,8 +367,18 @@ def stable_eta(lam_max: float, n_train: int, optimizer: str = "gd", momentum: Op
 
 
 def max_stable_eta(Th_XX: Array, optimizer: str = "gd", momentum: Optional[float] = None) -> float:
-    """Largest learning rate for which full-batch training on the kernel Th_XX converges (`stable_eta` of
-    its exact lambda_max)."""
+    """Largest learning rate for which full-batch training on the kernel Th_XX converges.
+
+    It is `stable_eta` of the kernel's exact lambda_max.
+
+    Args:
+        Th_XX: the train-train NTK, N_D x N_D.
+        optimizer: 'gd' (also 'sgd'), 'momentum' or 'nesterov', as in `stable_eta`.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
+
+    Returns:
+        The largest stable learning rate, a float.
+    """
     return stable_eta(largest_eigenvalue(Th_XX), Th_XX.shape[0], optimizer, momentum)
 
 

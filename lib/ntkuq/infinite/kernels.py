@@ -1,31 +1,22 @@
 """NNGP and NTK kernels of deep MLPs at infinite width: float64, jit-compiled, computed in row blocks.
 
-Recursion (the book chapter "Infinite-width kernels", Roberts-Yaida-Hanin notation), with <.>_K the Gaussian expectation over
-(u, v) ~ N(0, [[K_aa, K_ab], [K_ab, K_bb]]) of the previous layer's kernel:
+Recursion (the book chapter "Infinite-width kernels", Roberts-Yaida-Hanin notation), with <.>_K the Gaussian
+expectation over (u, v) ~ N(0, [[K_aa, K_ab], [K_ab, K_bb]]) of the previous layer's kernel:
 
     K^(1)_ab     = C_b + C_W x_a.x_b / n_0
     Theta^(1)_ab = lambda_b + lambda_W x_a.x_b / n_0
     K^(l+1)_ab     = C_b + C_W <s(u) s(v)>
     Theta^(l+1)_ab = lambda_b + lambda_W <s(u) s(v)> + C_W <s'(u) s'(v)> Theta^(l)_ab
 
-ReLU (arc-cosine kernel) and erf have closed forms; tanh and GELU use a 2-D trapezoidal rule whose step
-shrinks with the largest pre-activation variance (`quad_nodes`), accurate to about 1e-11 relative to
-sqrt(<s(u)^2><s(v)^2>) for variances up to 30 (tests/test_quadrature.py checks it against scipy's
-adaptive quadrature).
-
-Why the trapezoidal rule: for a function analytic in the strip |Im z| < d, the trapezoidal rule with
-step h on the Gaussian-weighted real line converges like exp(-2 pi d / h), faster than Gauss-Hermite
-with the same number of nodes, and its weights h phi(z_j) cannot overflow (Gauss-Hermite weights
-overflow above about 380 nodes).  tanh(sigma z) has poles at z = +-i pi / (2 sigma), so h must shrink
-like 1 / sigma; GELU is entire but grows like exp(sigma^2 y^2 / 2) off the real axis, which has the
-same effect.
+The activations' Gaussian moments, closed forms (ReLU, erf) or quadrature (tanh, GELU), are in
+`ntkuq.infinite.quadrature`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -34,22 +25,22 @@ from jax import lax
 
 from ntkuq._src.budget import OVERHEAD_BYTES, WORD, largest, memory_limit_bytes, require
 from ntkuq._src.checks import check_inputs, check_instance, check_int
+from ntkuq.infinite.quadrature import QUAD_MAX_NODES, QUAD_STEP, _diag_moments, _trapezoid, moments, quad_nodes
 from ntkuq.spec import POINTWISE, MLPSpec
 
 Array = jax.Array
-QUAD_HALF_WIDTH = 8.5
-"""The trapezoidal rule covers z in [-8.5, 8.5]: the Gaussian mass outside is 2e-17."""
-QUAD_STEP = {"tanh": 0.27, "gelu": 0.5}
-"""Step h = QUAD_STEP / sigma_max (at most 0.3): calibrated on tanh and GELU against adaptive quadrature,
-error <= 1e-11 relative for variances 0.01 to 30 (tests/test_quadrature.py)."""
-QUAD_MAX_NODES = 4001
 N_QUAD = None
 """Default node count per dimension for quadrature activations: None chooses it from the variances."""
 
 
 @dataclass(frozen=True)
 class Kernels:
-    """The NNGP kernel K and the NTK Theta evaluated on the same pairs of inputs."""
+    """The NNGP kernel K and the NTK Theta evaluated on the same pairs of inputs.
+
+    Attributes:
+        nngp: the NNGP kernel K.
+        ntk: the NTK Theta, of the same shape as `nngp`.
+    """
 
     nngp: Array
     ntk: Array
@@ -59,119 +50,22 @@ class Kernels:
 # Gaussian expectations <s(u)s(v)> and <s'(u)s'(v)> for one activation, elementwise on arrays.
 # ---------------------------------------------------------------------------------------------
 
-def _acos_factor() -> np.ndarray:
-    """Chebyshev coefficients (on a in [0, 1]) of h(a) = arccos(a) / sqrt(1 - a), smooth there (h(1) = sqrt 2).
-
-    Its only singularity is at a = -1, so degree 24 reaches rounding level; fitted here at import from
-    numpy's arccos (an interpolant of our own, not a copied approximation)."""
-    def h(a):
-        a = np.asarray(a, dtype=np.float64)
-        return np.where(a < 1, np.arccos(np.minimum(a, 1.0)) / np.sqrt(np.maximum(1.0 - a, 1e-300)), math.sqrt(2.0))
-    return np.polynomial.chebyshev.Chebyshev.interpolate(h, 24, domain=[0.0, 1.0]).coef
-
-
-_ACOS_COEF = _acos_factor()
-
-
-def _acos01(a: Array) -> Array:
-    """arccos(a) for a in [0, 1] as sqrt(1 - a) h(a), h by Clenshaw's recurrence: vectorizes, unlike arccos
-    (about 3x faster in XLA on CPU); relative error below 1e-14."""
-    t = 2.0 * a - 1.0
-    b1 = jnp.zeros_like(a)
-    b2 = jnp.zeros_like(a)
-    for ck in _ACOS_COEF[:0:-1]:
-        b1, b2 = 2.0 * t * b1 - b2 + ck, b1
-    return jnp.sqrt(1.0 - a) * (t * b1 - b2 + _ACOS_COEF[0])
-
-
-def _relu_moments(kab: Array, kaa: Array, kbb: Array) -> Tuple[Array, Array]:
-    """Arc-cosine closed forms: <relu relu> and <step step>.
-
-    With c the correlation and th = arccos(c): sin(th) = sqrt((1 - c)(1 + c)), and pi - th = arccos(-c)."""
-    norm = jnp.sqrt(kaa * kbb)
-    safe = jnp.where(norm > 0, norm, 1.0)
-    c = jnp.clip(jnp.where(norm > 0, kab / safe, 0.0), -1.0, 1.0)
-    # arccos has a square-root singularity at c = 1: round-off of 1e-16 in c would become 1e-8 in
-    # theta on the diagonal, so cosines within 1e-14 of 1 (identical inputs) are snapped to 1.
-    c = jnp.where(c > 1.0 - 1e-14, 1.0, c)
-    a = jnp.abs(c)
-    acos_a = _acos01(a)
-    pi_minus_th = jnp.where(c >= 0, jnp.pi - acos_a, acos_a)
-    sin_th = jnp.sqrt((1.0 - a) * (1.0 + a))
-    ss = norm * (sin_th + pi_minus_th * c) / (2 * jnp.pi)
-    dd = pi_minus_th / (2 * jnp.pi)
-    return ss, dd
-
-
-def _erf_moments(kab: Array, kaa: Array, kbb: Array) -> Tuple[Array, Array]:
-    """Williams' closed forms: <erf erf> = 2/pi asin(2K_ab/sqrt((1+2K_aa)(1+2K_bb))) and <erf' erf'>."""
-    prod = (1 + 2 * kaa) * (1 + 2 * kbb)
-    ss = (2 / jnp.pi) * jnp.arcsin(jnp.clip(2 * kab / jnp.sqrt(prod), -1.0, 1.0))
-    dd = (4 / jnp.pi) / jnp.sqrt(prod - 4 * kab**2)
-    return ss, dd
-
-
-def quad_nodes(activation: str, max_variance: float) -> int:
-    """Trapezoidal nodes per dimension for an activation at pre-activation variances up to `max_variance`.
-
-    Odd (z = 0 is a node) and rounded up to 16 k + 1 so that few distinct counts get compiled."""
-    if activation not in QUAD_STEP:
-        return 0
-    sigma = math.sqrt(max(float(max_variance), 1e-12))
-    h = min(0.3, QUAD_STEP[activation] / sigma)
-    n = 2 * math.ceil(QUAD_HALF_WIDTH / h) + 1
-    n = 16 * math.ceil((n - 1) / 16) + 1
-    if n > QUAD_MAX_NODES:
-        raise ValueError(f"max_variance: pre-activation variance {max_variance:.3g} needs {n} quadrature nodes per "
-                         f"dimension for {activation} (more than {QUAD_MAX_NODES}); expected smaller inputs or C_W, C_b")
-    return n
-
-
-def _trapezoid(n_quad: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights h phi(z_j) of the trapezoidal rule on [-QUAD_HALF_WIDTH, QUAD_HALF_WIDTH]."""
-    z = np.linspace(-QUAD_HALF_WIDTH, QUAD_HALF_WIDTH, n_quad)
-    return z, (z[1] - z[0]) * np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
-
-
-def _quadrature_moments(fn: Callable, dfn: Callable, n_quad: int,
-                        kab: Array, kaa: Array, kbb: Array) -> Tuple[Array, Array]:
-    """<s s> and <s' s'> by the 2-D trapezoidal rule, u = sa (p z1 + q z2), v = sb (p z1 - q z2).
-
-    p = sqrt((1 + c) / 2), q = sqrt((1 - c) / 2) reproduce the correlation c; swapping a and b maps
-    z2 -> -z2, which the symmetric nodes respect, so the kernel comes out exactly symmetric."""
-    z, w = (jnp.asarray(a) for a in _trapezoid(n_quad))
-    sa, sb = jnp.sqrt(kaa), jnp.sqrt(kbb)
-    c = jnp.clip(kab / jnp.where(sa * sb > 0, sa * sb, 1.0), -1.0, 1.0)
-    p, q = jnp.sqrt((1 + c) / 2)[..., None], jnp.sqrt((1 - c) / 2)[..., None]
-    sa, sb = sa[..., None], sb[..., None]
-
-    def body(carry, zw):
-        zi, wi = zw
-        u = sa * (p * zi + q * z)
-        v = sb * (p * zi - q * z)
-        ss = carry[0] + wi * jnp.sum(w * fn(u) * fn(v), axis=-1)
-        dd = carry[1] + wi * jnp.sum(w * dfn(u) * dfn(v), axis=-1)
-        return (ss, dd), None
-
-    zero = jnp.zeros(jnp.broadcast_shapes(kab.shape, kaa.shape, kbb.shape), kab.dtype)
-    (ss, dd), _ = lax.scan(body, (zero, zero), (z, w))
-    return ss, dd
-
-
-def _quadrature_diag(fn: Callable, dfn: Callable, n_quad: int, k: Array) -> Tuple[Array, Array]:
-    """<s(u)^2> and <s'(u)^2> for u ~ N(0, k): the 2-D rule at c = 1 reduces exactly to this 1-D one."""
-    z, w = (jnp.asarray(a) for a in _trapezoid(n_quad))
-    u = jnp.sqrt(k)[..., None] * z
-    return jnp.sum(w * fn(u) ** 2, axis=-1), jnp.sum(w * dfn(u) ** 2, axis=-1)
-
 
 SQ_NORM_ROWS = 2048
 """Rows per block of `sq_norms` (bounds its float64 temporaries)."""
 
 
 def sq_norms(x) -> np.ndarray:
-    """|x_a|^2 of every row, in float64, over blocks of SQ_NORM_ROWS rows: a float32 array (the calorimeter's
-    cell features) is never copied whole to float64."""
+    """|x_a|^2 of every row, in float64, over blocks of SQ_NORM_ROWS rows.
+
+    A float32 array (the calorimeter's cell features) is never copied whole to float64.
+
+    Args:
+        x: the inputs, shape (N, features), a NumPy or JAX array (a float64 JAX array is reduced whole).
+
+    Returns:
+        The squared row norms, a float64 NumPy array of shape (N,).
+    """
     if isinstance(x, jax.Array) and x.dtype == jnp.float64:
         return np.asarray(_sq_rows(x))
     x = np.asarray(x)
@@ -190,7 +84,15 @@ def max_variance(spec: MLPSpec, *xs) -> float:
     """The largest pre-activation variance K^(l)_aa, l = 1..L-1, over the rows of the given inputs.
 
     <s(u)^2> increases with var(u) for tanh and GELU (s^2 grows with |u|, or its growing side dominates),
-    so the maximum is followed layer by layer with a 1-D trapezoidal rule of QUAD_MAX_NODES nodes."""
+    so the maximum is followed layer by layer with a 1-D trapezoidal rule of QUAD_MAX_NODES nodes.
+
+    Args:
+        spec: the architecture (infinite width).
+        *xs: one or more input arrays, each of shape (N_i, features).
+
+    Returns:
+        The largest variance, a float (0.0 for depth 1, which has no hidden layer).
+    """
     if spec.depth == 1:
         return 0.0
     n0 = np.shape(xs[0])[1]
@@ -206,32 +108,22 @@ def max_variance(spec: MLPSpec, *xs) -> float:
 
 
 def auto_nodes(spec: MLPSpec, *xs) -> int:
-    """Quadrature nodes per dimension for this spec on these inputs (0 for closed-form activations)."""
+    """Quadrature nodes per dimension for this spec on these inputs (0 for closed-form activations).
+
+    Args:
+        spec: the architecture (infinite width).
+        *xs: one or more input arrays, each of shape (N_i, features).
+
+    Returns:
+        `quad_nodes` at the largest pre-activation variance of the inputs (`max_variance`), or 0 when the
+        activation has a closed form.
+    """
     return quad_nodes(spec.activation, max_variance(spec, *xs)) if spec.activation in QUAD_STEP else 0
-
-
-def moments(activation: str, n_quad: Optional[int] = None) -> Callable[[Array, Array, Array], Tuple[Array, Array]]:
-    """The function (K_ab, K_aa, K_bb) -> (<s(u)s(v)>, <s'(u)s'(v)>) for an activation.
-
-    n_quad: trapezoidal nodes per dimension for tanh/GELU; None gives `quad_nodes(activation, 30)`, enough
-    for variances up to 30 (kernels() instead chooses them from its inputs)."""
-    if activation == "relu":
-        return _relu_moments
-    if activation == "erf":
-        return _erf_moments
-    if activation in POINTWISE:
-        return partial(_quadrature_moments, *POINTWISE[activation], n_quad or quad_nodes(activation, 30.0))
-    raise ValueError(f"activation: expected one of {tuple(POINTWISE)}, got {activation!r}")
 
 
 # ---------------------------------------------------------------------------------------------
 # The layer recursion.
 # ---------------------------------------------------------------------------------------------
-
-def _diag_moments(activation: str, n_quad: int, k: Array) -> Tuple[Array, Array]:
-    if activation in QUAD_STEP:
-        return _quadrature_diag(*POINTWISE[activation], n_quad, k)
-    return moments(activation)(k, k, k)
 
 
 def _diag_layers(spec: MLPSpec, sq_norm: Array, n0: int, n_quad: int) -> Array:
@@ -296,8 +188,15 @@ def _diag_layers_jit(spec: MLPSpec, sq: Array, n0: int, n_quad: int) -> Array:
 def diag_layers(spec: MLPSpec, x: Array, *, n_quad: Optional[int] = N_QUAD, sq: Optional[np.ndarray] = None) -> Array:
     """K^(l)(x_a, x_a) for l = 1..L-1, shape (L-1, N): what `kernel_tile` needs for the rows of x.
 
-    n_quad: quadrature nodes for tanh/GELU (None: `auto_nodes` on x; pass the same value to kernel_tile).
-    sq: `sq_norms(x)` if already computed (the inputs are then not read again)."""
+    Args:
+        spec: the architecture (infinite width).
+        x: the inputs, shape (N, features).
+        n_quad: quadrature nodes for tanh/GELU (None: `auto_nodes` on x; pass the same value to kernel_tile).
+        sq: `sq_norms(x)` if already computed (the inputs are then not read again).
+
+    Returns:
+        The layer diagonals, shape (L-1, N).
+    """
     n_quad = auto_nodes(spec, x) if n_quad is None else n_quad
     return _diag_layers_jit(spec, jnp.asarray(sq_norms(x) if sq is None else sq), np.shape(x)[1], n_quad)
 
@@ -345,6 +244,21 @@ def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: Option
 
     Returns:
         Kernels: the NNGP K and the NTK Theta, each of shape (N1, N2).
+
+    Example:
+        >>> import numpy as np
+        >>> import ntkuq
+        >>> ntkuq.enable_float64()
+        >>> from ntkuq import MLPSpec
+        >>> from ntkuq.infinite import kernels
+        >>> x = np.random.default_rng(0).standard_normal((20, 3))
+        >>> kern = kernels(MLPSpec(depth=3), x)
+        >>> kern.nngp.shape, kern.ntk.shape
+        ((20, 20), (20, 20))
+        >>> bool(np.allclose(kern.ntk, kern.ntk.T))
+        True
+        >>> round(float(kern.nngp[0, 1]), 4), round(float(kern.ntk[0, 0]), 4)
+        (0.2331, 3.4434)
     """
     check_instance(spec, "spec", MLPSpec)
     x1 = check_inputs(x1, "x1")
@@ -361,11 +275,24 @@ def kernels(spec: MLPSpec, x1, x2=None, *, block_size: int = 256, n_quad: Option
 
 def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int,
                          sq: Optional[np.ndarray] = None) -> Tuple[Array, Array]:
-    """Refuse inputs or hyperparameters whose kernels overflow float64 (they would come out NaN); return the
-    diagonals (K_aa, Theta_aa) it computed.  sq: `sq_norms(x)` if already computed.
+    """Refuse inputs or hyperparameters whose kernels overflow float64 (they would come out NaN).
 
     Off-diagonal entries are bounded by the diagonal ones (|K_ab| <= sqrt(K_aa K_bb), the same for Theta), so
-    checking the O(N) diagonal of every layer is enough."""
+    checking the O(N) diagonal of every layer is enough.
+
+    Args:
+        spec: the architecture (infinite width).
+        x: the inputs, shape (N, features).
+        name: the inputs' name in the error messages.
+        n_quad: quadrature nodes per dimension for tanh/GELU.
+        sq: `sq_norms(x)` if already computed.
+
+    Returns:
+        (K_aa, Theta_aa): the diagonals it computed, each of shape (N,).
+
+    Raises:
+        ValueError: a squared input norm does not fit in float64, or the kernels overflow float64.
+    """
     sq = sq_norms(x) if sq is None else sq
     if not np.all(np.isfinite(sq)):
         row = int(np.flatnonzero(~np.isfinite(sq))[0])  # no copy of x: it may be large
@@ -382,7 +309,16 @@ def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int,
 
 
 def kernel_diag(spec: MLPSpec, x, *, n_quad: Optional[int] = N_QUAD) -> Kernels:
-    """The diagonals K(x_a, x_a) and Theta(x_a, x_a), without forming any matrix (n_quad as in `kernels`)."""
+    """The diagonals K(x_a, x_a) and Theta(x_a, x_a), without forming any matrix.
+
+    Args:
+        spec: the architecture (infinite width).
+        x: the inputs, shape (N, features).
+        n_quad: quadrature nodes per dimension for tanh/GELU, as in `kernels` (None: chosen from x).
+
+    Returns:
+        Kernels whose nngp and ntk are the diagonals, each of shape (N,).
+    """
     check_instance(spec, "spec", MLPSpec)
     x = check_inputs(x, "x")
     n_quad = auto_nodes(spec, x) if n_quad is None else check_int(n_quad, "n_quad", minimum=3)
@@ -390,20 +326,48 @@ def kernel_diag(spec: MLPSpec, x, *, n_quad: Optional[int] = N_QUAD) -> Kernels:
 
 
 def kernels_bytes(n_train: int, n_test: int) -> float:
-    """`dynamics.train_test_kernels`: K and Theta on train x (train + test) and their train-train and
-    train-test slices (4 N (N + N_T) numbers)."""
+    """Bytes of `predict.train_test_kernels`: 4 N (N + N_T) float64 numbers.
+
+    K and Theta on train x (train + test) and their train-train and train-test slices.
+
+    Args:
+        n_train: N, the number of training points.
+        n_test: N_T, the number of test points.
+
+    Returns:
+        The estimated bytes, a float.
+    """
     n, t = float(n_train), float(n_test)
     return WORD * 4 * n * (n + t)
 
 
 def kernel_matrices_bytes(n1: int, n2: int) -> float:
-    """`kernels.kernels` on n1 x n2 pairs: K and Theta (2 n1 n2), the padded block results before slicing
-    (2 n1 n2 more at most), plus OVERHEAD_BYTES."""
+    """Bytes of `kernels.kernels` on n1 x n2 pairs.
+
+    K and Theta (2 n1 n2), the padded block results before slicing (2 n1 n2 more at most), plus OVERHEAD_BYTES.
+
+    Args:
+        n1: the number of rows of x1.
+        n2: the number of rows of x2.
+
+    Returns:
+        The estimated bytes, a float.
+    """
     return WORD * 4 * float(n1) * float(n2) + OVERHEAD_BYTES
 
 
 def require_kernel_matrices(what: str, n1: int, n2: int, names: Sequence[str] = ("x1", "x2")) -> None:
-    """Refuse (TooLargeError) kernels on n1 x n2 pairs that would not fit, naming the sizes and what fits."""
+    """Refuse (TooLargeError) kernels on n1 x n2 pairs that would not fit, naming the sizes and what fits.
+
+    Args:
+        what: the computation named in the message.
+        n1: the number of rows of the first input.
+        n2: the number of rows of the second input.
+        names: the names of the two inputs in the message.
+
+    Raises:
+        TooLargeError: the kernel matrices would exceed the memory budget (raised by `budget.require`).
+    """
     budget = memory_limit_bytes()
     needed = kernel_matrices_bytes(n1, n2)
     if needed <= budget:
@@ -416,6 +380,6 @@ def require_kernel_matrices(what: str, n1: int, n2: int, names: Sequence[str] = 
             fits=fits, budget=budget)
 
 
-__all__ = ["Kernels", "N_QUAD", "QUAD_HALF_WIDTH", "QUAD_MAX_NODES", "QUAD_STEP", "SQ_NORM_ROWS", "auto_nodes",
-           "check_finite_kernels", "diag_layers", "kernel_diag", "kernel_matrices_bytes", "kernel_tile", "kernels",
-           "kernels_bytes", "max_variance", "moments", "quad_nodes", "require_kernel_matrices", "sq_norms"]
+__all__ = ["Kernels", "N_QUAD", "SQ_NORM_ROWS", "auto_nodes", "check_finite_kernels", "diag_layers", "kernel_diag",
+           "kernel_matrices_bytes", "kernel_tile", "kernels", "kernels_bytes", "max_variance",
+           "require_kernel_matrices", "sq_norms"]

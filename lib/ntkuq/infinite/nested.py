@@ -34,11 +34,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ntkuq._src import blasviews as bv
-from ntkuq.infinite.kernels import auto_nodes, diag_layers, kernel_tile
 from ntkuq._src.linalg import require_well_conditioned
+from ntkuq.errors import NotPositiveDefinite
+from ntkuq.infinite.kernels import auto_nodes, diag_layers, kernel_tile
 from ntkuq.infinite.lossstats import LossStats
 from ntkuq.spec import MLPSpec
-from ntkuq.errors import NotPositiveDefinite
 
 
 def _tiles(n: int, tile: int) -> List[Tuple[int, int]]:
@@ -73,14 +73,20 @@ class _Tiler:
 
 
 def train_kernels(tiler: _Tiler, n: int, n_test: int, ntk: bool, progress: bool):
-    """Lower triangles of K and Theta (n x n, C order; the strictly upper parts are zero) and the cross kernels
-    K_sX, Theta_sX (n_test x n, C order).  Each symmetric pair of train tiles is computed once.
+    """Lower triangles of K and Theta (n x n) and the cross kernels K_sX, Theta_sX (n_test x n).
+
+    The train-train triangles are in C order with zero strictly upper parts; the cross kernels are in C order.
+    Each symmetric pair of train tiles is computed once.
 
     Args:
-      tiler: the tile maker (inputs, layer diagonals, quadrature nodes).
-      n: the number of training rows; n_test: the number of test rows.
-      ntk: also Theta (else None in its places).
-      progress: a progress bar.
+        tiler: the tile maker (inputs, layer diagonals, quadrature nodes).
+        n: the number of training rows.
+        n_test: the number of test rows.
+        ntk: also Theta (else None in its places).
+        progress: a progress bar.
+
+    Returns:
+        (K, Theta, K_sX, Theta_sX): float64 NumPy arrays; Theta and Theta_sX are None unless ntk.
     """
     rows, cols = _tiles(n, tiler.tile), _tiles(n_test, tiler.tile)
     kk = np.zeros((n, n))
@@ -120,13 +126,14 @@ def _factor(a: np.ndarray, diag_reg: float, what: str, check: bool) -> None:
 
 
 def times_factor_inverse(c: np.ndarray, l: np.ndarray, tile: int) -> None:
-    """c <- L^{-1} c in place for lower-triangular c and L (lower triangles of the views), by column blocks:
-    column block J of c is zero above its first row s, so only L[s:, s:] takes part (N^3 / 3 flops).
+    """C <- L^{-1} c in place for lower-triangular c and L (lower triangles of the views), by column blocks.
+
+    Column block J of c is zero above its first row s, so only L[s:, s:] takes part (N^3 / 3 flops).
 
     Args:
-      c: square view; its lower triangle is overwritten (the upper parts of its diagonal tiles are zeroed).
-      l: square view of the same size; its lower triangle is L.
-      tile: the column-block width.
+        c: square view; its lower triangle is overwritten (the upper parts of its diagonal tiles are zeroed).
+        l: square view of the same size; its lower triangle is L.
+        tile: the column-block width.
     """
     n = c.shape[0]
     for a, b in _tiles(n, tile):
@@ -188,20 +195,25 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
     """The statistics of every (method, size), by the algorithm of the module docstring.
 
     Args:
-      spec: the architecture (infinite width).
-      x_train, y_train: float64 arrays; only the first max(sizes) rows are used.
-      x_test, y_test: float64 arrays.
-      sizes: strictly increasing prefix sizes (validated by the caller).
-      methods: a non-empty subset of ('ntk', 'nngp').
-      diag_reg: added to the diagonal of both train-train kernels.
-      tile: kernel tile size and test-panel height.
-      progress: progress bars.
-      timings: if given, filled with the seconds of each stage.
-      sq: `kernels.sq_norms` of the first max(sizes) training rows ('train') and of x_test ('test'), if already
-        computed (the inputs are then not read for them again).
+        spec: the architecture (infinite width).
+        x_train: the training inputs, a float64 array; only the first max(sizes) rows are used.
+        y_train: the training targets, a float64 array; only the first max(sizes) rows are used.
+        x_test: the test inputs, a float64 array.
+        y_test: the test targets, a float64 array.
+        sizes: strictly increasing prefix sizes (validated by the caller).
+        methods: a non-empty subset of ('ntk', 'nngp').
+        diag_reg: added to the diagonal of both train-train kernels.
+        tile: kernel tile size and test-panel height.
+        progress: progress bars.
+        timings: if given, filled with the seconds of each stage.
+        sq: `kernels.sq_norms` of the first max(sizes) training rows ('train') and of x_test ('test'), if already
+            computed (the inputs are then not read for them again).
+
+    Returns:
+        The LossStats of every (method, size) pair, keyed by (method, size).
 
     Raises:
-      NotPositiveDefinite: NTK only and K + diag_reg cannot be factored (the caller then solves per size).
+        NotPositiveDefinite: NTK only and K + diag_reg cannot be factored (the caller then solves per size).
     """
     import time
     clock = [time.perf_counter()]
@@ -239,7 +251,8 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
             assert info == 0, info
         else:
             tt = None
-        accs = [(_Accumulator(zt, kk, n), d_of, True)] + ([(_Accumulator(zt, tt, n), v_of, False)] if tt is not None else [])
+        accs = [(_Accumulator(zt, kk, n), d_of, True)] + (
+            [(_Accumulator(zt, tt, n), v_of, False)] if tt is not None else [])
         for m in sizes:
             for acc, store, is_d in accs:
                 part = acc.grow(m)  # (F_m^T Z_m)^T or V_m^T
@@ -255,7 +268,8 @@ def sweep_stats(spec: MLPSpec, x_train: np.ndarray, y_train: np.ndarray, x_test:
     resid = {key: np.asarray(v) - y_test for key, v in means.items()}
     stats = {key: _Stats(r) for key, r in resid.items()}
     for a, b in tqdm(_tiles(t, tile), desc="test panels", disable=not progress):
-        s = np.concatenate([tiler.pair("test", (a, b), "test", rq, ntk=False)[0] for rq in _tiles(t, tile) if rq[0] >= a],
+        s = np.concatenate([tiler.pair("test", (a, b), "test", rq, ntk=False)[0]
+                            for rq in _tiles(t, tile) if rq[0] >= a],
                            axis=1)  # K_ss[a:b, a:]
         work = np.empty_like(s) if ntk else None
         p = 0
@@ -282,14 +296,19 @@ def sweep_flops(n_train: int, n_test: int, sizes: Sequence[int], *, n_features: 
     """Leading floating-point operations of `sweep_stats`, stage by stage (a multiply-add counts as two).
 
     Args:
-      n_train: N, the largest size (sizes[-1]); n_test: N_T; sizes: the prefix sizes.
-      n_features: the input dimension d (the Gram products of the kernels).
-      methods, diag_reg, tile: as in `sweep_stats`.
-      n_out: the number of outputs k (right-hand sides of the mean solves).
+        n_train: N, the largest size (sizes[-1]).
+        n_test: N_T.
+        sizes: the prefix sizes.
+        n_features: the input dimension d (the Gram products of the kernels).
+        methods: a non-empty subset of ('ntk', 'nngp'), as in `sweep_stats`.
+        diag_reg: the diagonal regularization, as in `sweep_stats`.
+        tile: the kernel tile size and test-panel height, as in `sweep_stats`.
+        n_out: the number of outputs k (right-hand sides of the mean solves).
 
     Returns:
-      Flops of 'kernels' (Gram products only: the elementwise layer recursion is not a flop count), 'cholesky',
-      'forward' (X, Z, c, w), 'F' (L^{-1} C and, when diag_reg > 0, L^{-1}), 'accumulate', 'test_panels', 'total'.
+        Flops of 'kernels' (Gram products only: the elementwise layer recursion is not a flop count), 'cholesky',
+        'forward' (X, Z, c, w), 'F' (L^{-1} C and, when diag_reg > 0, L^{-1}), 'accumulate', 'test_panels',
+        'total'.
     """
     n, t, d = float(n_train), float(n_test), float(n_features)
     ntk, nngp = "ntk" in methods, "nngp" in methods
@@ -317,7 +336,19 @@ def sweep_peak_words(n_train: int, n_test: int, sizes: Sequence[int], *, methods
     Kernels: K (and Theta) N^2 each, the cross kernels N N_T each, tile work.  Accumulation (NTK): F (and
     H = L^{-1} when diag_reg > 0) N^2, X, Z and the running product N N_T each, and D_m (and V_m) for every
     size but the largest (which lives in the running product's buffer).  Panels: X and all D_m (V_m), and four
-    panels of tile x N_T."""
+    panels of tile x N_T.
+
+    Args:
+        n_train: N, the largest size (sizes[-1]).
+        n_test: N_T.
+        sizes: the prefix sizes.
+        methods: a non-empty subset of ('ntk', 'nngp'), as in `sweep_stats`.
+        diag_reg: the diagonal regularization, as in `sweep_stats`.
+        tile: the kernel tile size and test-panel height, as in `sweep_stats`.
+
+    Returns:
+        The number of float64 numbers held at the peak, a float.
+    """
     n, t = float(n_train), float(n_test)
     ntk = "ntk" in methods
     m = 1 + ntk

@@ -1,17 +1,41 @@
-"""Studies: drivers that compute and store points (resumable), the result store, tables, power-law fits
-and the plateau model of eps_L.
+"""Studies over training-set sizes: drivers, the result store, tables and fits.
+
+Drivers compute and store points (resumable); tables, power-law fits and the plateau model of eps_L read them.
 """
-from ntkuq.study.drivers import (METHOD_LABEL, finite_width_study, infinite_width_study)
-from ntkuq.study.plateau_model import (PlateauModel, SplitCurve, TEST_SIZES, fit_plateau, model_table, part_ratios,
-                                       split_curve)
-from ntkuq.study.pointfiles import (BAD_SUFFIX, CHECKSUM_FIELD, canonical, checksum, read_point, reseal, seal,
-                                    verify)
-from ntkuq.study.scaling import (PLATEAU_SLOPE, Plateau, PowerLaw, bootstrap_curves, eps_of, fit_power_law,
-                                 local_exponents, plateau, plateau_verdict)
-from ntkuq.study.store import (COLUMNS, INFINITE_WIDTH, ResultRow, ResultStore, T_INFINITY, environment, point_key,
-                               read_csv, to_csv)
-from ntkuq.study.tables import (committed_rows, curves, fit_row, fits, last_slope, model_verdicts, select,
-                                verdict_curves)
+from ntkuq.study.drivers import METHOD_LABEL, finite_width_study, infinite_width_study
+from ntkuq.study.plateau_model import (
+                                       TEST_SIZES,
+                                       PlateauModel,
+                                       SplitCurve,
+                                       fit_plateau,
+                                       model_table,
+                                       part_ratios,
+                                       split_curve,
+)
+from ntkuq.study.pointfiles import BAD_SUFFIX, CHECKSUM_FIELD, canonical, checksum, read_point, reseal, seal, verify
+from ntkuq.study.scaling import (
+                                       PLATEAU_SLOPE,
+                                       Plateau,
+                                       PowerLaw,
+                                       bootstrap_curves,
+                                       eps_of,
+                                       fit_power_law,
+                                       local_exponents,
+                                       plateau,
+                                       plateau_verdict,
+)
+from ntkuq.study.store import (
+                                       COLUMNS,
+                                       INFINITE_WIDTH,
+                                       T_INFINITY,
+                                       ResultRow,
+                                       ResultStore,
+                                       environment,
+                                       point_key,
+                                       read_csv,
+                                       to_csv,
+)
+from ntkuq.study.tables import committed_rows, curves, fit_row, fits, last_slope, model_verdicts, select, verdict_curves
 
 __all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "COLUMNS", "INFINITE_WIDTH", "METHOD_LABEL", "PLATEAU_SLOPE", "Plateau",
            "PlateauModel", "PowerLaw", "ResultRow", "ResultStore", "SplitCurve", "TEST_SIZES", "T_INFINITY",

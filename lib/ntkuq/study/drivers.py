@@ -17,7 +17,7 @@ from ntkuq._src.checks import check_fraction, check_instance, check_int, check_p
 from ntkuq.data.subsets import TaskData
 from ntkuq.finite.ensembles import require_ensemble_memory, train_ensemble
 from ntkuq.finite.training import FULL_BATCH, OPTIMIZERS, default_eta
-from ntkuq.infinite.convergence import convergence_bytes, converged_steps
+from ntkuq.infinite.convergence import converged_steps, convergence_bytes
 from ntkuq.infinite.gains import check_optimizer
 from ntkuq.infinite.kernels import kernels_bytes
 from ntkuq.infinite.lossstats import loss_stats
@@ -34,19 +34,26 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
                          diag_reg: float = 0.0, progress: bool = False) -> List[dict]:
     """Exact mu_L, sigma_L, eps_L at every size for each training-set draw; finished draws are not recomputed.
 
-    Args:
-      data: the task (`tasks.load`).
-      spec: the architecture (infinite width).
-      sizes: training-set sizes N_D (prefixes of the draw's permutation of the pool).
-      draws: training-set draws per size.
-      methods: 'ntk' and/or 'nngp'.
-      store: resumable result store (None: in memory).
-      diag_reg: added to the diagonal of the train-train kernels.
-      progress: show progress bars.
-
     Draw d takes the training sets from the d-th permutation of the pool, so the pool should be larger
     than the largest size (twice, say) for the draws to differ there.  Every row carries the two parts of
-    sigma_L^2 (`var_diag`, `var_offdiag`); a draw whose stored points lack them is recomputed."""
+    sigma_L^2 (`var_diag`, `var_offdiag`); a draw whose stored points lack them is recomputed.
+
+    Args:
+        data: the task (`tasks.load`).
+        spec: the architecture (infinite width).
+        sizes: training-set sizes N_D (prefixes of the draw's permutation of the pool).
+        draws: training-set draws per size.
+        methods: 'ntk' and/or 'nngp'.
+        store: resumable result store (None: in memory).
+        diag_reg: added to the diagonal of the train-train kernels.
+        progress: show progress bars.
+
+    Returns:
+        The rows as stored (dicts with the columns of `results.COLUMNS`), one per draw, method and size.
+
+    Raises:
+        ValueError: methods is not a non-empty subset of ('ntk', 'nngp').
+    """
     check_instance(data, "data", TaskData, "a TaskData (tasks.load)")
     check_instance(spec, "spec", MLPSpec)
     sizes = check_sizes(sizes, "sizes", maximum=len(data.x_train), what="the task's pool size")
@@ -71,10 +78,11 @@ def infinite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *,
                               progress=progress)
         wall = (time.perf_counter() - start) / len(points)
         for p in points:
-            row = ResultRow(task=data.name, n_train=p.n_train, width=None, optimizer="gd" if p.method == "ntk" else "bayes",
-                            method=p.method, draw=draw, study="infinite", mu=p.stats.mu, sigma=p.stats.sigma,
-                            eps=p.stats.eps, var_diag=p.stats.var_diag, var_offdiag=p.stats.var_offdiag,
-                            steps=None, seed=draw, wall_s=wall, device=env["device"],
+            row = ResultRow(task=data.name, n_train=p.n_train, width=None,
+                            optimizer="gd" if p.method == "ntk" else "bayes", method=p.method, draw=draw,
+                            study="infinite", mu=p.stats.mu, sigma=p.stats.sigma, eps=p.stats.eps,
+                            var_diag=p.stats.var_diag, var_offdiag=p.stats.var_offdiag, steps=None, seed=draw,
+                            wall_s=wall, device=env["device"],
                             versions=env["versions"], params=dict(spec=asdict(spec), n_test=len(data.x_test),
                                                                    diag_reg=diag_reg, data=data.info))
             rows.append(store.put(keys[(p.method, p.n_train)], row))
@@ -87,7 +95,7 @@ def _with_split(row: Optional[dict]) -> Optional[dict]:
 
 
 def _last_change(history: np.ndarray) -> Optional[float]:
-    """history[-1] / history[-2] - 1, or None when there is no earlier recording or it is not a finite nonzero number."""
+    """history[-1] / history[-2] - 1, or None when there is no earlier recording or it is not finite and nonzero."""
     if len(history) < 2 or not (np.isfinite(history[-2]) and history[-2] != 0):
         return None
     return float(history[-1] / history[-2] - 1)
@@ -101,28 +109,43 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                        with_infinite: bool = True, progress: bool = False) -> List[dict]:
     """Train an ensemble at every size and draw, and beside it the exact infinite-width ensemble.
 
-    Args:
-      data, spec: the task and the architecture (spec.width finite).
-      sizes: training-set sizes N_D (prefixes of the draw's permutation of the pool).
-      members: ensemble size M.
-      steps: optimizer steps T, or "auto": `convergence.converged_steps` on the infinite-width engine, so
-        that mu_L and sigma_L of the infinite-width ensemble are within `tol` of t = infinity.
-      eta_fraction: the rate as a fraction of the optimizer's stable maximum (or Adam's step size).
-      optimizer, momentum: 'gd', 'momentum', 'nesterov' (closed-form infinite-width counterparts), 'sgd', 'adam'.
-      tol: the convergence tolerance for steps="auto".
-      min_steps: with steps="auto", train at least this many steps (finite-width networks train more slowly
-        than their infinite-width limit; each row records the train-loss drift over its last recording interval).
-      batch_size: 'sgd' only.  seed: initializations.  draws: training-set draws per size.
-      warmup: W >= 0 steps of linear warmup (as in `train_ensemble`), followed exactly by the infinite-width
-        engine, in the steps-to-convergence rule as well.
-      store: resumable result store (rows keyed by what the user chose, never by derived numbers).
-      with_infinite: also store the infinite-width rows (full-batch optimizers): the ensemble after the
-        same T steps (steps = T) and at t = infinity (steps = -1).
     Every row records the optimizer, momentum, T and eta in its params, and the two parts of sigma_L^2
     (`var_diag`, `var_offdiag`; for the ensemble with bootstrap errors over members); a point stored
     without them is recomputed.
-    """
 
+    Args:
+        data: the task (`tasks.load`).
+        spec: the architecture (spec.width finite).
+        sizes: training-set sizes N_D (prefixes of the draw's permutation of the pool).
+        members: ensemble size M.
+        steps: optimizer steps T, or "auto": `convergence.converged_steps` on the infinite-width engine, so
+            that mu_L and sigma_L of the infinite-width ensemble are within `tol` of t = infinity.
+        eta_fraction: the rate as a fraction of the optimizer's stable maximum (or Adam's step size).
+        optimizer: 'gd', 'momentum', 'nesterov' (closed-form infinite-width counterparts), 'sgd', 'adam'.
+        momentum: beta for 'momentum' / 'nesterov' (None: 0.9).
+        tol: the convergence tolerance for steps="auto".
+        min_steps: with steps="auto", train at least this many steps (finite-width networks train more slowly
+            than their infinite-width limit; each row records the train-loss drift over its last recording
+            interval).
+        batch_size: 'sgd' only.
+        warmup: W >= 0 steps of linear warmup (as in `train_ensemble`), followed exactly by the infinite-width
+            engine, in the steps-to-convergence rule as well.
+        seed: initializations.
+        draws: training-set draws per size.
+        store: resumable result store (rows keyed by what the user chose, never by derived numbers).
+        with_infinite: also store the infinite-width rows (full-batch optimizers): the ensemble after the
+            same T steps (steps = T) and at t = infinity (steps = -1).
+        progress: show progress bars.
+
+    Returns:
+        The rows as stored (dicts with the columns of `results.COLUMNS`): per draw and size the ensemble's row,
+        followed (with_infinite) by the infinite-width rows at T and at t = infinity.
+
+    Raises:
+        ValueError: an infinite width, an unknown optimizer, a warmup with 'adam', steps="auto" with an
+            optimizer that is not full-batch, or steps neither an integer >= 0 nor "auto".
+        TooLargeError: the largest size's infinite-width engine or ensemble would not fit in memory.
+    """
     check_instance(data, "data", TaskData, "a TaskData (tasks.load)")
     check_instance(spec, "spec", MLPSpec)
     if spec.width is None:
@@ -195,8 +218,9 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
             else:
                 T, T_inf, converged = int(steps), None, None
             setup_s = time.perf_counter() - start
-            params = dict(spec=asdict(spec), eta=eta, eta_fraction=eta_fraction, momentum=mom, tol=tol if auto else None,
-                          steps_rule=str(steps), converged=converged, steps_infinite=T_inf, min_steps=min_steps,
+            params = dict(spec=asdict(spec), eta=eta, eta_fraction=eta_fraction, momentum=mom,
+                          tol=tol if auto else None, steps_rule=str(steps), converged=converged, steps_infinite=T_inf,
+                          min_steps=min_steps,
                           batch_size=batch_size, **({"warmup": warmup} if warmup else {}),
                           n_test=len(data.x_test), data=data.info)
             base = dict(task=data.name, n_train=n, optimizer=optimizer, draw=draw, seed=seed, study="finite",

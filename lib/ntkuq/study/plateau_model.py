@@ -18,7 +18,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from ntkuq.study.scaling import PLATEAU_SLOPE, PowerLaw, fit_power_law, plateau_verdict
+from ntkuq.study.scaling import PowerLaw, fit_power_law, plateau_verdict
 
 TEST_SIZES = (100, 300, 1000, 3000, 10_000)
 """The test-set sizes n at which the book states the model's answer."""
@@ -29,7 +29,8 @@ class SplitCurve:
     """Per N_D (increasing): mu_L, the floor coefficient A and the population part B, with standard errors.
 
     `A_boot`, `B_boot` (n_boot, sizes) are bootstrap resamples over training-set draws when there are
-    several, else None (errors then come from the rows' own `var_*_err`, or are zero)."""
+    several, else None (errors then come from the rows' own `var_*_err`, or are zero).
+    """
 
     n: np.ndarray
     n_test: int
@@ -43,7 +44,17 @@ class SplitCurve:
     B_boot: Optional[np.ndarray] = None
 
     def eps(self, n_test) -> np.ndarray:
-        """eps_L per N_D for a test set of n_test points: sqrt(A / n + (n - 1) / n B) (n >= 1)."""
+        """eps_L per N_D for a test set of n_test points: sqrt(A / n + (n - 1) / n B) (n >= 1).
+
+        Args:
+            n_test: the test-set size n (>= 1).
+
+        Returns:
+            eps_L(n) at every N_D of the curve.
+
+        Raises:
+            ValueError: n_test is below 1.
+        """
         n = float(n_test)
         if not n >= 1:
             raise ValueError(f"n_test: expected a test-set size >= 1, got {n_test!r}")
@@ -55,7 +66,14 @@ class SplitCurve:
         return np.sqrt(np.maximum(self.B, 0.0))
 
     def eps_floor(self, n_test) -> np.ndarray:
-        """The floor sqrt(A / n) at n test points."""
+        """The floor sqrt(A / n) at n test points.
+
+        Args:
+            n_test: the test-set size n.
+
+        Returns:
+            The floor at every N_D of the curve.
+        """
         return np.sqrt(self.A / float(n_test))
 
 
@@ -73,15 +91,15 @@ def split_curve(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Split
     """A and B per N_D from stored rows of one curve (one task, method, width), averaged over draws.
 
     Args:
-      rows: result rows that carry `var_diag` and `var_offdiag` (rows without them are skipped); one N_T.
-      n_boot: bootstrap resamples over draws (used when every size has two or more draws).
-      seed: the resampling's seed.
+        rows: result rows that carry `var_diag` and `var_offdiag` (rows without them are skipped); one N_T.
+        n_boot: bootstrap resamples over draws (used when every size has two or more draws).
+        seed: the resampling's seed.
 
     Returns:
-      SplitCurve.
+        SplitCurve.
 
     Raises:
-      ValueError: no row carries the split, or the rows mix test-set sizes.
+        ValueError: no row carries the split, or the rows mix test-set sizes.
     """
     rows = [r for r in rows if r.get("var_diag") is not None and r.get("var_offdiag") is not None]
     if not rows:
@@ -116,7 +134,8 @@ class PlateauModel:
     """The fitted model eps_L(n, N_D)^2 = A(N_D) / n + B(N_D) over the largest decade of N_D.
 
     B = `population` (a power law b N_D^-gamma with gamma = population.exponent), A = `floor` (a power law
-    too, whose exponent is nearly zero when the bias share of mu_L is constant); n_lo..n_hi the decade."""
+    too, whose exponent is nearly zero when the bias share of mu_L is constant); n_lo..n_hi the decade.
+    """
 
     population: PowerLaw
     floor: PowerLaw
@@ -125,15 +144,32 @@ class PlateauModel:
     n_test: int
 
     def onset(self, n_test) -> float:
-        """N_D*(n): the training-set size where B(N_D) = A(N_D) / n (inf when B does not fall faster than A)."""
+        """N_D*(n): the training-set size where B(N_D) = A(N_D) / n (inf when B does not fall faster than A).
+
+        Args:
+            n_test: the test-set size n.
+
+        Returns:
+            The onset N_D*(n), or inf.
+        """
         g = self.population.exponent - self.floor.exponent
         if not g > 0:
             return float("inf")
         return float((self.population.amplitude * float(n_test) / self.floor.amplitude) ** (1.0 / g))
 
     def slope(self, n_test, n_train: Optional[float] = None):
-        """The model's log-log slope of eps_L(n) in N_D at n_train (default the largest N_D), and its error
-        from the exponents' errors: (1/2) (-a A / n - gamma B) / (A / n + B) with A ~ N_D^-a, B ~ N_D^-gamma."""
+        """The model's log-log slope of eps_L(n) in N_D at n_train (default the largest N_D), and its error.
+
+        The slope is (1/2) (-a A / n - gamma B) / (A / n + B) with A ~ N_D^-a, B ~ N_D^-gamma; its error comes
+        from the exponents' errors.
+
+        Args:
+            n_test: the test-set size n.
+            n_train: the training-set size N_D (None, the default: the largest N_D of the fit).
+
+        Returns:
+            (slope, error).
+        """
         nd = self.n_hi if n_train is None else float(n_train)
         a_n = self.floor(nd) / float(n_test)
         b = self.population(nd)
@@ -143,19 +179,44 @@ class PlateauModel:
         return float(s), float(err)
 
     def verdict(self, n_test) -> str:
-        """`scaling.plateau_verdict` of the model's slope at the largest N_D for a test set of n points."""
+        """`scaling.plateau_verdict` of the model's slope at the largest N_D for a test set of n points.
+
+        Args:
+            n_test: the test-set size n.
+
+        Returns:
+            'plateau', 'still falling' or 'rising'.
+        """
         return plateau_verdict(*self.slope(n_test))
 
     def floor_share(self, n_test, n_train: Optional[float] = None) -> float:
-        """The floor's share of eps_L(n)^2 at n_train (default the largest N_D)."""
+        """The floor's share of eps_L(n)^2 at n_train (default the largest N_D).
+
+        Args:
+            n_test: the test-set size n.
+            n_train: the training-set size N_D (None, the default: the largest N_D of the fit).
+
+        Returns:
+            (A / n) / (A / n + B), between 0 and 1.
+        """
         nd = self.n_hi if n_train is None else float(n_train)
         a_n = self.floor(nd) / float(n_test)
         return float(a_n / (a_n + self.population(nd)))
 
 
 def fit_plateau(curve: SplitCurve, decades: float = 1.0) -> PlateauModel:
-    """Fit B(N_D) and A(N_D) as power laws over the last `decades` of N_D (bootstrap errors over draws when
-    the curve has resamples, else the fit residuals; at least two sizes are always used)."""
+    """Fit B(N_D) and A(N_D) as power laws over the last `decades` of N_D.
+
+    Errors are bootstrap errors over draws when the curve has resamples, else from the fit residuals; at least
+    two sizes are always used.
+
+    Args:
+        curve: the split per N_D (`split_curve`).
+        decades: how many decades of N_D, counted down from the largest, are fitted (default 1.0).
+
+    Returns:
+        PlateauModel: B as `population`, A as `floor`, the fitted range of N_D and the curve's N_T.
+    """
     sel = curve.n >= curve.n.max() / 10**decades
     if sel.sum() < 2:
         sel[-2:] = True
@@ -167,7 +228,19 @@ def fit_plateau(curve: SplitCurve, decades: float = 1.0) -> PlateauModel:
 
 def model_table(name: str, label: str, curve: SplitCurve, model: PlateauModel,
                 test_sizes: Sequence[int] = TEST_SIZES) -> Dict[str, object]:
-    """One row of the chapter's table: gamma (B's exponent), A, and per n the onset N_D*(n) and verdict."""
+    """One row of the chapter's table: gamma (B's exponent), A, and per n the onset N_D*(n) and verdict.
+
+    Args:
+        name: the task's name shown in the table.
+        label: the curve's label shown in the table.
+        curve: the split per N_D (`split_curve`), for A's mean and range.
+        model: the fitted model of that curve (`fit_plateau`).
+        test_sizes: the test-set sizes n of the onset and verdict columns (default TEST_SIZES).
+
+    Returns:
+        The row: 'task', 'curve', 'gamma', 'gamma_err', 'A', 'A_lo', 'A_hi', 'floor_slope', and 'onset_N' and
+        'verdict_N' for each test-set size N.
+    """
     row: Dict[str, object] = {"task": name, "curve": label, "gamma": model.population.exponent,
                               "gamma_err": model.population.exponent_err, "A": float(np.mean(curve.A)),
                               "A_lo": float(curve.A.min()), "A_hi": float(curve.A.max()),
@@ -182,16 +255,16 @@ def part_ratios(finite: SplitCurve, infinite: SplitCurve) -> Dict[str, np.ndarra
     """Finite against infinite width, part by part, at the same training sets and test set (same N_T).
 
     Args:
-      finite: the trained ensemble's split (`split_curve` of its rows; errors over members).
-      infinite: the infinite-width ensemble's split on the same N_D and N_T.
+        finite: the trained ensemble's split (`split_curve` of its rows; errors over members).
+        infinite: the infinite-width ensemble's split on the same N_D and N_T.
 
     Returns:
-      Per common N_D: 'n', the floor ratio sqrt(A_fin / A_inf) ('floor', 'floor_err') and the population
-      ratio sqrt(B_fin / B_inf) ('population', 'population_err'; NaN where B_fin <= 0), with errors from the
-      finite-width errors alone (the infinite-width parts are exact).
+        Per common N_D: 'n', the floor ratio sqrt(A_fin / A_inf) ('floor', 'floor_err') and the population
+        ratio sqrt(B_fin / B_inf) ('population', 'population_err'; NaN where B_fin <= 0), with errors from the
+        finite-width errors alone (the infinite-width parts are exact).
 
     Raises:
-      ValueError: different test-set sizes, or no common N_D.
+        ValueError: different test-set sizes, or no common N_D.
     """
     if finite.n_test != infinite.n_test:
         raise ValueError(f"finite, infinite: expected the same test-set size, got {finite.n_test} and "

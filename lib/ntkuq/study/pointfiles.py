@@ -32,24 +32,53 @@ BAD_SUFFIX = ".bad"
 
 
 def canonical(row: dict) -> str:
-    """The JSON text that is checksummed and written: sorted keys, numpy numbers as floats."""
+    """The JSON text that is checksummed and written: sorted keys, numpy numbers as floats.
+
+    Args:
+        row: the row, a JSON-serializable dict (numpy numbers allowed).
+
+    Returns:
+        The canonical JSON text.
+    """
     return json.dumps(row, sort_keys=True, default=float)
 
 
 def checksum(row: dict) -> str:
-    """'sha256:<hex>' of the canonical JSON of `row` without its checksum field."""
+    """'sha256:<hex>' of the canonical JSON of `row` without its checksum field.
+
+    Args:
+        row: the row, with or without its checksum field.
+
+    Returns:
+        The checksum text 'sha256:<hex>'.
+    """
     body = {k: v for k, v in row.items() if k != CHECKSUM_FIELD}
     return "sha256:" + hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
 def seal(row: dict) -> str:
-    """The file content for a row (which must already hold its "key"): the row plus its checksum."""
+    """The file content for a row (which must already hold its "key"): the row plus its checksum.
+
+    Args:
+        row: the row, holding its "key"; a checksum field it carries is replaced.
+
+    Returns:
+        The canonical JSON text of the row with its checksum.
+    """
     body = {k: v for k, v in row.items() if k != CHECKSUM_FIELD}
     return canonical({**body, CHECKSUM_FIELD: checksum(body)})
 
 
 def verify(text: str, key: str) -> Tuple[Optional[dict], str]:
-    """(row without its checksum, "") if `text` is a valid point file for `key`, else (None, the reason)."""
+    """(row without its checksum, "") if `text` is a valid point file for `key`, else (None, the reason).
+
+    Args:
+        text: the content of a point file.
+        key: the key the file should have been computed for (the stem of its name).
+
+    Returns:
+        (row, "") for a valid file, else (None, why it is not valid).
+    """
     try:
         row = json.loads(text)
     except ValueError as err:
@@ -71,14 +100,14 @@ def reseal(folder: os.PathLike) -> int:
     """Seal the point files in `folder` that carry no checksum yet (files from before checksums).
 
     Args:
-      folder: a folder of KEY.json point files.
+        folder: a folder of KEY.json point files.
 
     Returns:
-      The number of files sealed; files that already carry a checksum are left as they are.
+        The number of files sealed; files that already carry a checksum are left as they are.
 
     Raises:
-      ValueError: a file without a checksum is not a JSON object or was computed for another key (it is
-        named; nothing is sealed blindly).
+        ValueError: a file without a checksum is not a JSON object or was computed for another key (it is
+            named; nothing is sealed blindly).
     """
     count = 0
     for path in sorted(Path(folder).glob("*.json")):
@@ -93,7 +122,17 @@ def reseal(folder: os.PathLike) -> int:
 
 
 def read_point(path: Path) -> Optional[dict]:
-    """The verified row in `path` (KEY.json), or None if missing; a bad file is warned about and set aside."""
+    """The verified row in `path` (KEY.json), or None if missing; a bad file is warned about and set aside.
+
+    A file that fails verification (`verify`) or cannot be read is named in a `PointFileWarning` and moved
+    to KEY.json.bad.
+
+    Args:
+        path: the point file, folder/KEY.json.
+
+    Returns:
+        The row without its checksum, or None if the file is missing or bad.
+    """
     path = Path(path)
     try:
         text = path.read_text()

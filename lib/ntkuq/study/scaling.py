@@ -26,7 +26,14 @@ class PowerLaw:
     amplitude_err: float
 
     def __call__(self, n) -> np.ndarray:
-        """Evaluate the fitted law at n."""
+        """Evaluate the fitted law at n.
+
+        Args:
+            n: the sizes.
+
+        Returns:
+            amplitude * n^(-exponent).
+        """
         return self.amplitude * np.asarray(n, dtype=float) ** (-self.exponent)
 
 
@@ -60,7 +67,20 @@ def _loglog(n: np.ndarray, y: np.ndarray):
 
 
 def fit_power_law(n, y, resamples: Optional[np.ndarray] = None) -> PowerLaw:
-    """Least-squares fit of log y on log n; errors from resampled curves (rows) or else the fit residuals."""
+    """Least-squares fit of log y on log n; errors from resampled curves (rows) or else the fit residuals.
+
+    Args:
+        n: the sizes, at least two, positive and finite.
+        y: positive finite values at those sizes.
+        resamples: resampled curves, one per row (n_resamples, len(n)); None (default): errors from the fit
+            residuals (NaN with only two sizes).
+
+    Returns:
+        PowerLaw: y = amplitude * n^(-exponent), with standard errors.
+
+    Raises:
+        ValueError: fewer than two points, mismatched shapes, or values that are not positive and finite.
+    """
     n, y = _check_curve(n, y, "y")
     slope, icept = _loglog(n, y)
     if resamples is not None:
@@ -71,14 +91,30 @@ def fit_power_law(n, y, resamples: Optional[np.ndarray] = None) -> PowerLaw:
         resid = np.log(y) - (slope * np.log(n) + icept)
         x = np.log(n) - np.log(n).mean()
         s_err = float(np.sqrt(np.sum(resid**2) / (n.size - 2) / np.sum(x**2)))
-        a_err = float(np.exp(icept) * np.sqrt(np.sum(resid**2) / (n.size - 2) * (1 / n.size + np.log(n).mean() ** 2 / np.sum(x**2))))
+        a_err = float(np.exp(icept) * np.sqrt(np.sum(resid**2) / (n.size - 2)
+                                              * (1 / n.size + np.log(n).mean() ** 2 / np.sum(x**2))))
     else:
         s_err = a_err = float("nan")
     return PowerLaw(float(np.exp(icept)), float(-slope), s_err, a_err)
 
 
 def plateau(n, eps, resamples: Optional[np.ndarray] = None, decades: float = 1.0) -> Plateau:
-    """Slope of log eps against log n over the last `decades` of n, and the mean eps there."""
+    """Slope of log eps against log n over the last `decades` of n, and the mean eps there.
+
+    Args:
+        n: the sizes, at least two, positive and finite.
+        eps: positive finite values of eps_L at those sizes.
+        resamples: resampled curves of eps, one per row (n_resamples, len(n)); None (default): errors from the
+            fit residuals and the spread of eps over the decade.
+        decades: how many decades of n, counted down from the largest, are used (> 0, default 1.0); at least
+            two sizes are always used.
+
+    Returns:
+        Plateau: the slope and the mean value over the selected sizes, with standard errors, and their range.
+
+    Raises:
+        ValueError: fewer than two points, mismatched shapes, or values that are not positive and finite.
+    """
     n, eps = _check_curve(n, eps, "eps")
     decades = check_positive(decades, "decades")
     sel = n >= n.max() / 10**decades
@@ -98,8 +134,19 @@ PLATEAU_SLOPE = 0.05
 
 
 def plateau_verdict(slope: float, slope_err: float, tol: float = PLATEAU_SLOPE) -> str:
-    """'plateau' when the log-log slope of eps_L over the largest decade (`Plateau.slope`, with its standard error)
-    is within two standard errors of zero or smaller than `tol` in size; otherwise 'still falling' or 'rising'."""
+    """The verdict on a log-log slope of eps_L over the largest decade: 'plateau', 'still falling' or 'rising'.
+
+    'plateau' when the slope (`Plateau.slope`, with its standard error) is within two standard errors of zero
+    or smaller than `tol` in size; otherwise 'still falling' or 'rising'.
+
+    Args:
+        slope: the log-log slope of eps_L.
+        slope_err: its standard error.
+        tol: the size of slope below which it counts as a plateau (default PLATEAU_SLOPE).
+
+    Returns:
+        'plateau', 'still falling' or 'rising'.
+    """
     if abs(slope) < max(2 * slope_err, tol):
         return "plateau"
     return "still falling" if slope < 0 else "rising"
@@ -109,12 +156,12 @@ def local_exponents(n, y):
     """The local power-law exponent -d ln y / d ln n between consecutive sizes.
 
     Args:
-      n: increasing sizes (at least two, positive).
-      y: positive values at those sizes.
+        n: increasing sizes (at least two, positive).
+        y: positive values at those sizes.
 
     Returns:
-      (n_mid, exponent): the geometric midpoints sqrt(n_i n_{i+1}) and the exponents there; a pure power law
-      y = A n^-alpha gives alpha everywhere.
+        (n_mid, exponent): the geometric midpoints sqrt(n_i n_{i+1}) and the exponents there; a pure power law
+        y = A n^-alpha gives alpha everywhere.
     """
     n, y = _check_curve(n, y, "y")
     ln, ly = np.log(n), np.log(y)
@@ -123,7 +170,20 @@ def local_exponents(n, y):
 
 def bootstrap_curves(samples: Sequence[np.ndarray], stat: Callable[[np.ndarray], float],
                      n_boot: int = 500, seed: int = 0) -> np.ndarray:
-    """(n_boot, n_points): stat of each point's samples (members or draws) resampled with replacement."""
+    """(n_boot, n_points): stat of each point's samples (members or draws) resampled with replacement.
+
+    Args:
+        samples: per point an array of samples (members or draws), at least two each.
+        stat: the statistic of a 1-D array of samples.
+        n_boot: the number of resamples (>= 2, default 500).
+        seed: the resampling's seed (default 0).
+
+    Returns:
+        The statistic of every resample at every point, shape (n_boot, len(samples)).
+
+    Raises:
+        ValueError: samples is empty, or a point has fewer than two samples.
+    """
     n_boot = check_int(n_boot, "n_boot", minimum=2)
     rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
     if isinstance(samples, (str, bytes)) or not len(samples):
@@ -132,14 +192,22 @@ def bootstrap_curves(samples: Sequence[np.ndarray], stat: Callable[[np.ndarray],
     for j, s in enumerate(samples):
         s = real_array(s, "samples")
         if s.size < 2:
-            raise ValueError(f"samples: expected at least two samples per point to bootstrap, got {s.size} at point {j}")
+            raise ValueError(f"samples: expected at least two samples per point to bootstrap, got {s.size} at "
+                             f"point {j}")
         idx = rng.integers(0, s.size, size=(n_boot, s.size))
         out[:, j] = [stat(s[i]) for i in idx]
     return out
 
 
 def eps_of(losses: np.ndarray) -> float:
-    """Coefficient of variation of member losses: sample std (ddof=1) over mean."""
+    """Coefficient of variation of member losses: sample std (ddof=1) over mean.
+
+    Args:
+        losses: the members' losses.
+
+    Returns:
+        eps = std / mean.
+    """
     return float(np.std(losses, ddof=1) / np.mean(losses))
 
 

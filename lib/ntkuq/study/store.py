@@ -11,13 +11,13 @@ import io
 import json
 import os
 import platform
-from importlib import metadata
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
-from ntkuq.study.pointfiles import read_point, seal
 from ntkuq._src.storage import atomic_write_text
+from ntkuq.study.pointfiles import read_point, seal
 
 COLUMNS = ["task", "n_train", "width", "optimizer", "method", "draw", "mu", "sigma", "eps",
            "mu_err", "sigma_err", "eps_err", "members", "steps", "seed", "wall_s", "device", "key"]
@@ -63,7 +63,11 @@ class ResultRow:
     key: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        """The row as stored: width "inf" for infinite width, steps -1 for t = infinity."""
+        """The row as stored: width "inf" for infinite width, steps -1 for t = infinity.
+
+        Returns:
+            The row's fields as a dict, the optional fields that are None left out.
+        """
         out = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["width"] = INFINITE_WIDTH if self.width is None else self.width
         out["steps"] = T_INFINITY if self.steps is None else self.steps
@@ -74,7 +78,14 @@ class ResultRow:
 
     @classmethod
     def from_dict(cls, row: Dict[str, Any]) -> "ResultRow":
-        """A stored row (a point file or a `read_csv` row) back as a ResultRow; unknown fields are ignored."""
+        """A stored row (a point file or a `read_csv` row) back as a ResultRow; unknown fields are ignored.
+
+        Args:
+            row: the stored row, width "inf" for infinite width and steps -1 for t = infinity.
+
+        Returns:
+            The ResultRow, width None for infinite width and steps None for t = infinity.
+        """
         known = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
         width = known.get("width")
         known["width"] = None if str(width) == INFINITE_WIDTH else int(width)
@@ -90,13 +101,25 @@ T_INFINITY = -1
 
 
 def point_key(**fields: Any) -> str:
-    """A short stable hash of the fields that define a point (task, sizes, spec, seeds, ...)."""
+    """A short stable hash of the fields that define a point (task, sizes, spec, seeds, ...).
+
+    Args:
+        **fields: the fields that define the point (JSON-serialized with sorted keys; other values as text).
+
+    Returns:
+        The first 16 hex digits of the SHA-256 of the fields.
+    """
     blob = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def environment() -> Dict[str, str]:
-    """Library versions and the compute device, recorded with every row."""
+    """Library versions and the compute device, recorded with every row.
+
+    Returns:
+        {"versions": the versions of jax, jaxlib, numpy, scipy, optax and ntkuq as JSON text ("?" where not
+        installed), "device": "platform:device kind", "machine": the machine type}.
+    """
     versions = {}
     for pkg in ("jax", "jaxlib", "numpy", "scipy", "optax", "ntkuq"):
         try:
@@ -116,7 +139,15 @@ class ResultStore:
     """Rows stored as folder/KEY.json; `None` as folder keeps them in memory only (nothing resumes).
 
     Files carry a checksum and their key and are verified when read (`ntkuq.study.pointfiles`): a truncated,
-    edited or foreign file is warned about, set aside as KEY.json.bad and treated as not finished."""
+    edited or foreign file is warned about, set aside as KEY.json.bad and treated as not finished.
+
+    Args:
+        folder: the folder of the point files (created when the first point is written, if missing), or None
+            to keep the rows in memory only.
+
+    Raises:
+        ValueError: folder exists and is not a folder.
+    """
 
     def __init__(self, folder: Optional[os.PathLike]) -> None:
         self.folder = None if folder is None else Path(folder)
@@ -125,13 +156,28 @@ class ResultStore:
         self._memory: Dict[str, dict] = {}
 
     def get(self, key: str) -> Optional[dict]:
-        """The stored row for key, or None if that point has not finished."""
+        """The stored row for key, or None if that point has not finished.
+
+        Args:
+            key: the point's key (`point_key`).
+
+        Returns:
+            The stored row (verified; a bad file is set aside and gives None), or None.
+        """
         if self.folder is None:
             return self._memory.get(key)
         return read_point(self.folder / f"{key}.json")  # verified; a bad file is set aside (None)
 
     def put(self, key: str, row: Union[ResultRow, dict]) -> dict:
-        """Store a finished point's row atomically and return it as stored (a dict, with its key)."""
+        """Store a finished point's row atomically and return it as stored (a dict, with its key).
+
+        Args:
+            key: the point's key (`point_key`).
+            row: the finished point's row, a ResultRow or a dict as stored.
+
+        Returns:
+            The row as stored, a dict with its "key".
+        """
         row = {**(row.to_dict() if isinstance(row, ResultRow) else row), "key": key}
         if self.folder is None:
             self._memory[key] = row
@@ -140,7 +186,11 @@ class ResultStore:
         return row
 
     def rows(self) -> List[dict]:
-        """Every stored row, sorted by task, method, width, optimizer, N_D and draw."""
+        """Every stored row, sorted by task, method, width, optimizer, N_D and draw.
+
+        Returns:
+            The stored rows (verified; bad files are set aside and left out).
+        """
         if self.folder is None:
             rows = list(self._memory.values())
         else:
@@ -150,7 +200,14 @@ class ResultStore:
 
 
 def to_csv(rows: Iterable[dict]) -> str:
-    """The tidy table as CSV text: COLUMNS first, then the remaining fields sorted by name."""
+    """The tidy table as CSV text: COLUMNS first, then the remaining fields sorted by name.
+
+    Args:
+        rows: the rows as stored (dicts); dict and list values are written as JSON.
+
+    Returns:
+        The CSV text, with a header line.
+    """
     rows = list(rows)
     extra = sorted({k for r in rows for k in r} - set(COLUMNS))
     buf = io.StringIO()
@@ -163,7 +220,14 @@ def to_csv(rows: Iterable[dict]) -> str:
 
 
 def read_csv(path: os.PathLike) -> List[dict]:
-    """Rows of a tidy CSV with numbers parsed (width stays 'inf' or an int)."""
+    """Rows of a tidy CSV with numbers parsed (width stays 'inf' or an int).
+
+    Args:
+        path: the CSV file (as written from `to_csv`).
+
+    Returns:
+        The rows as dicts; integer and float columns parsed, member_losses and params parsed from JSON.
+    """
     out = []
     with open(path, newline="") as fh:
         for r in csv.DictReader(fh):

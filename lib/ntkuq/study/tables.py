@@ -1,5 +1,8 @@
-"""Tables of a study's stored rows: selection, curves per N_D with bootstrap resamples, power-law fits, the
-exponent table and the eps_L plateau verdicts (the slope test and the plateau model)."""
+"""Tables of a study's stored rows.
+
+Selection, curves per N_D with bootstrap resamples, power-law fits, the exponent table and the eps_L plateau
+verdicts (the slope test and the plateau model).
+"""
 from __future__ import annotations
 
 import os
@@ -8,27 +11,55 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from ntkuq.study.plateau_model import TEST_SIZES, fit_plateau, split_curve
-from ntkuq.study.scaling import PowerLaw, Plateau, bootstrap_curves, eps_of, fit_power_law, plateau, plateau_verdict
+from ntkuq.study.scaling import Plateau, PowerLaw, bootstrap_curves, eps_of, fit_power_law, plateau, plateau_verdict
 from ntkuq.study.store import ResultStore
 
 
 def committed_rows(folder: Union[str, os.PathLike], **match) -> List[dict]:
-    """The rows stored in a results folder's points (`ResultStore`; finished or not, e.g. results/paper/points)
-    that match every given field (as `select`); [] when the folder does not exist."""
+    """The rows stored in a results folder's points that match every given field (as `select`).
+
+    Args:
+        folder: a folder of point files (`ResultStore`; finished or not, e.g. results/paper/points).
+        **match: the field values every returned row has, compared as in `select`.
+
+    Returns:
+        The matching rows; [] when the folder does not exist.
+    """
     if not os.path.isdir(folder):
         return []
     return select(ResultStore(folder).rows(), **match)
 
 
 def select(rows: Iterable[dict], **match) -> List[dict]:
-    """Rows whose fields equal every given value (width compared as a string; a missing field matches nothing)."""
+    """Rows whose fields equal every given value (width compared as a string; a missing field matches nothing).
+
+    Args:
+        rows: the rows (dicts) to select from.
+        **match: the field values every returned row has.
+
+    Returns:
+        The matching rows, in their order.
+    """
     def ok(r):
         return all(str(r.get(k)) == str(v) if k == "width" else (k in r and r[k] == v) for k, v in match.items())
     return [r for r in rows if ok(r)]
 
 
 def curves(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Dict[str, np.ndarray]:
-    """Per N_D: mu, sigma, eps (mean over draws, or the ensemble's values) and bootstrap resamples of each."""
+    """Per N_D: mu, sigma, eps (mean over draws, or the ensemble's values) and bootstrap resamples of each.
+
+    Rows with member losses (finite width) are bootstrapped over draws and members within each draw; exact rows
+    (infinite width) over draws, when every size has two or more.
+
+    Args:
+        rows: the stored rows of one curve (one task, method, width), at several N_D and draws.
+        n_boot: the number of bootstrap resamples (default 400).
+        seed: the resampling's seed (default 0).
+
+    Returns:
+        {'n': the sizes N_D, and for each of 'mu', 'sigma', 'eps': its values, its standard errors
+        ('<stat>_err', zero without resamples) and, where there are resamples, '<stat>_boot' (n_boot, sizes)}.
+    """
     sizes = sorted({r["n_train"] for r in rows})
     out: Dict[str, np.ndarray] = {"n": np.array(sizes, dtype=float)}
     by_n = [[r for r in rows if r["n_train"] == n] for n in sizes]
@@ -59,14 +90,32 @@ def curves(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Dict[str, 
 
 
 def fits(c: Dict[str, np.ndarray], decades: float = 1.0) -> Dict[str, object]:
-    """Power laws of mu and sigma and the eps plateau for one curve set from `curves`."""
+    """Power laws of mu and sigma and the eps plateau for one curve set from `curves`.
+
+    Args:
+        c: the curve set (`curves`).
+        decades: the decades of N_D of the plateau fit (`scaling.plateau`, default 1.0).
+
+    Returns:
+        {'mu': PowerLaw, 'sigma': PowerLaw, 'plateau': Plateau}.
+    """
     mu = fit_power_law(c["n"], c["mu"], c.get("mu_boot"))
     sigma = fit_power_law(c["n"], c["sigma"], c.get("sigma_boot"))
     return {"mu": mu, "sigma": sigma, "plateau": plateau(c["n"], c["eps"], c.get("eps_boot"), decades)}
 
 
 def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
-    """One row of the exponent table: alpha, beta, plateau slope and value, with errors."""
+    """One row of the exponent table: alpha, beta, plateau slope and value, with errors.
+
+    Args:
+        task: the task's name shown in the table.
+        label: the curve's label shown in the table.
+        f: the fits of the curve (`fits`).
+
+    Returns:
+        The row: 'task', 'curve', 'alpha', 'beta', 'eps_slope', 'eps_plateau' (each number with its '_err'),
+        and 'decade', the fitted range of N_D.
+    """
     mu: PowerLaw = f["mu"]  # type: ignore[assignment]
     sigma: PowerLaw = f["sigma"]  # type: ignore[assignment]
     p: Plateau = f["plateau"]  # type: ignore[assignment]
@@ -77,8 +126,17 @@ def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
 
 
 def last_slope(c: Dict[str, np.ndarray], stat: str = "eps") -> tuple:
-    """The log-log slope of a curve from `curves` between its two largest N_D, and its bootstrap error (0.0 when
-    the curve has no resamples): how fast the statistic still changes at the end of the range."""
+    """The log-log slope of a curve from `curves` between its two largest N_D, and its bootstrap error.
+
+    How fast the statistic still changes at the end of the range.
+
+    Args:
+        c: the curve set (`curves`).
+        stat: the statistic, "mu", "sigma" or "eps" (default).
+
+    Returns:
+        (slope, error); the error is 0.0 when the curve has no resamples.
+    """
     n = np.log(c["n"][-2:])
     slope = float(np.diff(np.log(c[stat][-2:]))[0] / np.diff(n)[0])
     boot = c.get(f"{stat}_boot")
@@ -93,14 +151,16 @@ def verdict_curves(rows: Sequence[dict], task_names: Mapping[str, str],
     """Curves, fits and one table row per (task, method) with points at two or more N_D.
 
     Args:
-      rows: stored rows (`committed_rows`, `ResultStore.rows`), one statistic per point and draw.
-      task_names: task -> name shown in the table, in the order wanted (tasks not named are skipped).
-      methods: the `method` values to take, in order.
+        rows: stored rows (`committed_rows`, `ResultStore.rows`), one statistic per point and draw.
+        task_names: task -> name shown in the table, in the order wanted (tasks not named are skipped).
+        methods: the `method` values to take, in order.
 
-    Returns {(task, method): (curves, fits, row)}: `curves` and `fits` as from those functions; `row` is
-    `fit_row` with 'draws' (the number of training-set draws, as text), 'verdict' (`scaling.plateau_verdict`
-    of the slope over the largest decade), 'last_slope', 'last_slope_err' (`last_slope`) and, where the rows
-    carry the two parts of sigma_L^2, the plateau model's verdicts per test-set size (`model_verdicts`).
+    Returns:
+        {(task, method): (curves, fits, row)}: `curves` and `fits` as from those functions; `row` is
+        `fit_row` with 'draws' (the number of training-set draws, as text), 'verdict' (`scaling.plateau_verdict`
+        of the slope over the largest decade), 'last_slope', 'last_slope_err' (`last_slope`) and, where the
+        rows carry the two parts of sigma_L^2, the plateau model's verdicts per test-set size
+        (`model_verdicts`).
     """
     out: Dict[Tuple[str, str], tuple] = {}
     for task, name in task_names.items():
@@ -120,9 +180,18 @@ def verdict_curves(rows: Sequence[dict], task_names: Mapping[str, str],
 
 
 def model_verdicts(rows: Sequence[dict], test_sizes: Sequence[int] = TEST_SIZES) -> Dict[str, str]:
-    """The plateau model's verdict at the largest N_D (`plateau.PlateauModel.verdict`) for each test-set size
-    n of `test_sizes` up to the rows' N_T, as {'verdict_n=N': ...}; {} when fewer than three sizes carry the
-    split (var_diag, var_offdiag)."""
+    """The plateau model's verdict at the largest N_D for each test-set size up to the rows' N_T.
+
+    The verdict is `plateau.PlateauModel.verdict` of the model fitted to the rows that carry the split
+    (var_diag, var_offdiag).
+
+    Args:
+        rows: the stored rows of one curve (one task, method, width).
+        test_sizes: the test-set sizes n (default TEST_SIZES); those above the rows' N_T are skipped.
+
+    Returns:
+        {'verdict_n=N': ...} per test-set size N; {} when fewer than three sizes carry the split.
+    """
     split = [r for r in rows if r.get("var_diag") is not None]
     if len({r["n_train"] for r in split}) < 3:
         return {}

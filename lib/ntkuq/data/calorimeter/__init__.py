@@ -13,12 +13,26 @@ the GFlash parametrization (Grindhammer and Peters, hep-ex/0001020), derived in 
 
 Everything public is importable from ``ntkuq.data.calorimeter`` itself.
 """
-from ntkuq.data.calorimeter.analysis import (containment_fraction, expected_containment, fit_resolution, longitudinal_profile,
-                       radial_profile, shower_max_depth)
+from ntkuq.data.calorimeter.analysis import (
+                       containment_fraction,
+                       expected_containment,
+                       fit_resolution,
+                       longitudinal_profile,
+                       radial_profile,
+                       shower_max_depth,
+)
 from ntkuq.data.calorimeter.cache import cache_key, default_cache_dir, load_calorimeter
 from ntkuq.data.calorimeter.config import DEFAULT_ECAL, DEFAULT_HCAL, CalorimeterConfig, Section
-from ntkuq.data.calorimeter.gflash import (average_shower_max, longitudinal_parameters, mean_spot_count, radial_cdf,
-                     radial_coefficients, radial_parameters, radius_from_uniform, sample_shower_parameters)
+from ntkuq.data.calorimeter.gflash import (
+                       average_shower_max,
+                       longitudinal_parameters,
+                       mean_spot_count,
+                       radial_cdf,
+                       radial_coefficients,
+                       radial_parameters,
+                       radius_from_uniform,
+                       sample_shower_parameters,
+)
 from ntkuq.data.calorimeter.simulator import CODE_VERSION, DEFAULT_CHUNK_SIZE, Showers, simulate
 from ntkuq.data.calorimeter.task import calorimeter_task, cell_features
 

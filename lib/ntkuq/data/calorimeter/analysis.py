@@ -16,8 +16,16 @@ from ntkuq.data.calorimeter.simulator import Showers
 
 
 def longitudinal_profile(showers: Showers, normalize: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-    """(depths, profile): layer-centre depths in X0 (n_layers,) and the ECAL energy per layer
-    (N, n_layers), as a fraction of each shower's ECAL total if `normalize`, else visible GeV."""
+    """The ECAL energy per layer of each shower, and the layers' depths.
+
+    Args:
+        showers: the simulated showers.
+        normalize: True (default) gives each layer's fraction of the shower's ECAL total, False visible GeV.
+
+    Returns:
+        (depths, profile): layer-centre depths in X0 (n_layers,) and the ECAL energy per layer
+        (N, n_layers), as a fraction of each shower's ECAL total if `normalize`, else visible GeV.
+    """
     ecal = showers.config.ecal
     prof = showers.ecal.sum(axis=(1, 2), dtype=np.float64)
     if normalize:
@@ -27,8 +35,17 @@ def longitudinal_profile(showers: Showers, normalize: bool = True) -> Tuple[np.n
 
 
 def shower_max_depth(showers: Showers) -> np.ndarray:
-    """(N,) depth of the maximum of each shower's layer profile, in X0: the layer with the most
-    energy refined by a parabola through it and its two neighbours (unrefined at the ECAL edges)."""
+    """Depth of the maximum of each shower's layer profile, in X0.
+
+    The layer with the most energy, refined by a parabola through it and its two neighbours (unrefined
+    at the ECAL edges).
+
+    Args:
+        showers: the simulated showers.
+
+    Returns:
+        (N,) the depths of the maxima in X0.
+    """
     _, prof = longitudinal_profile(showers, normalize=False)
     n, L = prof.shape
     i = np.argmax(prof, axis=1)
@@ -50,9 +67,19 @@ def _cell_centres(ecal: Section) -> np.ndarray:
 
 
 def radial_profile(showers: Showers, bin_edges_mm=None, normalize: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-    """(edges, profile): ECAL energy (summed over layers) in rings around each shower's impact
-    point, cells assigned by the distance of their centre; profile (N, n_bins) as a fraction of
-    the shower's ECAL total if `normalize`.  Default edges: 0, 0.5, 1, ..., 6 R_M."""
+    """ECAL energy (summed over layers) in rings around each shower's impact point.
+
+    Cells are assigned to rings by the distance of their centre.
+
+    Args:
+        showers: the simulated showers.
+        bin_edges_mm: the rings' edges in mm; None (default) for 0, 0.5, 1, ..., 6 R_M.
+        normalize: True (default) gives each ring's fraction of the shower's ECAL total, False visible GeV.
+
+    Returns:
+        (edges, profile): the edges in mm and the profile (N, n_bins), as a fraction of the shower's
+        ECAL total if `normalize`.
+    """
     if bin_edges_mm is None:
         bin_edges_mm = np.arange(0.0, 6.01, 0.5) * showers.config.moliere_radius_mm
     edges = np.asarray(bin_edges_mm, dtype=float)
@@ -74,8 +101,10 @@ def radial_profile(showers: Showers, bin_edges_mm=None, normalize: bool = True) 
 
 def _circle_cell_overlap(cx: np.ndarray, cy: np.ndarray, radius: float, centres: np.ndarray, size: float,
                          n_sub: int = 64) -> np.ndarray:
-    """(N, nx, ny) fraction of each square cell's area inside the circle of `radius` around
-    (cx, cy), by midpoint quadrature over x of the exact chord length."""
+    """(N, nx, ny) fraction of each square cell's area inside the circle of `radius` around (cx, cy).
+
+    Computed by midpoint quadrature over x of the exact chord length.
+    """
     h = size / 2.0
     xs = (np.arange(n_sub) + 0.5) / n_sub * size - h  # sub-columns inside a cell
     X = centres[:, None] + xs[None, :] - cx[:, None, None]  # (N, nx, n_sub)
@@ -92,6 +121,13 @@ def containment_fraction(showers: Showers, radius_mm: float) -> np.ndarray:
 
     Each cell (layers summed) counts with the fraction of its area inside the circle, which is
     exact if the energy is uniform across a cell; the denominator is the whole ECAL.
+
+    Args:
+        showers: the simulated showers.
+        radius_mm: the radius around each shower's impact point, in mm.
+
+    Returns:
+        (N,) the contained fractions.
     """
     size = showers.config.ecal.cell_size_mm
     maps = showers.ecal.sum(axis=3, dtype=np.float64)
@@ -110,9 +146,20 @@ def containment_fraction(showers: Showers, radius_mm: float) -> np.ndarray:
 
 
 def expected_containment(showers: Showers, radius_mm: float, n_t: int = 256) -> np.ndarray:
-    """(N,) the analytic containment within `radius_mm`: the radial CDF at r = radius / R_M,
-    averaged over each shower's spot-depth distribution Gamma(alpha, 1/beta) restricted to the
-    ECAL depth (midpoint rule on n_t depths).  Lateral leakage and noise are ignored."""
+    """(N,) the analytic containment within `radius_mm` (the GFlash prediction).
+
+    The radial CDF at r = radius / R_M, averaged over each shower's spot-depth distribution
+    Gamma(alpha, 1/beta) restricted to the ECAL depth (midpoint rule on n_t depths).  Lateral leakage
+    and noise are ignored.
+
+    Args:
+        showers: the simulated showers (their sampled T and alpha are used).
+        radius_mm: the radius around the shower axis, in mm.
+        n_t: the number of depths of the midpoint rule (default 256).
+
+    Returns:
+        (N,) the expected contained fractions.
+    """
     cfg = showers.config
     from scipy.special import gammaln
     depth = cfg.ecal.depth_x0
@@ -131,8 +178,20 @@ def fit_resolution(energies, deposits, n_bins: int = 10) -> Tuple[float, float, 
     The response deposit/E is computed per shower (any calibration constant cancels); in each
     of `n_bins` equal-count bins of true energy, sigma/E is its standard deviation over its mean,
     with error sigma/E / sqrt(2 (n - 1)); a weighted least-squares fit of sqrt(a^2/E + b^2) at
-    each bin's mean E gives (a, b, cov), a in GeV^1/2, cov the 2 x 2 covariance of (a, b)
-    (a, b >= 0; cov has inf entries when b sits at 0).
+    each bin's mean E gives (a, b, cov).
+
+    Args:
+        energies: (N,) the true energies in GeV.
+        deposits: (N,) the measured energies (any calibration), one per shower.
+        n_bins: the number of equal-count energy bins (>= 2, with >= 10 showers each; default 10).
+
+    Returns:
+        (a, b, cov): a in GeV^1/2, b, and cov the 2 x 2 covariance of (a, b) (a, b >= 0; cov has inf
+        entries when b sits at 0).
+
+    Raises:
+        ValueError: if `energies` and `deposits` are not 1-d arrays of one length, or there are fewer
+            than 2 bins or fewer than 10 showers per bin.
     """
     from scipy.optimize import OptimizeWarning, curve_fit
     E = np.asarray(energies, dtype=float)

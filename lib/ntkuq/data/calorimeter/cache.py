@@ -28,8 +28,11 @@ _ARRAYS = ("energies", "ecal", "hcal", "T", "alpha", "n_spots", "impact")
 
 
 def _key_fields(config: CalorimeterConfig) -> dict:
-    """The configuration as a flat dict: top-level fields, the ECAL's fields, ``hcal`` (a bool) and
-    the HCAL's fields prefixed ``hcal_`` (`DEFAULT_HCAL`'s without an HCAL)."""
+    """The configuration as a flat dict, the layout the cache key hashes.
+
+    Top-level fields, the ECAL's fields, ``hcal`` (a bool) and the HCAL's fields prefixed ``hcal_``
+    (`DEFAULT_HCAL`'s without an HCAL).
+    """
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in ("ecal", "hcal")}
     fields.update(dataclasses.asdict(config.ecal))
     fields.update({f"hcal_{k}": v for k, v in dataclasses.asdict(config.hcal or DEFAULT_HCAL).items()})
@@ -84,15 +87,21 @@ def load_calorimeter(n_showers: int, config: Optional[CalorimeterConfig] = None,
                      use_cache: bool = True) -> Showers:
     """`simulate(config, n_showers, seed, stream=stream)`, cached on disk as an .npz (no pickle).
 
-    Args:
-        n_showers, seed, stream, progress: as for `simulate`.
-        config: the calorimeter (default: ``CalorimeterConfig()``).
-        cache_dir: the cache folder (default: `default_cache_dir()`); the file is
-            ``<cache_dir>/calorimeter/<cache_key>.npz``.
-        use_cache: False simulates without reading or writing the cache.
-
     The file is written atomically (`ntkuq._src.storage.atomic_write`) and recomputed if unreadable or
     of the wrong shape.
+
+    Args:
+        n_showers: how many showers, as for `simulate`.
+        config: the calorimeter (default: ``CalorimeterConfig()``).
+        seed: the random seed, as for `simulate` (default 0).
+        cache_dir: the cache folder (default: `default_cache_dir()`); the file is
+            ``<cache_dir>/calorimeter/<cache_key>.npz``.
+        stream: the random stream, as for `simulate` (default 0).
+        progress: a tqdm bar over chunks while simulating, as for `simulate` (default False).
+        use_cache: False simulates without reading or writing the cache (default True).
+
+    Returns:
+        The `Showers`, read from the cache or simulated (and then cached).
     """
     config = CalorimeterConfig() if config is None else config
     if not use_cache:

@@ -59,7 +59,16 @@ class Section:
     Readout: only the sampling_fraction f_s (0 < f_s <= 1) of the deposited energy is seen; the
     visible sum fluctuates by stochastic_term / sqrt(E) (a_s in GeV^1/2, 0 for no sampling
     fluctuations; `ntkuq.data.calorimeter.simulator`, step 5); every cell gets Gaussian noise of
-    noise_mev visible MeV (0 for none).
+    noise_mev visible MeV (0 for none).  The fields are validated on construction.
+
+    Attributes:
+        n_cells: cells per transverse axis (a positive integer).
+        cell_size_mm: the cells' side in mm (> 0).
+        n_layers: the number of layers (a positive integer).
+        layer_depth_x0: each layer's depth in radiation lengths (> 0).
+        sampling_fraction: the visible share f_s of the deposited energy (0 < f_s <= 1).
+        stochastic_term: a_s in GeV^1/2 (>= 0; 0 for no sampling fluctuations).
+        noise_mev: the Gaussian noise of every cell in visible MeV (>= 0; 0 for none).
     """
 
     n_cells: int
@@ -90,7 +99,14 @@ class Section:
         return self.n_layers * self.layer_depth_x0
 
     def replace(self, **changes) -> "Section":
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Args:
+            **changes: the fields to change and their new values.
+
+        Returns:
+            The new `Section`.
+        """
         return dataclasses.replace(self, **changes)
 
 
@@ -115,23 +131,23 @@ class CalorimeterConfig:
     no HCAL, electrons of 10-100 GeV (uniform) hitting the centre of the central cell at normal
     incidence.
 
-    Material (tungsten):
-        X0_mm: radiation length (3.5 mm).  moliere_radius_mm: R_M (9.3 mm).
-        critical_energy_mev: E_c (8 MeV).  Z: effective atomic number (74).
-    Beam:
-        energy_range: (E_min, E_max) in GeV, energies uniform in it; E_min must be at least
-            10 E_c (the GFlash fluctuation widths need ln(E/E_c) > 1.11).
-        impact_jitter_mm: Gaussian spread (per transverse axis) of the impact point; 0 = fixed.
-    Showers:
-        poisson_spots: N_spot ~ Poisson(93 ln Z E^0.876) if True, else rounded to an integer.
-    Sections:
-        ecal: the `Section` the electrons hit.
-        hcal: a `Section` directly behind the ECAL catching the energy that leaks out of its back
-            (spots deeper than ecal.depth_x0), or None (the default).  True and False are
-            accepted for `DEFAULT_HCAL` and None.
-
     The ECAL's fields can be read on the configuration itself (config.n_cells is
-    config.ecal.n_cells, and so on), as the data chapter does.
+    config.ecal.n_cells, and so on), as the data chapter does.  The fields are validated on
+    construction.
+
+    Attributes:
+        X0_mm: material (tungsten): radiation length (3.5 mm).
+        moliere_radius_mm: material: R_M (9.3 mm).
+        critical_energy_mev: material: E_c (8 MeV).
+        Z: material: effective atomic number (74).
+        energy_range: beam: (E_min, E_max) in GeV, energies uniform in it; E_min must be at least
+            10 E_c (the GFlash fluctuation widths need ln(E/E_c) > 1.11).
+        impact_jitter_mm: beam: Gaussian spread (per transverse axis) of the impact point; 0 = fixed.
+        poisson_spots: showers: N_spot ~ Poisson(93 ln Z E^0.876) if True, else rounded to an integer.
+        ecal: sections: the `Section` the electrons hit.
+        hcal: sections: a `Section` directly behind the ECAL catching the energy that leaks out of its
+            back (spots deeper than ecal.depth_x0), or None (the default).  True and False are
+            accepted for `DEFAULT_HCAL` and None.
     """
 
     X0_mm: float = 3.5
@@ -191,15 +207,37 @@ class CalorimeterConfig:
         return self.ecal.shape
 
     def __getattr__(self, name: str) -> Any:
-        """The ECAL's fields read through the configuration: config.n_cells is config.ecal.n_cells (the
-        data chapter reads them so).  Only called for names that are not attributes of the configuration."""
+        """The ECAL's fields read through the configuration: config.n_cells is config.ecal.n_cells.
+
+        The data chapter reads them so.  Only called for names that are not attributes of the configuration.
+
+        Args:
+            name: the attribute's name.
+
+        Returns:
+            The ECAL's field of that name.
+
+        Raises:
+            AttributeError: if `name` is not a field of a `Section`.
+        """
         if name in _SECTION_FIELDS:
             return getattr(self.ecal, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def replace(self, **changes) -> "CalorimeterConfig":
-        """A copy with some fields changed (validated again); the ECAL's fields change through
-        ecal=config.ecal.replace(...)."""
+        """A copy with some fields changed (validated again).
+
+        The ECAL's fields change through ecal=config.ecal.replace(...).
+
+        Args:
+            **changes: the fields to change and their new values.
+
+        Returns:
+            The new `CalorimeterConfig`.
+
+        Raises:
+            TypeError: if a change names a field of a `Section` (n_cells, ...) instead of ecal or hcal.
+        """
         misplaced = sorted(_SECTION_FIELDS & set(changes))
         if misplaced:
             raise TypeError(f"{', '.join(misplaced)}: fields of a Section; change them with "

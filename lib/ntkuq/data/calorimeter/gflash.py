@@ -74,8 +74,9 @@ def longitudinal_parameters(energy_gev, config: CalorimeterConfig) -> Dict[str, 
         energy_gev: electron energies E in GeV (any shape).
         config: gives E_c and Z.
 
-    Returns a dict of arrays of the shape of energy_gev: mean_lnT, sigma_lnT, mean_lnalpha,
-    sigma_lnalpha, rho.
+    Returns:
+        A dict of arrays of the shape of energy_gev: mean_lnT, sigma_lnT, mean_lnalpha,
+        sigma_lnalpha, rho.
     """
     ly = np.log(np.asarray(energy_gev, dtype=float) / config.critical_energy_gev)
     return dict(
@@ -88,7 +89,15 @@ def longitudinal_parameters(energy_gev, config: CalorimeterConfig) -> Dict[str, 
 
 
 def average_shower_max(energy_gev, config: CalorimeterConfig) -> np.ndarray:
-    """Depth of the maximum of GFlash's *average* profile, T = ln y - 0.858 (in X0)."""
+    """Depth of the maximum of GFlash's *average* profile, T = ln y - 0.858 (in X0).
+
+    Args:
+        energy_gev: electron energies E in GeV (any shape).
+        config: gives E_c.
+
+    Returns:
+        T in X0, of the shape of energy_gev.
+    """
     return np.log(np.asarray(energy_gev, dtype=float) / config.critical_energy_gev) + T_AVG
 
 
@@ -101,7 +110,8 @@ def sample_shower_parameters(energy_gev, config: CalorimeterConfig,
         config: gives E_c and Z.
         rng: the generator; one standard normal pair is drawn per shower.
 
-    Returns (T, alpha) of the shape of energy_gev; alpha is floored at 1.05.
+    Returns:
+        (T, alpha) of the shape of energy_gev; alpha is floored at 1.05.
     """
     E = np.asarray(energy_gev, dtype=float)
     par = longitudinal_parameters(E, config)
@@ -116,7 +126,15 @@ def sample_shower_parameters(energy_gev, config: CalorimeterConfig,
 
 
 def mean_spot_count(energy_gev, Z: float) -> np.ndarray:
-    """The mean number of spots of a shower, 93 ln(Z) E^0.876."""
+    """The mean number of spots of a shower, 93 ln(Z) E^0.876.
+
+    Args:
+        energy_gev: electron energies E in GeV (any shape).
+        Z: the effective atomic number.
+
+    Returns:
+        The mean spot counts, of the shape of energy_gev.
+    """
     return NS1 * math.log(Z) * np.asarray(energy_gev, dtype=float) ** NS2
 
 
@@ -130,6 +148,16 @@ class RadialCoefficients:
     core0 = z1, k4 and inv_p3 = 1/p3 depend on the energy (arrays of the energies' shape);
     core1 = z2, k1, p1 and p2 depend on Z only (scalars).  `radial_coefficients` computes them in
     float64 and rounds each to `dtype` once, so the formulas of `at` then run in that type.
+
+    Attributes:
+        dtype: the float type (a NumPy scalar type) of every coefficient.
+        core0: z1 = 0.0251 + 0.00319 ln E (per energy).
+        k4: 0.3585 + 0.0421 ln E (per energy).
+        inv_p3: 1 / p3 = 1 / (1.313 - 0.0686 ln E) (per energy).
+        core1: z2 = 0.1162 - 0.000381 Z.
+        k1: 0.659 - 0.00309 Z.
+        p1: 2.632 - 0.00094 Z.
+        p2: 0.401 + 0.00187 Z.
     """
 
     dtype: type
@@ -142,14 +170,27 @@ class RadialCoefficients:
     p2: np.number
 
     def repeat(self, counts) -> "RadialCoefficients":
-        """The energy-dependent coefficients repeated counts[i] times each (one row per spot)."""
+        """The energy-dependent coefficients repeated counts[i] times each (one row per spot).
+
+        Args:
+            counts: the number of repetitions of each energy's coefficients (e.g. spots per shower).
+
+        Returns:
+            The repeated `RadialCoefficients` (the Z-only ones unchanged).
+        """
         rep = lambda a: np.repeat(a, counts)  # noqa: E731
         return RadialCoefficients(self.dtype, rep(self.core0), rep(self.k4), rep(self.inv_p3),
                                   self.core1, self.k1, self.p1, self.p2)
 
     def at(self, tau) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(R_C, R_T, p) at tau = t/T (broadcast against the coefficients), radii in Moliere
-        radii, p clipped to [0, 1]; all in `dtype`."""
+        """(R_C, R_T, p) at tau = t/T (broadcast against the coefficients).
+
+        Args:
+            tau: the depths t / T, converted to `dtype`.
+
+        Returns:
+            (R_C, R_T, p): radii in Moliere radii, p clipped to [0, 1]; all in `dtype`.
+        """
         ft = self.dtype
         tau = np.asarray(tau, dtype=ft)
         dt = tau - ft(K2)
@@ -162,7 +203,16 @@ class RadialCoefficients:
 
 
 def radial_coefficients(energy_gev, Z: float, dtype=np.float64) -> RadialCoefficients:
-    """The radial profile's coefficients at the given energies (GeV) and Z, rounded to `dtype`."""
+    """The radial profile's coefficients at the given energies (GeV) and Z, rounded to `dtype`.
+
+    Args:
+        energy_gev: electron energies E in GeV (any shape).
+        Z: the effective atomic number.
+        dtype: the float type of the coefficients (default float64).
+
+    Returns:
+        The `RadialCoefficients`, computed in float64 and rounded once to `dtype`.
+    """
     ft = np.dtype(dtype).type
     lnE = np.log(np.asarray(energy_gev, dtype=float))
     arr = lambda a: np.asarray(a, dtype=ft)  # noqa: E731
@@ -171,13 +221,31 @@ def radial_coefficients(energy_gev, Z: float, dtype=np.float64) -> RadialCoeffic
 
 
 def radial_parameters(tau, energy_gev, Z) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(R_C, R_T, p) of the radial profile at tau = t/T in float64, radii in Moliere radii; p clipped
-    to [0, 1].  tau and energy_gev broadcast against each other."""
+    """(R_C, R_T, p) of the radial profile at tau = t/T in float64.
+
+    Args:
+        tau: the depths t / T; broadcast against energy_gev.
+        energy_gev: electron energies E in GeV.
+        Z: the effective atomic number.
+
+    Returns:
+        (R_C, R_T, p): radii in Moliere radii; p clipped to [0, 1].
+    """
     return radial_coefficients(energy_gev, Z).at(tau)
 
 
 def radial_cdf(r_moliere, tau, energy_gev, Z) -> np.ndarray:
-    """Fraction of a spot's energy within r (Moliere radii) at depth tau: the CDF of f(r)."""
+    """Fraction of a spot's energy within r (Moliere radii) at depth tau: the CDF of f(r).
+
+    Args:
+        r_moliere: the radius r in Moliere radii.
+        tau: the depth t / T.
+        energy_gev: electron energies E in GeV.
+        Z: the effective atomic number.
+
+    Returns:
+        The CDF at r (the arguments broadcast against each other), in float64.
+    """
     R_C, R_T, p = radial_parameters(tau, energy_gev, Z)
     r2 = np.asarray(r_moliere, dtype=float) ** 2
     return p * r2 / (r2 + R_C ** 2) + (1.0 - p) * r2 / (r2 + R_T ** 2)
@@ -189,6 +257,15 @@ def radius_from_uniform(u: np.ndarray, R_C: np.ndarray, R_T: np.ndarray, p: np.n
     One uniform does both jobs: u < p picks the core, and then u/p is again uniform; otherwise
     (u - p)/(1 - p) is, for the tail.  The component's CDF r^2/(r^2 + R^2) is inverted at that
     uniform v: r = R sqrt(v/(1 - v)), with v capped just below 1.  Computed in the type of u.
+
+    Args:
+        u: uniforms in [0, 1) (a float array; its type is the result's).
+        R_C: the core radii, in Moliere radii.
+        R_T: the tail radii, in Moliere radii.
+        p: the probabilities of the core.
+
+    Returns:
+        The radii in Moliere radii, one per uniform.
     """
     core = u < p
     with np.errstate(divide="ignore", invalid="ignore"):

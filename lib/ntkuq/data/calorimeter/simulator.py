@@ -47,7 +47,12 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ntkuq.data.calorimeter.config import CalorimeterConfig, Section
-from ntkuq.data.calorimeter.gflash import mean_spot_count, radial_coefficients, radius_from_uniform, sample_shower_parameters
+from ntkuq.data.calorimeter.gflash import (
+    mean_spot_count,
+    radial_coefficients,
+    radius_from_uniform,
+    sample_shower_parameters,
+)
 
 CODE_VERSION = "calorimeter-1"
 """Part of every cache key: bump it whenever the simulated output for a given config changes."""
@@ -62,12 +67,17 @@ _F32 = np.float32
 class Showers:
     """Simulated showers.
 
-    energies: (N,) true electron energies, GeV.
-    ecal: (N, n_cells, n_cells, n_layers) float32 visible cell energies, GeV (x, y, layer).
-    hcal: (N, *config.hcal.shape) float32 visible energies, or None without an HCAL.
-    T, alpha: (N,) the sampled longitudinal parameters (depth of maximum in X0, shape).
-    n_spots: (N,) number of spots.  impact: (N, 2) impact point (x, y) in mm.
-    config: the CalorimeterConfig that produced them.
+    ``len(showers)`` is the number of showers N.
+
+    Attributes:
+        energies: (N,) true electron energies, GeV.
+        ecal: (N, n_cells, n_cells, n_layers) float32 visible cell energies, GeV (x, y, layer).
+        hcal: (N, *config.hcal.shape) float32 visible energies, or None without an HCAL.
+        T: (N,) the sampled longitudinal parameter T, the depth of maximum in X0.
+        alpha: (N,) the sampled longitudinal parameter alpha, the profile's shape.
+        n_spots: (N,) number of spots.
+        impact: (N, 2) impact point (x, y) in mm.
+        config: the CalorimeterConfig that produced them.
     """
 
     energies: np.ndarray
@@ -83,11 +93,22 @@ class Showers:
         return int(self.energies.shape[0])
 
     def ecal_sum(self) -> np.ndarray:
-        """(N,) total visible ECAL energy, GeV."""
+        """(N,) total visible ECAL energy, GeV.
+
+        Returns:
+            The sums, float64.
+        """
         return self.ecal.reshape(len(self), -1).sum(axis=1, dtype=np.float64)
 
     def calibrated_energy(self, include_hcal: bool = True) -> np.ndarray:
-        """(N,) visible energy divided by the sampling fraction(s), GeV (no leakage correction)."""
+        """(N,) visible energy divided by the sampling fraction(s), GeV (no leakage correction).
+
+        Args:
+            include_hcal: add the HCAL's calibrated energy when there is an HCAL (default True).
+
+        Returns:
+            The calibrated energies, float64.
+        """
         e = self.ecal_sum() / self.config.ecal.sampling_fraction
         if include_hcal and self.hcal is not None:
             e = e + self.hcal.reshape(len(self), -1).sum(axis=1, dtype=np.float64) / self.config.hcal.sampling_fraction
@@ -150,10 +171,12 @@ def _spot_positions(config: CalorimeterConfig, rng: np.random.Generator, showers
 
 def _flat_cell_index(shower_f: np.ndarray, x: np.ndarray, y: np.ndarray, depth: np.ndarray, cell_size: float,
                      n_cells: int, n_layers: int, dump: int) -> np.ndarray:
-    """Flat index ((shower * n + ix) * n + iy) * n_layers + layer of each spot (cells centred on
-    the axis, `depth` in layer units), `dump` for spots outside the cells.  Computed in the
-    float type of `shower_f` on floored coordinates, which is exact while dump < 2^24 (float32)
-    or 2^53 (float64); the caller chooses."""
+    """Flat index ((shower * n + ix) * n + iy) * n_layers + layer of each spot, `dump` outside the cells.
+
+    Cells are centred on the axis, `depth` is in layer units.  Computed in the float type of `shower_f`
+    on floored coordinates, which is exact while dump < 2^24 (float32) or 2^53 (float64); the caller
+    chooses.
+    """
     ft = shower_f.dtype.type
     half = ft(n_cells / 2.0)
     fx = np.floor(x * ft(1.0 / cell_size) + half)
@@ -195,8 +218,9 @@ def _visible(rng: np.random.Generator, counts: np.ndarray, section: Section, sho
 
 def _read_out(section: Section, rng: np.random.Generator, showers: Dict[str, np.ndarray], shower_f: np.ndarray,
               x: np.ndarray, y: np.ndarray, depth_x0: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Steps 4-6 for one section: its cells (n, *section.shape), float32 visible GeV, and a mask of the
-    spots that went past its back.
+    """Steps 4-6 for one section: its cells, and a mask of the spots that went past its back.
+
+    The cells are (n, *section.shape), float32 visible GeV.
 
     shower_f: each spot's shower number (float32 or float64, see `_flat_cell_index`); x, y: its
     position in mm; depth_x0: its depth behind the section's front face in X0.
@@ -269,7 +293,7 @@ def _run_chunks(work: Callable[[int], None], n_chunks: int, n_threads: int, prog
 
 
 def _check_count(name: str, value, minimum: int) -> int:
-    """value as an int if it is an integer (not a bool) >= minimum, else ValueError."""
+    """Value as an int if it is an integer (not a bool) >= minimum, else ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         kind = "a positive integer" if minimum == 1 else "a non-negative integer"
         raise ValueError(f"{name}: expected {kind}, got {value!r}")
@@ -283,13 +307,21 @@ def simulate(config: CalorimeterConfig, n_showers: int, seed: int = 0, *, stream
 
     Args:
         config: the calorimeter.
-        n_showers: how many showers.
-        seed, stream: chunk c draws from SeedSequence(seed, spawn_key=(stream, c)); different
-            streams of one seed are independent (the task uses stream 0 for training, 1 for testing).
-        chunk_size: showers per vectorized chunk (part of the random stream: keep it fixed to
-            reproduce a sample).
+        n_showers: how many showers (>= 1).
+        seed: the seed (>= 0; default 0): chunk c draws from SeedSequence(seed, spawn_key=(stream, c)).
+        stream: the stream (>= 0; default 0); different streams of one seed are independent (the task
+            uses stream 0 for training, 1 for testing).
+        chunk_size: showers per vectorized chunk (default DEFAULT_CHUNK_SIZE; part of the random
+            stream: keep it fixed to reproduce a sample).
         n_threads: worker threads (default: CPU count, at most 8); the output does not depend on it.
-        progress: a tqdm bar over chunks.
+        progress: a tqdm bar over chunks (default False).
+
+    Returns:
+        The simulated `Showers`.
+
+    Raises:
+        TypeError: if `config` is not a `CalorimeterConfig`.
+        ValueError: if a count (n_showers, chunk_size, seed, stream, n_threads) is not an integer in range.
     """
     if not isinstance(config, CalorimeterConfig):
         raise TypeError(f"config: expected a CalorimeterConfig, got {type(config).__name__}")

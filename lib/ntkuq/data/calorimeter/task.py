@@ -18,10 +18,19 @@ _BLOCK = 1024  # rows per block when building features (bounds the temporaries)
 
 def cell_features(showers: Showers, scale_mev: float = 1.0, include_hcal: bool = True,
                   dtype=np.float32) -> np.ndarray:
-    """Flattened cells (ECAL, then HCAL if present and include_hcal), signed-log transformed:
+    """Flattened cells (ECAL, then HCAL if present and include_hcal), signed-log transformed.
+
     x = sign(E) log1p(|E| / scale_mev), E the visible cell energy in MeV (noise makes a few
-    cells negative; the sign keeps the noise symmetric).  Returns (N, n_features) of `dtype`,
-    built over blocks of rows in float64.
+    cells negative; the sign keeps the noise symmetric).  Built over blocks of rows in float64.
+
+    Args:
+        showers: the simulated showers.
+        scale_mev: the scale of the signed log1p, in visible MeV (default 1.0).
+        include_hcal: append the HCAL's cells when the showers have them (default True).
+        dtype: the dtype of the result (default float32).
+
+    Returns:
+        The features, (N, n_features) of `dtype`.
     """
     n = len(showers)
     parts = [showers.ecal.reshape(n, -1)]
@@ -70,23 +79,31 @@ def calorimeter_task(n_train_pool: int, n_test: int, config: Optional[Calorimete
         n_test: showers in the test set (>= 1): stream 1 of `seed`, so the test set does not change
             with n_train_pool.
         config: the calorimeter (default ``CalorimeterConfig()``).
-        seed: the simulation seed of both sets.
-        cache_dir, use_cache, progress: passed to `load_calorimeter` (cached unless use_cache=False).
-        feature_scale_mev: the scale of `cell_features`' signed log1p, in visible MeV.
-        include_hcal: append the HCAL's cells (when the config has an HCAL).
-        normalization: 'global' divides every feature by one number, the pool's root mean square
+        seed: the simulation seed of both sets (default 0).
+        cache_dir: the cache folder, passed to `load_calorimeter` (default None: `default_cache_dir()`).
+        use_cache: passed to `load_calorimeter`: cached unless use_cache=False (default True).
+        feature_scale_mev: the scale of `cell_features`' signed log1p, in visible MeV (default 1.0).
+        include_hcal: append the HCAL's cells (when the config has an HCAL; default True).
+        normalization: 'global' (default) divides every feature by one number, the pool's root mean square
             feature (so |x|^2 / n_0 is about 1 and noise-only cells stay near 0: the kernels see the
             shower, not the noise); 'feature' standardizes each feature by its pool mean and standard
             deviation (features that never vary keep std 1), which blows the noise of empty outer
             cells up to unit variance.
         dtype: of the returned arrays (float32 by default: 25,000 showers x 15,625 cells is 1.6 GB).
+        progress: a tqdm bar while simulating, passed to `load_calorimeter` (default False).
 
-    Returns x_train (n_train_pool, n_features), y_train (n_train_pool, 1), x_test, y_test: inputs
-    are `cell_features` normalized with training-pool statistics, targets the true energy
-    standardized with the pool's mean and std.  info: y_mean, y_std (GeV), x_mean, x_std (per
-    feature), energies_train/test (GeV), calibrated_train/test (visible sum / sampling fraction,
-    GeV), config, seed, feature_scale_mev, normalization, feature_transform (a description),
-    ecal_shape, hcal_shape (or None).
+    Returns:
+        (x_train, y_train, x_test, y_test, info): x_train (n_train_pool, n_features), y_train
+        (n_train_pool, 1), x_test, y_test: inputs are `cell_features` normalized with training-pool
+        statistics, targets the true energy standardized with the pool's mean and std.  info: y_mean,
+        y_std (GeV), x_mean, x_std (per feature), energies_train/test (GeV), calibrated_train/test
+        (visible sum / sampling fraction, GeV), config, seed, feature_scale_mev, normalization,
+        feature_transform (a description), ecal_shape, hcal_shape (or None).
+
+    Raises:
+        ValueError: if `n_train_pool`, `n_test` or `feature_scale_mev` is out of range, `config` is not a
+            `CalorimeterConfig`, its energy range is a single energy (E_min = E_max), or `normalization`
+            is unknown.
     """
     config = CalorimeterConfig() if config is None else config
     if isinstance(n_train_pool, bool) or not isinstance(n_train_pool, (int, np.integer)) or n_train_pool < 2:
