@@ -6,6 +6,7 @@ validated before anything runs.
 from __future__ import annotations
 
 import ast
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
