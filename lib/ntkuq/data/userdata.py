@@ -1,6 +1,6 @@
 """A user's own data: reading train/test tables from .npz or .csv, with clear errors, and standardization.
 
-File formats (one file for the training set, one for the test set; they may differ in format):
+File formats (one file for the training set, one for the test set; they may differ in format)::
 
   .npz  arrays ``x`` (points x features) and ``y`` (points x outputs, or a vector: one output);
   .csv  a header row naming the columns, then one row per point; the target columns are named by

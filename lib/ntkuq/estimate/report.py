@@ -13,7 +13,7 @@ from ntkuq.infinite.lossstats import eps_floor, eps_population
 from ntkuq.spec import MLPSpec
 
 PLATEAU_TOL = 0.05
-"""The eps_L plateau rule (as in the synthesis chapter): |slope| < max(2 standard errors, PLATEAU_TOL)."""
+"""The eps_L plateau rule (as in the synthesis chapter): abs(slope) < max(2 standard errors, PLATEAU_TOL)."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,7 @@ class Estimate:
     seconds: float = 0.0
     distribution: object = field(default=None, repr=False, compare=False)
     var_diag: float = math.nan
-    """The d = d' part of sigma_L^2 (each test point with itself; `lossstats.LossStats.var_diag`)."""
     var_offdiag: float = math.nan
-    """The d != d' part of sigma_L^2 (pairs of test points)."""
 
     @property
     def eps_population(self) -> float:

@@ -4,7 +4,7 @@ Perturbation theory says the finite-width corrections to mu_L, sigma_L and eps_L
 sweep trains one ensemble per width (same members' seeds, same data, same optimizer, rate and steps as
 the infinite-width prediction it is compared with), and the fits measure
 
-    the log-log slope of |stat(n) / stat(inf) - 1| against n (-1 for a 1/n correction), and
+    the log-log slope of abs(stat(n) / stat(inf) - 1) against n (-1 for a 1/n correction), and
     stat(n) = a + b / n by weighted least squares: a is the extrapolation to n -> infinity,
 
 with uncertainties from the members' bootstrap (each width's bootstrap resamples refitted).
@@ -165,7 +165,7 @@ def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def fit_widths(sweep: WidthSweep, stat: str, *, min_width: int = 0) -> WidthFit:
-    """Slope of log |stat(n)/stat(inf) - 1| against log n, and stat(n) = a + b/n, over widths >= min_width.
+    """Slope of log abs(stat(n)/stat(inf) - 1) against log n, and stat(n) = a + b/n, over widths >= min_width.
 
     Both fits are weighted by the bootstrap variance of each width's value and repeated on every bootstrap
     resample; their errors are the standard deviations of the refits.
@@ -207,7 +207,7 @@ def fit_widths(sweep: WidthSweep, stat: str, *, min_width: int = 0) -> WidthFit:
 
 
 def mean_deviation_slopes(sweep: WidthSweep, mu_infinite: np.ndarray) -> np.ndarray:
-    """At every recorded step T > 0: the log-log slope of |mu_n(T) / mu_inf(T) - 1| against n (unweighted).
+    """At every recorded step T > 0: the log-log slope of abs(mu_n(T) / mu_inf(T) - 1) against n (unweighted).
 
     Args:
         sweep: a width sweep (its members' test-loss histories).

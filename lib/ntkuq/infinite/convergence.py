@@ -4,7 +4,7 @@ The infinite-width engine gives the exact ensemble after T steps of gradient des
 Nesterov momentum (ntkuq.infinite.gains), so the number of steps a finite-width ensemble needs can be read off
 before training it: the smallest T such that, from T on,
 
-    |mu_L(T) / mu_L(inf) - 1| <= tol   and   |sigma_L(T) / sigma_L(inf) - 1| <= tol.
+    abs(mu_L(T) / mu_L(inf) - 1) <= tol   and   abs(sigma_L(T) / sigma_L(inf) - 1) <= tol.
 
 "From T on" is checked on a grid: doubling T until the deviation has stayed below tol / 4 at two
 successive doublings, then a fine grid (ratio `ratio`) between the last failing doubling T_f and 2 T_f.
@@ -62,7 +62,7 @@ class Convergence:
 
     @property
     def deviation(self) -> np.ndarray:
-        """max(|mu(T)/mu(inf) - 1|, |sigma(T)/sigma(inf) - 1|) on the grid."""
+        """max(abs(mu(T)/mu(inf) - 1), abs(sigma(T)/sigma(inf) - 1)) on the grid."""
         return np.maximum(np.abs(self.mu / self.limit.mu - 1), np.abs(self.sigma / self.limit.sigma - 1))
 
 

@@ -9,7 +9,7 @@ optimizer gives the trained ensemble the same form V = U diag(g) U^T Theta_Xs wi
 
     g(lambda) = (1 - r_T(a)) / lambda           (-> 1 / lambda as T -> infinity when stable).
 
-The residual factor of each optimizer (optax conventions, v_0 = 0):
+The residual factor of each optimizer (optax conventions, v_0 = 0)::
 
     'flow'      gradient flow for a time t:      r = exp(-a t)
     'gd'        gradient descent:                r_T = (1 - a)^T                        stable for 0 < a < 2
@@ -24,9 +24,9 @@ divided power D_n = (rho_1^n - rho_2^n) / (rho_1 - rho_2) of its characteristic 
 (rho^2 - p rho + q = 0):  r_T = e_1 D_T - q D_{T-1}  (D_0 = 0, D_1 = 1; heavy ball: D_n = beta^((n-1)/2)
 U_{n-1}(x), x = p / (2 sqrt(beta)), the Chebyshev form).  D_n is evaluated without large intermediates:
 complex roots (underdamped) through beta^((n-1)/2) sin(n phi) / sin(phi), real roots through
-rho_1^(n-1) (1 - w^n) / (1 - w) with w = rho_2 / rho_1, |w| <= 1, by expm1/log1p near critical damping.
+rho_1^(n-1) (1 - w^n) / (1 - w) with w = rho_2 / rho_1, abs(w) <= 1, by expm1/log1p near critical damping.
 The discriminant p^2 - 4 q is formed as a product of two factors so that it is accurate near zero.
-Nothing overflows for any T inside the stable range, where |rho| < 1; outside it the functions refuse.
+Nothing overflows for any T inside the stable range, where abs(rho) < 1; outside it the functions refuse.
 
 Warmup: with `warmup` = W > 0 the rate of step t (t = 0, 1, ...) is eta min(1, (t + 1) / W), the
 linear ramp `ntkuq.finite.train_ensemble` uses.  The first min(T, W) steps are iterated exactly,
@@ -99,7 +99,7 @@ def stability_limit(optimizer: str = "gd", momentum: Optional[float] = None) -> 
 def _divided_power(n: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """D_n = (rho_1^n - rho_2^n) / (rho_1 - rho_2) for the roots of rho^2 - p rho + q, elementwise, n >= 0.
 
-    Assumes both roots lie in the closed unit disc (|q| <= 1, |p| <= 1 + q), so nothing overflows.
+    Assumes both roots lie in the closed unit disc (abs(q) <= 1, abs(p) <= 1 + q), so nothing overflows.
     """
     n = np.asarray(n, dtype=np.float64)
     p, q = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64))
@@ -261,7 +261,7 @@ def small_a_limit(steps: int, optimizer: str = "gd", momentum: Optional[float] =
 
 
 def unstable_gd_gain(lam, eta: float, n_train: int, steps: int) -> np.ndarray:
-    """(1 - (1 - a)^T) / lambda for gradient descent beyond the stable rate: grows like |1 - a|^T, may overflow.
+    """(1 - (1 - a)^T) / lambda for gradient descent beyond the stable rate: grows like abs(1 - a)^T, may overflow.
 
     Args:
         lam: eigenvalues of the train-train NTK (clipped at 0).

@@ -56,7 +56,7 @@ SQ_NORM_ROWS = 2048
 
 
 def sq_norms(x) -> np.ndarray:
-    """|x_a|^2 of every row, in float64, over blocks of SQ_NORM_ROWS rows.
+    """The squared norm of every row x_a, in float64, over blocks of SQ_NORM_ROWS rows.
 
     A float32 array (the calorimeter's cell features) is never copied whole to float64.
 
@@ -83,7 +83,7 @@ def _sq_rows(x: Array) -> Array:
 def max_variance(spec: MLPSpec, *xs) -> float:
     """The largest pre-activation variance K^(l)_aa, l = 1..L-1, over the rows of the given inputs.
 
-    <s(u)^2> increases with var(u) for tanh and GELU (s^2 grows with |u|, or its growing side dominates),
+    <s(u)^2> increases with var(u) for tanh and GELU (s^2 grows with abs(u), or its growing side dominates),
     so the maximum is followed layer by layer with a 1-D trapezoidal rule of QUAD_MAX_NODES nodes.
 
     Args:
@@ -277,7 +277,7 @@ def check_finite_kernels(spec: MLPSpec, x: Array, name: str, n_quad: int,
                          sq: Optional[np.ndarray] = None) -> Tuple[Array, Array]:
     """Refuse inputs or hyperparameters whose kernels overflow float64 (they would come out NaN).
 
-    Off-diagonal entries are bounded by the diagonal ones (|K_ab| <= sqrt(K_aa K_bb), the same for Theta), so
+    Off-diagonal entries are bounded by the diagonal ones (abs(K_ab) <= sqrt(K_aa K_bb), the same for Theta), so
     checking the O(N) diagonal of every layer is enough.
 
     Args:

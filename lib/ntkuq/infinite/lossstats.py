@@ -52,9 +52,7 @@ class LossStats:
     fro2_S: float
     rSr: float
     diag_S2: float = math.nan
-    """sum_d S_dd^2 (the diagonal of S squared); NaN when not computed."""
     diag_rSr: float = math.nan
-    """sum_d S_dd ||R_d||^2; NaN when not computed."""
 
     @property
     def var_diag(self) -> float:

@@ -99,7 +99,6 @@ class EnsemblePrediction:
     spec: MLPSpec
     x_test: Array
     K_ss: Optional[Array] = None
-    """The test-test NNGP kernel if precomputed (e.g. shared across a sweep); else made block by block."""
 
     @property
     def n_test(self) -> int:

@@ -72,7 +72,7 @@ class Showers:
     Attributes:
         energies: (N,) true electron energies, GeV.
         ecal: (N, n_cells, n_cells, n_layers) float32 visible cell energies, GeV (x, y, layer).
-        hcal: (N, *config.hcal.shape) float32 visible energies, or None without an HCAL.
+        hcal: (N, nx, ny, n_layers) float32 visible energies (config.hcal.shape), or None without an HCAL.
         T: (N,) the sampled longitudinal parameter T, the depth of maximum in X0.
         alpha: (N,) the sampled longitudinal parameter alpha, the profile's shape.
         n_spots: (N,) number of spots.

@@ -20,7 +20,7 @@ def cell_features(showers: Showers, scale_mev: float = 1.0, include_hcal: bool =
                   dtype=np.float32) -> np.ndarray:
     """Flattened cells (ECAL, then HCAL if present and include_hcal), signed-log transformed.
 
-    x = sign(E) log1p(|E| / scale_mev), E the visible cell energy in MeV (noise makes a few
+    x = sign(E) log1p(abs(E) / scale_mev), E the visible cell energy in MeV (noise makes a few
     cells negative; the sign keeps the noise symmetric).  Built over blocks of rows in float64.
 
     Args:
@@ -85,7 +85,7 @@ def calorimeter_task(n_train_pool: int, n_test: int, config: Optional[Calorimete
         feature_scale_mev: the scale of `cell_features`' signed log1p, in visible MeV (default 1.0).
         include_hcal: append the HCAL's cells (when the config has an HCAL; default True).
         normalization: 'global' (default) divides every feature by one number, the pool's root mean square
-            feature (so |x|^2 / n_0 is about 1 and noise-only cells stay near 0: the kernels see the
+            feature (so the squared norm of x over n_0 is about 1 and noise-only cells stay near 0: the kernels see the
             shower, not the noise); 'feature' standardizes each feature by its pool mean and standard
             deviation (features that never vary keep std 1), which blows the noise of empty outer
             cells up to unit variance.
