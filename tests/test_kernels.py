@@ -7,7 +7,7 @@ import pytest
 from ntkuq import MLPSpec
 from ntkuq.finite import apply_mlp, empirical_ntk, init_mlp
 from ntkuq.infinite import kernel_diag, kernels, moments
-from ntkuq.infinite.kernels import _quadrature_moments
+from ntkuq.infinite.quadrature import _quadrature_moments
 from ntkuq.spec import POINTWISE
 
 RNG = np.random.default_rng(0)
