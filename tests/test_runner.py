@@ -21,7 +21,7 @@ def test_presets():
 
 
 def test_compute_cells_are_the_parameters_imports_and_compute_before_the_check():
-    from ntkuq.book import POINT_CHAPTERS, compute_cells
+    from ntkuq.book.runner import POINT_CHAPTERS, compute_cells
     for stem in POINT_CHAPTERS:
         cells = compute_cells(ROOT / "book" / f"{stem}.md")
         assert cells[0].lstrip().startswith("tasks = ") and "results_dir = None" in cells[0]
@@ -69,8 +69,7 @@ def test_points_without_papermill_are_the_points_the_chapters_find(tmp_path, mon
 
 
 def test_table_writes_the_points_as_csv(tmp_path, capsys):
-    from ntkuq.book import write_table
-    from ntkuq.book.runner import main
+    from ntkuq.book.runner import main, write_table
     from ntkuq.errors import PresetError
     from ntkuq.study import ResultRow, ResultStore, read_csv
 
