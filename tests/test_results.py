@@ -123,3 +123,17 @@ def test_result_row_sentinels():
     finite = ResultRow(**{**d, "width": 30, "steps": 100, "member_losses": [1.0, 2.0]})
     assert ResultRow.from_dict({**finite.to_dict(), "unknown": 1}) == finite
     assert ResultRow.from_dict({**d, "width": "30", "steps": "7"}).width == 30  # CSV strings
+
+
+def test_csv_rows_without_the_split_leave_it_out(tmp_path):
+    """A table mixing points with and without the two parts of sigma_L^2 reads back as the point files do."""
+    from ntkuq.study import ResultRow, split_curve
+
+    rows = [ResultRow(task="t", n_train=n, width=None, optimizer="gd", method="ntk", draw=0, study="infinite",
+                      mu=0.1, sigma=0.01, eps=0.1, params={"n_test": 10},
+                      **({"var_diag": 4e-5, "var_offdiag": 6e-5} if n > 10 else {})).to_dict() for n in (10, 20, 40)]
+    path = tmp_path / "r.csv"
+    path.write_text(to_csv(rows))
+    back = read_csv(path)
+    assert "var_diag" not in back[0] and back[1]["var_diag"] == 4e-5
+    assert list(split_curve(back).n) == [20.0, 40.0]

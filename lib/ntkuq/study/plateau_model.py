@@ -101,7 +101,7 @@ def split_curve(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Split
     Raises:
         ValueError: no row carries the split, or the rows mix test-set sizes.
     """
-    rows = [r for r in rows if r.get("var_diag") is not None and r.get("var_offdiag") is not None]
+    rows = [r for r in rows if r.get("var_diag") not in (None, "") and r.get("var_offdiag") not in (None, "")]
     if not rows:
         raise ValueError("rows: expected rows that carry var_diag and var_offdiag, got none")
     sizes = sorted({int(r["n_train"]) for r in rows})

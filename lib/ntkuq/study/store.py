@@ -226,7 +226,8 @@ def read_csv(path: os.PathLike) -> List[dict]:
         path: the CSV file (as written from `to_csv`).
 
     Returns:
-        The rows as dicts; integer and float columns parsed, member_losses and params parsed from JSON.
+        The rows as dicts; integer and float columns parsed, member_losses and params parsed from JSON; an
+        optional field that a row does not have (member_losses, the parts of sigma_L^2) is left out.
     """
     out = []
     with open(path, newline="") as fh:
@@ -238,6 +239,9 @@ def read_csv(path: os.PathLike) -> List[dict]:
                       "var_diag_err", "var_offdiag_err"):
                 if r.get(k) not in (None, ""):
                     r[k] = float(r[k])
+            for k in ("member_losses", "var_diag", "var_offdiag", "var_diag_err", "var_offdiag_err"):
+                if r.get(k) == "":  # an optional field that this row does not have (as in its point file)
+                    del r[k]
             for k in ("member_losses", "params"):
                 if r.get(k):
                     r[k] = json.loads(r[k])
