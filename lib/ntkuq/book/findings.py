@@ -56,8 +56,8 @@ def plateau_infinite(models: Mapping[str, PlateauModel], n_max: float,
                      test_sizes: Sequence[int] = TEST_SIZES) -> Dict[str, str]:
     """ε_L independent of N_D at infinite width, from the plateau model per task (`plateau.PlateauModel`).
 
-    The verdict names the largest test-set size n of `test_sizes` at which the model's verdict is a plateau at
-    the largest N_D on every task, and says whether the population part still falls.
+    The verdict names, per task, the largest test-set size n of `test_sizes` at which the model's verdict is a
+    plateau at the largest N_D, and says whether the population part still falls.
 
     Args:
         models: task name -> its plateau model.
@@ -70,19 +70,25 @@ def plateau_infinite(models: Mapping[str, PlateauModel], n_max: float,
     if not models:
         return _row("ε_L independent of N_D at infinite width", "no points with the split",
                     "not tested at this scale")
-    flat = [n for n in test_sizes if all(m.verdict(n) == "plateau" for m in models.values())]
+    largest = {k: max((n for n in test_sizes if m.verdict(n) == "plateau"), default=0) for k, m in models.items()}
     gam = {k: m.population for k, m in models.items()}
     falls = all(p.exponent > PULL * (p.exponent_err if np.isfinite(p.exponent_err) else 0) for p in gam.values())
     numbers = ("population part B ∝ N_D^-γ, γ = " + ", ".join(f"{k} {format_pm(p.exponent, p.exponent_err)}"
                                                            for k, p in gam.items())
                + "; floor √(A/n) at n = 1,000: " + ", ".join(f"{k} {np.sqrt(m.floor(m.n_hi) / 1000):.3f}"
-                                                             for k, m in models.items()))
-    if not flat:
+                                                            for k, m in models.items()))
+    if not any(largest.values()):
         verdict = f"does not hold at N_D = {n_max:,.0f} for any test-set size from {test_sizes[0]:,}"
-    elif flat[-1] == test_sizes[-1]:
-        verdict = f"holds for every test-set size up to {flat[-1]:,}"
+    elif len(set(largest.values())) == 1 and largest[next(iter(largest))] == test_sizes[-1]:
+        verdict = f"holds for every test-set size up to {test_sizes[-1]:,}"
     else:
-        verdict = f"holds for test sets of up to {flat[-1]:,} points (the floor); not above"
+        groups: Dict[int, list] = {}
+        for k, v in largest.items():
+            groups.setdefault(v, []).append(k)
+        parts = [f"on {_names(ks)} for test sets of up to {v:,} points" for v, ks in sorted(groups.items(),
+                                                                                         reverse=True) if v]
+        parts += [f"not on {_names(ks)}" for v, ks in groups.items() if not v]
+        verdict = "holds " + "; ".join(parts)
     if falls:
         verdict += "; the population part still falls"
     return _row("ε_L independent of N_D at infinite width", numbers, verdict)

@@ -155,10 +155,8 @@ def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_
     """
     import matplotlib.pyplot as plt
 
-    ncols = min(3, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6 if ncols < 3 else 10.5, 3.6 * nrows), squeeze=False,
-                             sharey=True)
+    nrows = len(panels)  # one panel per row, shown at the column's width; the legend beside each panel
+    fig, axes = plt.subplots(nrows, 1, figsize=(7.6, 3.0 * nrows), squeeze=False, sharex=True)
     cmap = plt.get_cmap("viridis")
     colors = [cmap(i / max(1, len(test_sizes) - 1) * 0.9) for i in range(len(test_sizes))]
     for ax, (name, c, model) in zip(axes.ravel(), panels):
@@ -184,11 +182,8 @@ def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(r"training-set size $N_\mathcal{D}$")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7.5, loc="lower left", frameon=False)
-    for ax in axes[:, 0]:
+        ax.legend(fontsize=8.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         ax.set_ylabel(r"$\epsilon_\mathcal{L}$ (dimensionless)")
-    for ax in axes.ravel()[len(panels):]:
-        ax.axis("off")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
