@@ -49,8 +49,10 @@ class _OnlyDraw:
 
     def get(self, key):
         row = self.store.get(key)
-        if row is not None and row.get("draw") != self.draw:
-            return {**row, "var_diag": row.get("var_diag")}  # not this draw: finished as it is
+        if row is not None and row.get("draw") != self.draw and row.get("var_diag") is None:
+            # another draw, stored before the split: report it finished (a placeholder the study accepts;
+            # nothing is written back, and this script discards the returned rows) so it is not recomputed
+            return {**row, "var_diag": 0.0}
         return row
 
     def put(self, key, row):
