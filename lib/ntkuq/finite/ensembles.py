@@ -8,6 +8,7 @@ the trainer whose memory it counts) and a run that would not fit is refused, nam
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional, Sequence, Tuple
 
 import jax
@@ -17,8 +18,11 @@ from tqdm import tqdm
 
 from ntkuq._src.budget import FLOPS_PER_S, OVERHEAD_BYTES, WORD, largest, memory_limit_bytes, require
 from ntkuq._src.checks import check_inputs, check_int, check_positive
+from ntkuq.errors import InputTypeError
 from ntkuq.finite.network import layer_sizes
+from ntkuq.finite.sharding import member_mesh, padded_count, replicate, shard_members, to_host
 from ntkuq.finite.stats import EnsembleResult
+from ntkuq.finite.stopping import StopRecord, StopRule, check_steps, relative_fall
 from ntkuq.finite.training import (
     OPTIMIZERS,
     _ensemble_runner,
@@ -101,7 +105,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                    momentum: Optional[float] = None,
                    batch_size: Optional[int] = None, tol: Optional[float] = None, n_record: int = 20,
                    chunk: Optional[int] = None, dtype=jnp.float32, keep_outputs: bool = False,
-                   allow_unstable: bool = False, warmup: int = 0, progress: bool = True) -> EnsembleResult:
+                   allow_unstable: bool = False, warmup: int = 0, stop: Optional[StopRule] = None,
+                   progress: bool = True) -> EnsembleResult:
     """Train n_members networks of spec.width for at most `steps` steps and record their losses.
 
     Args:
@@ -111,7 +116,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         x_test: test inputs (points x features), as many features as x_train.
         y_test: test targets (points x outputs), one row per test input and as many outputs as y_train.
         n_members: ensemble size M; member m starts from fold_in(PRNGKey(seed), m).
-        steps: optimizer steps T (see ntkuq.infinite.converged_steps for a T that converges).
+        steps: optimizer steps T (see ntkuq.infinite.converged_steps for a T that converges); with `stop`, the cap.
         eta: learning rate; None: default_eta (half the stable maximum of the optimizer). Required for 'adam'.
         seed: the run's seed (initializations and, for 'sgd', the shuffling).
         optimizer: 'gd', 'momentum' (heavy ball), 'nesterov', 'sgd' (mini-batches) or 'adam'.
@@ -126,18 +131,25 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
             return non-finite losses of diverged members instead of raising ValueError.
         warmup: W >= 0 steps of linear warmup: step t at the rate eta min(1, (t + 1) / W) (0: none); the
             infinite-width engine follows the same ramp (`ntkuq.infinite.gains.residual_factor`).
+        stop: a StopRule (`ntkuq.finite.stopping`): stop a chunk of members once their mean training loss moved
+            by less than stop.rtol over the last quarter of the steps, checked from max(stop.min_steps, warmup)
+            on and at the cap `steps`; None (default) trains exactly `steps` steps.  With several chunks the rule
+            is applied to each chunk's members apart (pass chunk >= n_members for one decision over all).
         progress: show a progress bar.
 
     Returns:
         An EnsembleResult: the members' final test and train losses, their histories at the recording steps
-        (`record_steps`), each member's last trained step, the learning rate eta used, the alive fractions,
-        each member's final loss on every test point and, with keep_outputs, the test outputs (M, N_T, k).
+        (`record_steps`, and with `stop` its check steps and the starts of their last quarters), each member's
+        last trained step, the learning rate eta used, the alive fractions, each member's final loss on every
+        test point, with keep_outputs the test outputs (M, N_T, k), and with
+        `stop` its StopRecord (steps taken, final drift, converged, dead-unit share).
 
     Raises:
         ValueError: an infinite width; an unknown optimizer; momentum with an optimizer other than 'momentum' or
             'nesterov'; a dtype other than float32 or float64; a warmup with 'adam'; batch_size missing or
             larger than N_D for 'sgd', or given for another optimizer; no eta for 'adam'; eta at or above the
-            stable maximum, or training that diverged (both unless allow_unstable).
+            stable maximum, or training that diverged (both unless allow_unstable); steps = 0 with a stop rule.
+        InputTypeError: stop is not a StopRule.
         TooLargeError: the ensemble would not fit in memory (`require_ensemble_memory`).
 
     Example:
@@ -192,6 +204,12 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         raise ValueError(f"batch_size: only used by optimizer='sgd', got {batch_size!r} with {optimizer!r}")
     if tol is not None:
         tol = check_positive(tol, "tol")
+    if stop is not None:
+        if not isinstance(stop, StopRule):
+            raise InputTypeError(f"stop: expected a StopRule (ntkuq.finite.StopRule) or None, got "
+                                 f"{type(stop).__name__}")
+        if steps < 1:
+            raise ValueError("steps: expected a cap >= 1 with a stop rule, got 0")
     if chunk is not None:
         chunk = check_int(chunk, "chunk")
     if eta is None:
@@ -213,12 +231,19 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     if chunk is None:
         chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
     chunk = min(chunk, n_members)
-    x_tr, y_tr, x_te, y_te = (a.astype(dtype) for a in (x_tr, y_tr, x_te, y_te))
+    mesh = member_mesh()  # None on one device: nothing sharded
+    x_tr, y_tr, x_te, y_te = (replicate(a.astype(dtype), mesh) for a in (x_tr, y_tr, x_te, y_te))
     run = _ensemble_runner(spec, n_in, k, optimizer, batch_size, dtype.name, momentum)
     tx0 = make_optimizer(spec, n_in, k, 1.0, optimizer, dtype, momentum)  # the state's structure does not depend on eta
     eta_arr, data_key, warmup_arr = jnp.asarray(eta, dtype), shuffle_key(seed), jnp.asarray(warmup, jnp.int32)
 
     rec = record_steps(steps, n_record)
+    check_from = {}  # check step -> index in rec of the start of its last quarter
+    if stop is not None:
+        checks, starts = check_steps(stop, steps, warmup)
+        rec = np.union1d(rec, np.concatenate([checks, starts])).astype(np.int64)
+        check_from = {int(c): int(np.searchsorted(rec, q)) for c, q in zip(checks, starts)}
+    drifts, passed = [], []
     train_hist = np.empty((n_members, rec.size))
     test_hist = np.empty((n_members, rec.size))
     alive_hist = np.empty((n_members, rec.size, spec.depth - 1))
@@ -230,9 +255,11 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
               disable=not progress, delay=2.0, leave=False) as bar:
         for lo in range(0, n_members, chunk):
             hi = min(lo + chunk, n_members)
-            params = init_members(spec, n_in, k, np.arange(lo, hi), seed=seed, dtype=dtype)
+            m = hi - lo  # a chunk padded to a multiple of the devices with copies of its last member (dropped)
+            idx = np.concatenate([np.arange(lo, hi), np.full(padded_count(m, mesh) - m, hi - 1)])
+            params = shard_members(init_members(spec, n_in, k, idx, seed=seed, dtype=dtype), mesh)
             state = jax.vmap(tx0.init)(params)
-            t = 0
+            t, drift, ok = 0, float("nan"), False
             for j, r in enumerate(rec):
                 if r > t:
                     params, state = run(params, state, x_tr, y_tr, jnp.asarray(t, jnp.int32),
@@ -240,25 +267,39 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                     bar.update(int(r - t))
                     t = int(r)
                 tr, te, z, alive = _evaluate(spec, params, x_tr, y_tr, x_te, y_te)
-                train_hist[lo:hi, j], test_hist[lo:hi, j] = np.asarray(tr), np.asarray(te)
-                alive_hist[lo:hi, j] = np.asarray(alive)
-                if tol is not None and r < steps and bool(np.all(train_hist[lo:hi, j] < tol)):
+                train_hist[lo:hi, j], test_hist[lo:hi, j] = to_host(tr)[:m], to_host(te)[:m]
+                alive_hist[lo:hi, j] = to_host(alive)[:m]
+                done = tol is not None and r < steps and bool(np.all(train_hist[lo:hi, j] < tol))
+                if int(r) in check_from:
+                    mean = train_hist[lo:hi].mean(axis=0)
+                    drift = relative_fall(mean[check_from[int(r)]], mean[j])
+                    ok = stop.passes(mean[check_from[int(r)]], mean[j], mean[0])
+                    done = done or (ok and r < steps)
+                if done:
                     train_hist[lo:hi, j + 1:] = train_hist[lo:hi, j:j + 1]
                     test_hist[lo:hi, j + 1:] = test_hist[lo:hi, j:j + 1]
                     alive_hist[lo:hi, j + 1:] = alive_hist[lo:hi, j:j + 1]
                     stopped[lo:hi] = t
                     bar.update(int(steps - t))
                     break
-            point[lo:hi] = np.asarray(jnp.mean((z - y_te) ** 2, axis=-1))
+            drifts.append(drift)
+            passed.append(ok)
+            point[lo:hi] = to_host(jnp.mean((z - y_te) ** 2, axis=-1))[:m]
             if keep_outputs:
-                outputs[lo:hi] = np.asarray(z)
+                outputs[lo:hi] = to_host(z)[:m]
     diverged = ~(np.isfinite(test_hist[:, -1]) & np.isfinite(train_hist[:, -1]))
     if diverged.any() and not allow_unstable:  # finite input never gives NaN / inf unless asked for
         raise ValueError(f"eta: training diverged (non-finite losses) for {int(diverged.sum())} of {n_members} "
                          f"members at eta = {eta:g} with {optimizer!r}; expected a smaller learning rate "
                          "(or pass allow_unstable=True to get the non-finite losses back)")
+    record = None
+    if stop is not None:
+        worst = max(drifts, key=lambda d: abs(d) if np.isfinite(d) else np.inf)
+        record = StopRecord(dataclasses.replace(stop, min_steps=max(stop.min_steps, warmup)), steps,
+                            int(stopped.max()), float(worst), all(passed),
+                            float(1.0 - alive_hist[:, -1, -1].mean()) if spec.depth > 1 else 0.0)
     return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
-                          stopped, float(eta), outputs, alive_hist, point)
+                          stopped, float(eta), outputs, alive_hist, point, record)
 
 
 def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, itemsize: int = 4,

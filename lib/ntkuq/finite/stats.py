@@ -12,6 +12,7 @@ import numpy as np
 
 from ntkuq._src.checks import check_int
 from ntkuq.errors import InputTypeError
+from ntkuq.finite.stopping import StopRecord
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class EnsembleResult:
     `stopped_at` holds each member's last trained step.  `alive_history` (M, len(steps), depth - 1) is
     the fraction of each hidden layer's units alive on the training inputs (network.alive_fraction).
     `point_losses` (M, N_T): each member's final loss on each test point (mean over the k outputs).
+    `stopping`: what a stop rule did (`ntkuq.finite.stopping.StopRecord`), None when none was given.
     """
 
     test_losses: np.ndarray
@@ -149,6 +151,7 @@ class EnsembleResult:
     outputs: Optional[np.ndarray] = None
     alive_history: Optional[np.ndarray] = None
     point_losses: Optional[np.ndarray] = None
+    stopping: Optional[StopRecord] = None
 
     def split(self, n_boot: int = 400, seed: int = 0) -> LossSplit:
         """The two parts of sigma_L^2 from the final per-test-point losses (`loss_split`).

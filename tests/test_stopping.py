@@ -1,0 +1,166 @@
+"""The stopping rule of trained ensembles (ntkuq.finite.stopping) and the members sharded over devices."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ntkuq import MLPSpec
+from ntkuq.errors import InputTypeError
+from ntkuq.finite import StopRule, check_steps, member_mesh, padded_count, train_ensemble
+from ntkuq.finite.stopping import relative_fall
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data(n=40, n_test=12, n_in=5, k=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, n_in)), rng.normal(size=(n, k)), rng.normal(size=(n_test, n_in)),
+            rng.normal(size=(n_test, k)))
+
+
+@pytest.mark.parametrize("min_steps,cap,warmup", [(0, 1, 0), (100, 1000, 0), (10, 5000, 300), (900, 500, 0),
+                                                  (7, 8, 0), (1, 37, 3)])
+def test_check_steps(min_steps, cap, warmup):
+    checks, starts = check_steps(StopRule(0.01, min_steps), cap, warmup)
+    assert checks[-1] == cap and np.all(np.diff(checks) > 0)
+    assert checks[0] == min(max(min_steps, warmup, 1), cap)
+    assert np.array_equal(starts, checks - checks // 4)
+    assert np.all(checks[1:-1] <= np.ceil(checks[:-2] * 4 / 3) + 1)  # a third more each time, no big jumps
+
+
+@pytest.mark.parametrize("kwargs", [dict(rtol=0), dict(rtol=1), dict(rtol=-0.1), dict(min_steps=-1),
+                                    dict(atol=0), dict(atol=2.0)])
+def test_rule_refuses_bad_values(kwargs):
+    with pytest.raises(ValueError):
+        StopRule(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(rtol="0.01"), dict(min_steps=1.5), dict(rtol=None)])
+def test_rule_refuses_bad_types(kwargs):
+    with pytest.raises((InputTypeError, ValueError)):
+        StopRule(**kwargs)
+
+
+def test_relative_fall():
+    assert relative_fall(2.0, 1.0) == 1.0 and relative_fall(1.0, 2.0) == -0.5
+    assert np.isnan(relative_fall(np.nan, 1.0)) and np.isnan(relative_fall(1.0, 0.0))
+    rule = StopRule(0.01)
+    assert rule.passes(1.005, 1.0, 10.0) and not rule.passes(1.02, 1.0, 10.0)
+    assert rule.passes(2e-5, 1e-5, 1.0)  # below atol * initial: an interpolating net's loss falling to zero
+    assert not rule.passes(np.nan, 1.0, 1.0) and not rule.passes(1.0, np.inf, 1.0)
+
+
+def _first_passing_check(res, rule, cap):
+    """Recomputed from the histories: the first check step at which the members' mean train loss passes."""
+    mean = res.train_history.mean(axis=0)
+    at = {int(s): j for j, s in enumerate(res.steps)}
+    for c, q in zip(*check_steps(rule, cap)):
+        if rule.passes(mean[at[int(q)]], mean[at[int(c)]], mean[0]):
+            return int(c), relative_fall(mean[at[int(q)]], mean[at[int(c)]])
+    return None, relative_fall(mean[at[int(q)]], mean[at[int(c)]])
+
+
+@pytest.mark.parametrize("width,optimizer", [(2, "gd"), (3, "momentum"), (64, "gd")])
+def test_stops_at_the_first_passing_check(width, optimizer):
+    x, y, xt, yt = _data()
+    rule, cap = StopRule(0.01, 30), 4000
+    res = train_ensemble(MLPSpec(width=width), x, y, xt, yt, n_members=5, steps=cap, optimizer=optimizer,
+                         stop=rule, progress=False)
+    first, drift = _first_passing_check(res, rule, cap)
+    rec = res.stopping
+    assert rec.cap == cap and rec.rule == rule
+    assert rec.converged == (first is not None)
+    assert rec.steps == (first if first is not None else cap)
+    assert np.all(res.stopped_at == rec.steps)
+    assert rec.drift == pytest.approx(drift, rel=1e-12)
+    assert rec.dead_share == pytest.approx(1.0 - res.alive_history[:, -1, -1].mean())
+    assert rec.as_dict()["converged"] == rec.converged and json.dumps(rec.as_dict())
+    if rec.converged and rec.steps < cap:  # the histories keep the stopped values
+        assert np.all(res.train_history[:, -1] == res.train_history[:, list(res.steps).index(rec.steps)])
+
+
+def test_narrow_net_converges_and_a_strict_rule_does_not():
+    x, y, xt, yt = _data()
+    loose = train_ensemble(MLPSpec(width=2), x, y, xt, yt, n_members=4, steps=3000, stop=StopRule(0.05, 10),
+                           progress=False)
+    strict = train_ensemble(MLPSpec(width=2), x, y, xt, yt, n_members=4, steps=300,
+                            stop=StopRule(1e-9, 10, atol=1e-12), progress=False)
+    assert loose.stopping.converged and loose.stopping.steps < 3000
+    assert not strict.stopping.converged and strict.stopping.steps == 300
+    assert abs(strict.stopping.drift) >= 1e-9
+
+
+def test_rule_waits_for_min_steps_and_warmup():
+    x, y, xt, yt = _data()
+    res = train_ensemble(MLPSpec(width=2), x, y, xt, yt, n_members=3, steps=2000, warmup=400,
+                         stop=StopRule(0.5, 100), progress=False)
+    assert res.stopping.steps >= 400 and res.stopping.rule.min_steps == 400
+
+
+def test_same_trajectory_with_and_without_the_rule():
+    x, y, xt, yt = _data()
+    plain = train_ensemble(MLPSpec(width=8), x, y, xt, yt, n_members=3, steps=200, progress=False)
+    ruled = train_ensemble(MLPSpec(width=8), x, y, xt, yt, n_members=3, steps=200, progress=False,
+                           stop=StopRule(1e-9, 10, atol=1e-12))
+    assert plain.stopping is None and ruled.stopping.steps == 200
+    np.testing.assert_allclose(ruled.test_losses, plain.test_losses, rtol=1e-6)
+    np.testing.assert_allclose(ruled.point_losses, plain.point_losses, rtol=1e-6)
+
+
+def test_bad_stop_arguments():
+    x, y, xt, yt = _data()
+    with pytest.raises(InputTypeError, match="stop"):
+        train_ensemble(MLPSpec(width=4), x, y, xt, yt, n_members=2, steps=10, stop=0.01, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        train_ensemble(MLPSpec(width=4), x, y, xt, yt, n_members=2, steps=0, stop=StopRule(), progress=False)
+
+
+def test_one_device_means_no_mesh():
+    assert member_mesh() is None  # the test process sees one CPU device
+    assert padded_count(7, None) == 7
+
+
+_SHARDED = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import jax
+    import ntkuq
+    ntkuq.enable_float64()
+    from ntkuq import MLPSpec
+    from ntkuq.finite import StopRule, member_mesh, padded_count, train_ensemble
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 2))
+    xt, yt = rng.normal(size=(12, 5)), rng.normal(size=(12, 2))
+    out = {"devices": len(jax.devices()), "padded": padded_count(6, member_mesh())}
+    for opt, chunk in (("gd", None), ("momentum", 5)):
+        r = train_ensemble(MLPSpec(width=16), x, y, xt, yt, n_members=6, steps=300, optimizer=opt, chunk=chunk,
+                           stop=StopRule(0.01, 20), keep_outputs=True, progress=False)
+        out[opt] = dict(test=r.test_losses.tolist(), point=r.point_losses.tolist(), outputs=r.outputs.tolist(),
+                        train=r.train_history.tolist(), stop=r.stopping.as_dict())
+    json.dump(out, sys.stdout)
+""")
+
+
+def _run_sharded(devices: int) -> dict:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "PYTHONPATH": str(REPO_ROOT / "lib"), "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_members_sharded_over_four_devices_match_one():
+    one, four = _run_sharded(1), _run_sharded(4)
+    assert one["devices"] == 1 and four["devices"] == 4
+    assert one["padded"] == 6 and four["padded"] == 8  # 6 members on 4 devices: 2 copies, dropped
+    for opt in ("gd", "momentum"):  # chunks of 6 (padded to 8) and of 5 + 1 (padded to 8 and 4)
+        for field in ("test", "point", "outputs", "train"):
+            np.testing.assert_allclose(np.array(four[opt][field]), np.array(one[opt][field]), rtol=1e-5,
+                                       atol=1e-7, err_msg=f"{opt} {field}")
+        assert four[opt]["stop"]["steps"] == one[opt]["stop"]["steps"]
+        assert four[opt]["stop"]["converged"] == one[opt]["stop"]["converged"]
