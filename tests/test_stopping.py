@@ -164,3 +164,49 @@ def test_members_sharded_over_four_devices_match_one():
                                        atol=1e-7, err_msg=f"{opt} {field}")
         assert four[opt]["stop"]["steps"] == one[opt]["stop"]["steps"]
         assert four[opt]["stop"]["converged"] == one[opt]["stop"]["converged"]
+
+
+def test_study_with_the_rule_records_it_and_resumes(tmp_path):
+    from ntkuq.data import TaskData
+    from ntkuq.study import ResultStore, finite_width_study
+    rng = np.random.default_rng(4)
+    data = TaskData("synthetic", rng.normal(size=(60, 6)), rng.normal(size=(60, 2)), rng.normal(size=(15, 6)),
+                    rng.normal(size=(15, 2)), {"kind": "test"})
+    spec = MLPSpec(depth=2, C_b=0.1, width=4)
+    store = ResultStore(tmp_path)
+    rows = finite_width_study(data, spec, [20, 40], members=3, steps=50, optimizer="gd", converge=0.02,
+                              max_steps=3000, store=store)
+    ens = [r for r in rows if r["method"] == "ensemble"]
+    at_t = [r for r in rows if r["method"] == "ntk" and r["steps"] not in (None, -1)]
+    assert len(at_t) == len(ens) == 2
+    for e, inf in zip(ens, at_t):
+        rec = e["params"]["stopping"]
+        assert rec["cap"] == 3000 and rec["min_steps"] == 50 and rec["rtol"] == 0.02
+        assert e["steps"] == rec["steps"] and 50 <= rec["steps"] <= 3000
+        assert rec["converged"] == (rec["steps"] < 3000 or abs(rec["drift"]) < 0.02)
+        assert inf["steps"] == e["steps"]  # the infinite-width ensemble after the steps the members took
+    again = finite_width_study(data, spec, [20, 40], members=3, steps=50, optimizer="gd", converge=0.02,
+                               max_steps=3000, store=store)
+    assert [r["mu"] for r in again] == [r["mu"] for r in rows]
+    plain = finite_width_study(data, spec, [20], members=3, steps=50, optimizer="gd", store=store)
+    assert plain[0]["steps"] == 50 and "stopping" not in plain[0]["params"]  # another key: the rule is opt-in
+    with pytest.raises(ValueError, match="max_steps"):
+        finite_width_study(data, spec, [20], members=3, steps=50, max_steps=100)
+    with pytest.raises(ValueError, match="converge"):
+        finite_width_study(data, spec, [20], members=3, steps=50, converge=1.5)
+
+
+def test_width_sweep_with_the_rule_records_each_width():
+    from ntkuq.finite import default_eta, width_sweep
+    from ntkuq.infinite import loss_stats, ntk_prediction, train_test_kernels
+    x, y, xt, yt = _data(n=24, n_test=8, n_in=3, k=1, seed=2)
+    spec = MLPSpec.critical("relu", depth=2)
+    eta = default_eta(spec, x, 0.5, "momentum", 0.9)
+    inf = loss_stats(ntk_prediction(train_test_kernels(spec, x, xt), y), yt)
+    sw = width_sweep(spec, x, y, xt, yt, [4, 32], members=4, steps=2000, eta=eta, infinite=inf, momentum=0.9,
+                     n_boot=20, stop=StopRule(0.01, 20))
+    for n in (4, 32):
+        rec, split = sw.stopping[n], sw.splits[n]
+        assert 20 <= rec.steps <= 2000 and rec.cap == 2000
+        assert split.var_diag + split.var_offdiag == pytest.approx(sw.stats[n].sigma ** 2, rel=1e-5)  # float32 losses
+    assert sw.history[4].shape[1] == sw.history_steps.size

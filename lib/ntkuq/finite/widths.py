@@ -18,7 +18,8 @@ import numpy as np
 
 from ntkuq._src.checks import check_inputs, check_instance, check_int, check_positive, check_sizes
 from ntkuq.finite.ensembles import require_ensemble_memory, train_ensemble
-from ntkuq.finite.stats import EnsembleStats
+from ntkuq.finite.stats import EnsembleStats, LossSplit
+from ntkuq.finite.stopping import StopRecord, StopRule
 from ntkuq.infinite.lossstats import LossStats
 from ntkuq.spec import MLPSpec
 
@@ -42,6 +43,10 @@ class WidthSweep:
     """Per width the members' test losses at history_steps, (M, len(history_steps))."""
     alive: Optional[Dict[int, np.ndarray]] = None
     """Per width the members' mean fraction of alive units per hidden layer at history_steps, (len, depth - 1)."""
+    splits: Optional[Dict[int, LossSplit]] = None
+    """Per width the two parts of sigma_L^2 (var_diag, var_offdiag) with bootstrap errors (`loss_split`)."""
+    stopping: Optional[Dict[int, StopRecord]] = None
+    """Per width what the stopping rule did (`ntkuq.finite.stopping`); None when the sweep had no rule."""
 
     def values(self, stat: str) -> np.ndarray:
         """mu, sigma or eps at every width.
@@ -96,7 +101,7 @@ class WidthFit:
 def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequence[int], *, members: int,
                 steps: int, eta: float, infinite: LossStats, optimizer: str = "momentum",
                 momentum: Optional[float] = None, seed: int = 0, n_boot: int = 1000, n_record: int = 10,
-                warmup: int = 0, progress: bool = False) -> WidthSweep:
+                warmup: int = 0, stop: Optional[StopRule] = None, progress: bool = False) -> WidthSweep:
     """Train an ensemble of `members` networks at every width and bootstrap its statistics.
 
     Args:
@@ -107,7 +112,7 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
         y_test: the test targets (points x outputs).
         widths: hidden-layer widths n, increasing.
         members: ensemble size M at every width (members' seeds shared across widths).
-        steps: optimizer steps T, as in `train_ensemble`; the same as `infinite`'s.
+        steps: optimizer steps T, as in `train_ensemble` (with `stop`, the cap); the same as `infinite`'s.
         eta: the learning rate, as in `train_ensemble`; the same as `infinite`'s.
         infinite: the exact infinite-width statistics after the same steps (ntk_prediction + loss_stats).
         optimizer: the optimizer (default "momentum"), as in `train_ensemble`; the same as `infinite`'s.
@@ -116,11 +121,13 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
         n_boot: bootstrap resamples (members) per width.
         n_record: log-spaced steps at which the members' test losses are kept (WidthSweep.history).
         warmup: steps of linear warmup, as in `train_ensemble`; the same as `infinite`'s.
+        stop: a StopRule: every width trains until it passes, `steps` being the cap (`train_ensemble`); then
+            `infinite` should be the t = infinity statistics. None (default): exactly `steps` steps.
         progress: progress bars.
 
     Returns:
-        WidthSweep: per width the ensemble's statistics, bootstrap resamples, test-loss histories and alive
-        fractions, beside `infinite`.
+        WidthSweep: per width the ensemble's statistics, bootstrap resamples, test-loss histories, alive
+        fractions, the two parts of sigma_L^2 and (with `stop`) the stopping record, beside `infinite`.
 
     Raises:
         ValueError: fewer than two widths.
@@ -144,18 +151,23 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
                             x_te.shape[0], members, steps=steps, optimizer=optimizer, n_record=n_record,
                             what="width_sweep (its widest ensemble)")  # before training any width
     stats, boot, history, alive = {}, {s: np.empty((n_boot, widths.size)) for s in STATS}, {}, {}
+    splits, stopping = {}, {}
     rng = np.random.default_rng(seed)
     for j, n in enumerate(widths):
         res = train_ensemble(spec.with_width(int(n)), x_train, y_train, x_test, y_test, n_members=members,
                              steps=steps, eta=eta, seed=seed, optimizer=optimizer, momentum=momentum,
-                             n_record=n_record, warmup=warmup, progress=progress)
+                             n_record=n_record, warmup=warmup, stop=stop, progress=progress)
         stats[int(n)] = res.stats(n_boot=n_boot, seed=seed)
+        splits[int(n)] = res.split(seed=seed)
+        if stop is not None:
+            stopping[int(n)] = res.stopping
         history[int(n)] = res.test_history
         alive[int(n)] = res.alive_history.mean(axis=0)
         draws = res.test_losses[rng.integers(0, members, size=(n_boot, members))]
         mu, sigma = draws.mean(axis=1), draws.std(axis=1, ddof=1)
         boot["mu"][:, j], boot["sigma"][:, j], boot["eps"][:, j] = mu, sigma, sigma / mu
-    return WidthSweep(widths, stats, boot, infinite, int(steps), optimizer, res.steps, history, alive)
+    return WidthSweep(widths, stats, boot, infinite, int(steps), optimizer, res.steps, history, alive, splits,
+                      stopping if stop is not None else None)
 
 
 def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:

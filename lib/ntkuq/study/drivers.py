@@ -16,6 +16,7 @@ from ntkuq._src.budget import require_infinite
 from ntkuq._src.checks import check_fraction, check_instance, check_int, check_positive, check_sizes, is_int
 from ntkuq.data.subsets import TaskData
 from ntkuq.finite.ensembles import require_ensemble_memory, train_ensemble
+from ntkuq.finite.stopping import StopRule
 from ntkuq.finite.training import FULL_BATCH, OPTIMIZERS, default_eta
 from ntkuq.infinite.convergence import converged_steps, convergence_bytes
 from ntkuq.infinite.gains import check_optimizer
@@ -105,6 +106,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                        steps: Union[int, str] = "auto", eta_fraction: float = 0.5, optimizer: str = "momentum",
                        momentum: Optional[float] = None, tol: float = 0.01, min_steps: int = 0,
                        batch_size: Optional[int] = None, warmup: int = 0,
+                       converge: Optional[float] = None, max_steps: Optional[int] = None,
                        seed: int = 0, draws: int = 1, store: Optional[ResultStore] = None,
                        with_infinite: bool = True, progress: bool = False) -> List[dict]:
     """Train an ensemble at every size and draw, and beside it the exact infinite-width ensemble.
@@ -130,6 +132,11 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
         batch_size: 'sgd' only.
         warmup: W >= 0 steps of linear warmup (as in `train_ensemble`), followed exactly by the infinite-width
             engine, in the steps-to-convergence rule as well.
+        converge: the stopping rule's tolerance (`ntkuq.finite.StopRule`): train until the members' mean
+            training loss moves by less than `converge` over the last quarter of the steps, after at least T
+            (the steps above) and the warmup, capped at max_steps; the row's `steps` are those taken and its
+            params hold the record (`stopping`: cap, drift, converged, dead-unit share). None (default): T steps.
+        max_steps: the cap with `converge` (default 20 T, at least 1,000).
         seed: initializations.
         draws: training-set draws per size.
         store: resumable result store (rows keyed by what the user chose, never by derived numbers).
@@ -166,6 +173,12 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
         raise ValueError("warmup: only for 'gd', 'momentum', 'nesterov' and 'sgd', got a warmup with 'adam'")
     seed = check_int(seed, "seed", minimum=0)
     draws = check_int(draws, "draws")
+    if converge is not None:
+        check_fraction(converge, "converge")
+    elif max_steps is not None:
+        raise ValueError(f"max_steps: only used with converge (the stopping rule), got {max_steps!r}")
+    if max_steps is not None:
+        max_steps = check_int(max_steps, "max_steps")
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", maximum=sizes[0], what="the smallest training-set size")
     auto = isinstance(steps, str) and steps == "auto"
@@ -195,7 +208,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                           n_test=len(data.x_test), n_pool=len(data.x_train), steps=steps, eta_fraction=eta_fraction,
                           seed=seed, optimizer=optimizer, momentum=mom, draw=draw,
                           tol=tol if auto else None, **({"min_steps": min_steps} if auto and min_steps else {}),
-                          **({"warmup": warmup} if warmup else {}))  # keys of runs without warmup unchanged
+                          **({"warmup": warmup} if warmup else {}),  # keys of runs without warmup unchanged
+                          **({"converge": converge, "max_steps": max_steps} if converge is not None else {}))
             key = point_key(**common, width=spec.width, members=members, batch_size=batch_size)
             keys_inf = {which: point_key(**common, width="inf", at=which) for which in ("T", "inf")}
             want_inf = with_infinite and optimizer in FULL_BATCH
@@ -225,11 +239,18 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                           n_test=len(data.x_test), data=data.info)
             base = dict(task=data.name, n_train=n, optimizer=optimizer, draw=draw, seed=seed, study="finite",
                         device=env["device"], versions=env["versions"])
+            rule = None if converge is None else StopRule(converge, T)
+            cap = None if converge is None else (max_steps if max_steps is not None else max(20 * T, 1000))
             if row is None:
                 start = time.perf_counter()
-                res = train_ensemble(spec, x, y, data.x_test, data.y_test, n_members=members, steps=T, eta=eta,
+                res = train_ensemble(spec, x, y, data.x_test, data.y_test, n_members=members,
+                                     steps=T if rule is None else max(cap, T), eta=eta,
                                      seed=seed, optimizer=optimizer, momentum=mom, batch_size=batch_size,
-                                     warmup=warmup, progress=progress)
+                                     warmup=warmup, stop=rule, progress=progress)
+                if rule is not None:
+                    T, drift_rec = res.stopping.steps, {"stopping": res.stopping.as_dict()}
+                else:
+                    drift_rec = {}
                 st = res.stats(seed=seed)
                 split = res.split(seed=seed)
                 mean_train = res.train_history.mean(axis=0)
@@ -238,7 +259,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                 drift = dict(train_loss=float(mean_train[-1]), train_drift=_last_change(mean_train),
                              test_drift=_last_change(mean_test),
                              drift_from=int(res.steps[-2]) if len(res.steps) > 1 else None,
-                             alive=[float(v) for v in res.alive_history[:, -1].mean(axis=0)])
+                             alive=[float(v) for v in res.alive_history[:, -1].mean(axis=0)], **drift_rec)
                 row = store.put(key, ResultRow(
                     **base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,
                     mu_err=st.mu_err, sigma_err=st.sigma_err, eps_err=st.eps_err, members=members, steps=T,
@@ -246,6 +267,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                     var_offdiag_err=split.var_offdiag_err,
                     wall_s=time.perf_counter() - start + setup_s,
                     member_losses=[float(v) for v in res.test_losses], params={**params, **drift}))
+            elif rule is not None:
+                T = int(row["steps"])  # the steps the stored ensemble took
             rows.append(row)
             if want_inf:
                 for which, t_steps in (("T", T), ("inf", None)):
