@@ -171,7 +171,14 @@ def test_ensemble_trains_until_converged_by_default(files):
     y = prep.apply_y(ya[np.random.default_rng(0).permutation(N_TRAIN)])
     conv = converged_steps(train_test_kernels(spec, x, prep.apply_x(xb)), y, prep.apply_y(yb), tol=0.02,
                            eta=default_eta(spec, x, 0.5, optimizer="momentum", momentum=0.9), max_steps=20000)
-    assert e["converged"] is True and e["steps"] == max(conv.steps, 40)
+    rule = e["stopping"]  # then the stopping rule on the members' mean train loss, from those steps on
+    assert e["converged"] is True and rule["min_steps"] == max(conv.steps, 40) and rule["cap"] == 20000
+    assert e["steps"] == rule["steps"] and rule["min_steps"] <= e["steps"] <= 20000
+    assert rule["converged"] == (e["steps"] < 20000 or abs(rule["drift"]) < 0.01)
+    assert "stopping rule: mean train loss within 1 % over the last quarter" in est.summary()
+    plain = estimate(xa, ya, xb, yb, sizes=[30, 60], standardize="both",
+                     ensemble=EnsembleOptions(members=2, width=8, tol=0.02, min_steps=40, converge=None)).ensemble
+    assert plain["stopping"] is None and plain["steps"] == max(conv.steps, 40)
     drift = e["train_loss_drift"]
     assert drift["to_step"] == e["steps"] and 0 <= drift["from_step"] < drift["to_step"]
     assert abs(e["infinite_same_steps"]["mu_L"] / est.mu_L - 1) <= 0.02

@@ -185,6 +185,7 @@ def test_study_with_the_rule_records_it_and_resumes(tmp_path):
         assert e["steps"] == rec["steps"] and 50 <= rec["steps"] <= 3000
         assert rec["converged"] == (rec["steps"] < 3000 or abs(rec["drift"]) < 0.02)
         assert inf["steps"] == e["steps"]  # the infinite-width ensemble after the steps the members took
+        assert e["params"]["drift_from"] < e["steps"]  # the drift before the stop, not over forward-filled values
     again = finite_width_study(data, spec, [20, 40], members=3, steps=50, optimizer="gd", converge=0.02,
                                max_steps=3000, store=store)
     assert [r["mu"] for r in again] == [r["mu"] for r in rows]

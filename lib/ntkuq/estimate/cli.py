@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", type=_number(0.0, 1.0, lower_open=True), default=0.01,
                    help="relative tolerance of 'converged' (default 0.01)")
     g.add_argument("--max-steps", type=_integer(1), default=20000, help="cap on the converged steps (default 20000)")
+    g.add_argument("--converge", type=_number(0.0, 1.0), default=0.01, metavar="RTOL",
+                   help="with converged steps, keep training until the members' mean train loss moves by less than "
+                   "RTOL over the last quarter of the steps, up to --max-steps (default 0.01; 0: no such rule)")
     g.add_argument("--min-steps", type=_integer(0), default=0, help="train at least this many steps (default 0)")
     g.add_argument("--eta-fraction", type=_number(0.0, 1.0, lower_open=True), default=0.5,
                    help="learning rate as a fraction of the stable maximum")
@@ -185,7 +188,7 @@ def run_estimate(args: argparse.Namespace) -> int:
         ens = EnsembleOptions(members=args.ensemble, width=args.width, steps=args.steps, optimizer=args.optimizer,
                               momentum=None if args.optimizer == "gd" else args.momentum,
                               eta_fraction=args.eta_fraction, tol=args.tol, max_steps=args.max_steps,
-                              min_steps=args.min_steps, seed=args.seed)
+                              min_steps=args.min_steps, seed=args.seed, converge=args.converge or None)
     est = estimate_files(args.train, args.test, target=args.target, depth=args.depth, activation=args.activation,
                          lambda_ratio=args.lambda_ratio, sizes=args.sizes, standardize=args.standardize,
                          quantile_levels=args.quantiles, shuffle=not args.keep_order, seed=args.seed,

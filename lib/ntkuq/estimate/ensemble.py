@@ -8,6 +8,7 @@ import numpy as np
 
 from ntkuq._src.checks import check_fraction, check_int, check_positive
 from ntkuq.finite.ensembles import train_ensemble
+from ntkuq.finite.stopping import StopRule
 from ntkuq.finite.training import default_eta
 from ntkuq.infinite.convergence import converged_steps
 from ntkuq.infinite.gains import check_optimizer
@@ -23,8 +24,10 @@ class EnsembleOptions:
     optimizer 'momentum' (heavy ball, default), 'nesterov' or 'gd', at eta_fraction of its stable
     maximum; steps None means converged: the number of steps after which the infinite-width ensemble's
     mu_L and sigma_L stay within `tol` of t = infinity (ntkuq.infinite.converged_steps), at least
-    min_steps and at most max_steps.  Finite networks may still be training then: the result records the
-    fall of their mean train loss over the last recording interval.
+    min_steps and at most max_steps; then, with `converge`, the members train on until their mean train loss
+    moves by less than `converge` over the last quarter of the steps (`ntkuq.finite.StopRule`), up to
+    max_steps, and the result records what the rule did; without it they may still be training, and the result
+    records the fall of their mean train loss over the last recording interval.
 
     Attributes:
         members: the number of networks trained (default 16, at least 2).
@@ -37,6 +40,8 @@ class EnsembleOptions:
         max_steps: the cap on the converged steps (default 20000).
         min_steps: train at least this many steps (default 0).
         seed: the ensemble's seed (default 0), an integer >= 0.
+        converge: the stopping rule's tolerance with converged steps, in (0, 1) (default 0.01); None: train
+            exactly the converged steps.
 
     Raises:
         ValueError: if optimizer is not 'gd', 'momentum' or 'nesterov', or eta_fraction is not in (0, 1).
@@ -52,8 +57,11 @@ class EnsembleOptions:
     max_steps: int = 20000
     min_steps: int = 0
     seed: int = 0
+    converge: Optional[float] = 0.01
 
     def __post_init__(self) -> None:
+        if self.converge is not None:
+            check_fraction(self.converge, "converge")
 
         check_int(self.members, "members", minimum=2)
         check_int(self.width, "width")
@@ -74,19 +82,21 @@ class EnsembleOptions:
 
 
 def _train_members(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, steps: int, eta: float,
-                   progress: bool):
-    """The one call of the finite-width trainer."""
+                   progress: bool, stop: Optional[StopRule] = None):
+    """The one call of the finite-width trainer (with a stop rule, `steps` is the cap)."""
     return train_ensemble(spec.with_width(opts.width), x, y, x_test, y_test, n_members=opts.members, steps=steps,
                           eta=eta, seed=opts.seed, optimizer=opts.optimizer, momentum=opts.momentum,
-                          progress=progress)
+                          stop=stop, progress=progress)
 
 
 def _drift(res) -> Dict[str, float]:
-    """Relative fall of the members' mean train loss over the last recording interval (0: done training)."""
-    if res.steps.size < 2:
+    """Relative fall of the members' mean train loss over the last recording interval before they stopped."""
+    last = res.steps.size - 1 if res.stopping is None else int(np.searchsorted(res.steps, res.stopping.steps))
+    if last < 1:
         return {"from_step": 0, "to_step": 0, "relative_fall": 0.0}
-    before, after = float(np.mean(res.train_history[:, -2])), float(np.mean(res.train_history[:, -1]))
-    return {"from_step": int(res.steps[-2]), "to_step": int(res.steps[-1]), "relative_fall": 1.0 - after / before}
+    before, after = (float(np.mean(res.train_history[:, j])) for j in (last - 1, last))
+    return {"from_step": int(res.steps[last - 1]), "to_step": int(res.steps[last]),
+            "relative_fall": 1.0 - after / before}
 
 
 def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, *, diag_reg: float = 0.0,
@@ -106,8 +116,9 @@ def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions,
         progress: True shows the trainer's progress bar (default False).
 
     Returns:
-        A JSON-ready dict: the settings, the steps and their rule, eta, the members' mu_L, sigma_L, eps_L with
-        bootstrap errors, their test and train losses, the train-loss drift and "infinite_same_steps".
+        A JSON-ready dict: the settings, the steps and their rule, eta, what the stopping rule did ("stopping",
+        None without it), the members' mu_L, sigma_L, eps_L with bootstrap errors, their test and train losses,
+        the train-loss drift and "infinite_same_steps" (after the steps the members took).
     """
     eta = default_eta(spec, x, opts.eta_fraction, optimizer=opts.optimizer, momentum=opts.momentum)
     kern = train_test_kernels(spec, x, x_test)
@@ -116,14 +127,18 @@ def compare_ensemble(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions,
         conv = converged_steps(kern, y, y_test, eta=eta, optimizer=opts.optimizer, momentum=opts.momentum,
                                tol=opts.tol, max_steps=opts.max_steps, diag_reg=diag_reg)
         steps, converged = max(conv.steps, opts.min_steps), conv.converged
-    res = _train_members(spec, x, y, x_test, y_test, opts, steps, eta, progress)
+    stop = StopRule(opts.converge, steps) if opts.steps is None and opts.converge is not None else None
+    res = _train_members(spec, x, y, x_test, y_test, opts, steps if stop is None else max(steps, opts.max_steps),
+                         eta, progress, stop)
+    if stop is not None:
+        steps = res.stopping.steps
     st = res.stats(seed=opts.seed)
     same = loss_stats(ntk_prediction(kern, y, steps=steps, eta=eta, optimizer=opts.optimizer, momentum=opts.momentum,
                                      diag_reg=diag_reg), y_test)
     return {"optimizer": opts.optimizer, "momentum": opts.momentum, "members": opts.members, "width": opts.width,
             "steps": steps, "steps_rule": "given" if opts.steps is not None else
             f"converged_steps(tol={opts.tol:g}, max_steps={opts.max_steps}), at least {opts.min_steps}",
-            "converged": converged,
+            "converged": converged, "stopping": None if stop is None else res.stopping.as_dict(),
             "eta": eta, "eta_fraction": opts.eta_fraction, "seed": opts.seed, "mu_L": st.mu,
             "mu_L_err": st.mu_err, "sigma_L": st.sigma, "sigma_L_err": st.sigma_err, "eps_L": st.eps,
             "eps_L_err": st.eps_err, "member_losses": [float(v) for v in res.test_losses],

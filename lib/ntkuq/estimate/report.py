@@ -112,6 +112,19 @@ class Estimate:
         return estimate_figure(self)
 
 
+def _stopping_lines(e: Dict[str, object]) -> List[str]:
+    """The stopping rule's record as report lines (none when the ensemble had no rule)."""
+    r = e.get("stopping")
+    if not r:
+        return []
+    drift = "n/a" if r["drift"] is None else f"{100 * r['drift']:.2g} %"
+    verdict = ("converged" if r["converged"] else "NOT converged: stopped at the cap, the networks are still "
+               "training")
+    return [f"  stopping rule: mean train loss within {100 * r['rtol']:g} % over the last quarter of the steps, after "
+            f">= {r['min_steps']} steps, cap {r['cap']}: {verdict} at step {r['steps']} (last-quarter fall {drift}; "
+            f"{100 * r['dead_share']:.0f} % of the last hidden layer's units dead)"]
+
+
 def _g(v: float) -> str:
     return f"{v:.4g}"
 
@@ -190,6 +203,7 @@ def summary_text(est: Estimate) -> str:
         lines += ["", f"finite-width ensemble: {e['members']} nets of width {e['width']}, full-batch {opt} for "
                       f"{e['steps']} steps ({rule}) at eta = {e['eta']:.4g} ({e['eta_fraction']:g} of the stable "
                       f"maximum), seed {e['seed']}",
+                  *_stopping_lines(e),
                   f"  final train loss {_g(e['train_loss'])} (mean over members), fell by "
                   f"{100 * e['train_loss_drift']['relative_fall']:.0f} % from step "
                   f"{e['train_loss_drift']['from_step']} "

@@ -253,12 +253,13 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                     drift_rec = {}
                 st = res.stats(seed=seed)
                 split = res.split(seed=seed)
-                mean_train = res.train_history.mean(axis=0)
-                mean_test = res.test_history.mean(axis=0)
+                last = res.steps.size if rule is None else int(np.searchsorted(res.steps, T)) + 1  # to the stop
+                mean_train = res.train_history[:, :last].mean(axis=0)
+                mean_test = res.test_history[:, :last].mean(axis=0)
                 # relative change over the last recording interval; None (not NaN) where there is none (T = 0)
                 drift = dict(train_loss=float(mean_train[-1]), train_drift=_last_change(mean_train),
                              test_drift=_last_change(mean_test),
-                             drift_from=int(res.steps[-2]) if len(res.steps) > 1 else None,
+                             drift_from=int(res.steps[last - 2]) if last > 1 else None,
                              alive=[float(v) for v in res.alive_history[:, -1].mean(axis=0)], **drift_rec)
                 row = store.put(key, ResultRow(
                     **base, width=spec.width, method="ensemble", mu=st.mu, sigma=st.sigma, eps=st.eps,
