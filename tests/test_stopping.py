@@ -142,6 +142,11 @@ _SHARDED = textwrap.dedent("""
                            stop=StopRule(0.01, 20), keep_outputs=True, progress=False)
         out[opt] = dict(test=r.test_losses.tolist(), point=r.point_losses.tolist(), outputs=r.outputs.tolist(),
                         train=r.train_history.tolist(), stop=r.stopping.as_dict())
+    xw, xtw = rng.normal(size=(20, 60)), rng.normal(size=(12, 60))  # more features than points: in the span
+    r = train_ensemble(MLPSpec(width=8), xw, y[:20], xtw, yt, n_members=5, steps=50, keep_outputs=True,
+                       progress=False)
+    out["span"] = dict(test=r.test_losses.tolist(), point=r.point_losses.tolist(), outputs=r.outputs.tolist(),
+                       train=r.train_history.tolist())
     json.dump(out, sys.stdout)
 """)
 
@@ -164,6 +169,8 @@ def test_members_sharded_over_four_devices_match_one():
                                        atol=1e-7, err_msg=f"{opt} {field}")
         assert four[opt]["stop"]["steps"] == one[opt]["stop"]["steps"]
         assert four[opt]["stop"]["converged"] == one[opt]["stop"]["converged"]
+    for field in ("test", "point", "outputs", "train"):
+        np.testing.assert_allclose(np.array(four["span"][field]), np.array(one["span"][field]), rtol=1e-5, atol=1e-7)
 
 
 def test_study_with_the_rule_records_it_and_resumes(tmp_path):

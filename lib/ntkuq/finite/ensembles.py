@@ -9,7 +9,7 @@ the trainer whose memory it counts) and a run that would not fit is refused, nam
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,7 @@ from ntkuq._src.checks import check_inputs, check_int, check_positive
 from ntkuq.errors import InputTypeError
 from ntkuq.finite.network import layer_sizes
 from ntkuq.finite.sharding import member_mesh, padded_count, replicate, shard_members, to_host
+from ntkuq.finite.span import reduce_inputs, reduce_members, span_basis, use_span
 from ntkuq.finite.stats import EnsembleResult
 from ntkuq.finite.stopping import StopRecord, StopRule, check_steps, relative_fall
 from ntkuq.finite.training import (
@@ -106,7 +107,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                    batch_size: Optional[int] = None, tol: Optional[float] = None, n_record: int = 20,
                    chunk: Optional[int] = None, dtype=jnp.float32, keep_outputs: bool = False,
                    allow_unstable: bool = False, warmup: int = 0, stop: Optional[StopRule] = None,
-                   progress: bool = True) -> EnsembleResult:
+                   span: Union[bool, str] = "auto", progress: bool = True) -> EnsembleResult:
     """Train n_members networks of spec.width for at most `steps` steps and record their losses.
 
     Args:
@@ -135,6 +136,9 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
             by less than stop.rtol over the last quarter of the steps, checked from max(stop.min_steps, warmup)
             on and at the cap `steps`; None (default) trains exactly `steps` steps.  With several chunks the rule
             is applied to each chunk's members apart (pass chunk >= n_members for one decision over all).
+        span: train the first layer in the span of the training inputs (`ntkuq.finite.span`: exact for 'gd',
+            'momentum', 'nesterov' and 'sgd', cheaper when there are more features than training points):
+            "auto" (default) when n_0 > N_D and the optimizer allows it, True to insist, False never.
         progress: show a progress bar.
 
     Returns:
@@ -150,6 +154,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
             larger than N_D for 'sgd', or given for another optimizer; no eta for 'adam'; eta at or above the
             stable maximum, or training that diverged (both unless allow_unstable); steps = 0 with a stop rule.
         InputTypeError: stop is not a StopRule.
+        ValueError: span is not "auto", True or False, or True with 'adam'.
         TooLargeError: the ensemble would not fit in memory (`require_ensemble_memory`).
 
     Example:
@@ -210,6 +215,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                                  f"{type(stop).__name__}")
         if steps < 1:
             raise ValueError("steps: expected a cap >= 1 with a stop rule, got 0")
+    use_span(span, n_in, n_train, optimizer)  # refuses a bad value before anything is computed
     if chunk is not None:
         chunk = check_int(chunk, "chunk")
     if eta is None:
@@ -232,9 +238,16 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
     chunk = min(chunk, n_members)
     mesh = member_mesh()  # None on one device: nothing sharded
+    basis = span_basis(x_tr) if use_span(span, n_in, n_train, optimizer) else None
+    if basis is not None and basis.rank >= n_in:
+        basis = None  # the inputs span every direction: nothing to gain
+    n_fit, x_perp = n_in, None
+    if basis is not None:  # train in the span of the training inputs (ntkuq.finite.span)
+        n_fit = basis.rank
+        x_tr, (x_te, x_perp) = basis.train_coef / basis.scale, reduce_inputs(basis, x_te, dtype)
     x_tr, y_tr, x_te, y_te = (replicate(a.astype(dtype), mesh) for a in (x_tr, y_tr, x_te, y_te))
-    run = _ensemble_runner(spec, n_in, k, optimizer, batch_size, dtype.name, momentum)
-    tx0 = make_optimizer(spec, n_in, k, 1.0, optimizer, dtype, momentum)  # the state's structure does not depend on eta
+    run = _ensemble_runner(spec, n_fit, k, optimizer, batch_size, dtype.name, momentum)
+    tx0 = make_optimizer(spec, n_fit, k, 1.0, optimizer, dtype, momentum)  # its state does not depend on eta
     eta_arr, data_key, warmup_arr = jnp.asarray(eta, dtype), shuffle_key(seed), jnp.asarray(warmup, jnp.int32)
 
     rec = record_steps(steps, n_record)
@@ -257,7 +270,10 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
             hi = min(lo + chunk, n_members)
             m = hi - lo  # a chunk padded to a multiple of the devices with copies of its last member (dropped)
             idx = np.concatenate([np.arange(lo, hi), np.full(padded_count(m, mesh) - m, hi - 1)])
-            params = shard_members(init_members(spec, n_in, k, idx, seed=seed, dtype=dtype), mesh)
+            params, offset = init_members(spec, n_in, k, idx, seed=seed, dtype=dtype), None
+            if basis is not None:
+                params, offset = reduce_members(basis, params, x_perp)
+            params, offset = shard_members(params, mesh), shard_members(offset, mesh)
             state = jax.vmap(tx0.init)(params)
             t, drift, ok = 0, float("nan"), False
             for j, r in enumerate(rec):
@@ -266,7 +282,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                                         jnp.asarray(r - t, jnp.int32), eta_arr, data_key, warmup_arr)
                     bar.update(int(r - t))
                     t = int(r)
-                tr, te, z, alive = _evaluate(spec, params, x_tr, y_tr, x_te, y_te)
+                tr, te, z, alive = _evaluate(spec, params, x_tr, y_tr, x_te, y_te, offset)
                 train_hist[lo:hi, j], test_hist[lo:hi, j] = to_host(tr)[:m], to_host(te)[:m]
                 alive_hist[lo:hi, j] = to_host(alive)[:m]
                 done = tol is not None and r < steps and bool(np.all(train_hist[lo:hi, j] < tol))

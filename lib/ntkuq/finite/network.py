@@ -8,7 +8,7 @@ the empirical NTK sum_params rate * dz/dp dz/dp converges to the analytic Theta 
 from __future__ import annotations
 
 from functools import partial
-from typing import Tuple
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -62,19 +62,23 @@ def init_mlp(spec: MLPSpec, n_in: int, n_out: int, key: Array, dtype=jnp.float32
     return tuple(params)
 
 
-def apply_mlp(spec: MLPSpec, params: Params, x: Array) -> Array:
-    """Forward pass: z^(1) = b + x W, z^(l+1) = b + sigma(z^(l)) W.
+def apply_mlp(spec: MLPSpec, params: Params, x: Array, offset: Optional[Array] = None) -> Array:
+    """Forward pass: z^(1) = b + x W (+ offset), z^(l+1) = b + sigma(z^(l)) W.
 
     Args:
         spec: the architecture (its activation sigma).
         params: one network's parameters (as from `init_mlp`).
         x: inputs, shape (points, features).
+        offset: added to the first preactivation, shape (points, width) (training in the span of the inputs:
+            `ntkuq.finite.span`); None (default) for none.
 
     Returns:
         The last preactivation, the network's outputs, shape (points, n_out).
     """
     act = POINTWISE[spec.activation][0]
     z = x @ params[0][0] + params[0][1]
+    if offset is not None:
+        z = z + offset
     for w, b in params[1:]:
         z = act(z) @ w + b
     return z

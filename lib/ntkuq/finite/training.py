@@ -234,13 +234,16 @@ def _ensemble_runner(spec: MLPSpec, n_in: int, n_out: int, optimizer: str, batch
 
 
 @partial(jax.jit, static_argnames=("spec",))
-def _evaluate(spec: MLPSpec, params: Params, x_tr: Array, y_tr: Array, x_te: Array, y_te: Array):
-    """Per-member train loss (L_train), test loss (L), test outputs and alive fractions on the training inputs."""
-    def one(p):
+def _evaluate(spec: MLPSpec, params: Params, x_tr: Array, y_tr: Array, x_te: Array, y_te: Array, offset=None):
+    """Per-member train loss (L_train), test loss (L), test outputs and alive fractions on the training inputs.
+
+    offset: per member the fixed first-layer offset of the test inputs (training in the span), or None.
+    """
+    def one(p, o):
         """Losses, test outputs and per-layer alive fractions of one member."""
-        z = apply_mlp(spec, p, x_te)
+        z = apply_mlp(spec, p, x_te, o)
         return train_loss(spec, p, x_tr, y_tr), jnp.mean((z - y_te) ** 2), z, alive_fraction(spec, p, x_tr)
-    return jax.vmap(one)(params)
+    return jax.vmap(one, in_axes=(0, None if offset is None else 0))(params, offset)
 
 
 def shuffle_key(seed: int) -> Array:
