@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ntkuq import MLPSpec
+from ntkuq.errors import InputTypeError
 from ntkuq.finite import train_ensemble
 from ntkuq.finite.span import reduce_inputs, span_basis, use_span
 from ntkuq.finite.stopping import StopRule
@@ -57,11 +58,15 @@ def test_auto_uses_the_span_only_with_more_features_than_points():
         _train(True, *wide, **adam)
 
 
-@pytest.mark.parametrize("bad", ["yes", 1, None, 0.5])
+@pytest.mark.parametrize("bad", ["yes", 1, None, 0.5, [True]])
 def test_bad_span_values_are_refused(bad):
     x, y, xt, yt = _data()
-    with pytest.raises(ValueError, match="^span"):
+    with pytest.raises((ValueError, InputTypeError), match="^span"):
         _train(bad, x, y, xt, yt)
+
+
+def test_numpy_bools_are_bools():
+    assert use_span(np.True_, 50, 20, "gd") and not use_span(np.False_, 50, 20, "gd")
 
 
 def test_basis_and_split():

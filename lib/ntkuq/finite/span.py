@@ -24,6 +24,8 @@ from typing import Tuple, Union
 import jax.numpy as jnp
 import numpy as np
 
+from ntkuq.errors import InputTypeError
+
 SPAN_OPTIMIZERS = ("gd", "momentum", "nesterov", "sgd")
 """Optimizers whose updates stay in the span of the gradients with one scalar rate per layer."""
 
@@ -77,8 +79,13 @@ def use_span(span: Union[bool, str], n_in: int, n_train: int, optimizer: str) ->
         True to train in the span.
 
     Raises:
-        ValueError: span not "auto", True or False; span=True with an optimizer outside SPAN_OPTIMIZERS.
+        InputTypeError: span is neither a string nor a bool.
+        ValueError: span is another string than "auto"; span=True with an optimizer outside SPAN_OPTIMIZERS.
     """
+    if isinstance(span, (bool, np.bool_)):
+        span = bool(span)
+    elif not isinstance(span, str):
+        raise InputTypeError(f"span: expected 'auto', True or False, got {type(span).__name__} {span!r}"[:200])
     if span is True:
         if optimizer not in SPAN_OPTIMIZERS:
             raise ValueError(f"span: training in the span of the inputs is exact only for {SPAN_OPTIMIZERS} (Adam's "

@@ -45,9 +45,9 @@ class StopRule:
     atol: float = 1e-4
 
     def __post_init__(self) -> None:
-        check_fraction(self.rtol, "rtol")
-        check_int(self.min_steps, "min_steps", minimum=0)
-        check_fraction(self.atol, "atol")
+        object.__setattr__(self, "rtol", check_fraction(self.rtol, "rtol"))
+        object.__setattr__(self, "min_steps", check_int(self.min_steps, "min_steps", minimum=0))
+        object.__setattr__(self, "atol", check_fraction(self.atol, "atol"))
 
     def passes(self, before: float, after: float, initial: float) -> bool:
         """Whether a check passes: |relative_fall(before, after)| < rtol, or after < atol * initial.

@@ -139,6 +139,10 @@ def width_sweep(spec: MLPSpec, x_train, y_train, x_test, y_test, widths: Sequenc
     check_instance(infinite, "infinite", LossStats, "the infinite-width LossStats (loss_stats)")
     members = check_int(members, "members", minimum=2)
     steps = check_int(steps, "steps", minimum=0)
+    if stop is not None:
+        check_instance(stop, "stop", StopRule, "a StopRule (ntkuq.finite.StopRule) or None")
+        if steps < 1:
+            raise ValueError("steps: expected a cap >= 1 with a stop rule, got 0")
     check_positive(eta, "eta")
     seed = check_int(seed, "seed", minimum=0)
     n_boot = check_int(n_boot, "n_boot", minimum=2)
