@@ -145,16 +145,16 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         An EnsembleResult: the members' final test and train losses, their histories at the recording steps
         (`record_steps`, and with `stop` its check steps and the starts of their last quarters), each member's
         last trained step, the learning rate eta used, the alive fractions, each member's final loss on every
-        test point, with keep_outputs the test outputs (M, N_T, k), and with
-        `stop` its StopRecord (steps taken, final drift, converged, dead-unit share).
+        test point, with keep_outputs the test outputs (M, N_T, k), and with `stop` its StopRecord (steps
+        taken, final drift, converged, dead-unit share).
 
     Raises:
         ValueError: an infinite width; an unknown optimizer; momentum with an optimizer other than 'momentum' or
             'nesterov'; a dtype other than float32 or float64; a warmup with 'adam'; batch_size missing or
             larger than N_D for 'sgd', or given for another optimizer; no eta for 'adam'; eta at or above the
-            stable maximum, or training that diverged (both unless allow_unstable); steps = 0 with a stop rule.
-        InputTypeError: stop is not a StopRule.
-        ValueError: span is not "auto", True or False, or True with 'adam'.
+            stable maximum, or training that diverged (both unless allow_unstable); steps = 0 with a stop rule;
+            span another string than "auto", or True with 'adam'.
+        InputTypeError: stop is not a StopRule, or span neither a string nor a bool.
         TooLargeError: the ensemble would not fit in memory (`require_ensemble_memory`).
 
     Example:
