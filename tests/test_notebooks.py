@@ -25,3 +25,20 @@ def test_every_chapter_has_a_parameters_cell():
     for md in CHAPTERS:
         tagged = [c for c in jupytext.read(md).cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{md.name}: expected one cell tagged 'parameters', found {len(tagged)}"
+
+
+def _executed_notebooks():
+    """The nbval notebooks and every preset's executed notebooks."""
+    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "results").glob("*/notebooks/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", _executed_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_figures_were_drawn(path):
+    """A cell that shows a figure holds its image (a notebook run under a non-inline backend, e.g. MPLBACKEND=Agg,
+    keeps none)."""
+    executed = nbformat.read(path, as_version=4)
+    for cell in executed.cells:
+        if cell.cell_type == "code" and "plt.show()" in cell.source:
+            kinds = {k for o in cell.get("outputs", []) for k in o.get("data", {})}
+            assert "image/png" in kinds, f"{path.name}: a cell calls plt.show() but holds no image; rerun it " \
+                                         "without MPLBACKEND=Agg"

@@ -11,10 +11,12 @@ error over the pool
     sum_i lambda_i / (lambda_i + kappa) = N,   gamma = (1 / N) sum_i lambda_i^2 / (lambda_i + kappa)^2.
 
 The t = infinity NTK ensemble splits mu_L into two such errors (`ntkuq.infinite.lossstats`):
-  - the bias part: the mean predictor is NTK regression of the targets y, so g = y (mean over the k outputs);
-  - the variance part: the initialization noise is NTK regression of a draw f0 of the NNGP prior, whose
-    coefficient powers average to E[g_i^2] = u_i . K u_i / P (K the NNGP kernel on the pool; the theory uses
-    only this diagonal of K in the NTK's eigenbasis).
+
+- the bias part: the mean predictor is NTK regression of the targets y, so g = y (mean over the k outputs);
+- the variance part: the initialization noise is NTK regression of a draw f0 of the NNGP prior, whose
+  coefficient powers average to E[g_i^2] = u_i . K u_i / P (K the NNGP kernel on the pool; the theory uses
+  only this diagonal of K in the NTK's eigenbasis).
+
 mu_L = bias + variance, and the bias share f = bias / mu_L sets the test-set floor of eps_L (the plateau chapter).
 
 Everything is float64; the pool's two kernels and an eigendecomposition are held at once (`spectrum_bytes`).
