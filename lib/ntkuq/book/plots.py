@@ -12,7 +12,8 @@ TASK_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "calorimeter": "calorimet
 def format_pm(value: float, err: float) -> str:
     """'value +- err' with the error to two significant digits and the value to the same decimals.
 
-    Never prints a zero error: 0.0312 +- 0.0004 stays '0.0312 ± 0.00040', not '0.03 ± 0.00'.
+    Never prints a zero error: 0.0312 +- 0.0004 stays '0.03120 ± 0.00040', not '0.03 ± 0.00'; errors below
+    1e-6 share a power of ten with the value: '(4.3000 ± 0.0040)e-3'.
 
     Args:
         value: the number.
@@ -25,8 +26,11 @@ def format_pm(value: float, err: float) -> str:
     if not (np.isfinite(err) and err > 0):
         return f"{value:.3g}"
     decimals = max(0, 1 - int(np.floor(np.log10(err))))
-    if decimals > 4:                                   # an error far below the value's precision
-        return f"{value:.4f} ± {err:.0e}"
+    if decimals > 6:  # a tiny error: one power of ten for both, '(4.3000 ± 0.0040)e-3'
+        exp = int(np.floor(np.log10(abs(value)))) if value != 0 else int(np.floor(np.log10(err)))
+        scale = 10.0 ** exp
+        digits = max(0, 1 - int(np.floor(np.log10(err / scale))))
+        return f"({value / scale:.{digits}f} ± {err / scale:.{digits}f})e{exp}"
     return f"{value:.{decimals}f} ± {err:.{decimals}f}"
 
 
