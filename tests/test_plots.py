@@ -70,7 +70,8 @@ def test_line_styles_choose_markers(ls):
 @pytest.mark.parametrize("value,err,text", [
     (0.0312, 0.0004, "0.03120 ± 0.00040"), (0.08174, 0.000916, "0.08174 ± 0.00092"),
     (1.2465, 0.0089, "1.2465 ± 0.0089"), (123.4, 5.6, "123.4 ± 5.6"), (0.5, 0.25, "0.50 ± 0.25"),
-    (4321.0, 160.0, "4321 ± 160"), (0.0043, 4e-6, "(4.3000 ± 0.0040)e-3"), (0.02, float("nan"), "0.02")])
+    (4321.0, 160.0, "4321 ± 160"), (0.0043, 4e-6, "(4.3000 ± 0.0040)e-3"), (0.02, float("nan"), "0.02"),
+    (0.5, 4.5e-15, "0.5000 ± 4e-15")])
 def test_format_pm_two_significant_digits_of_the_error(value, err, text):
     from ntkuq.book import format_pm
     assert format_pm(value, err) == text

@@ -13,7 +13,8 @@ def format_pm(value: float, err: float) -> str:
     """'value +- err' with the error to two significant digits and the value to the same decimals.
 
     Never prints a zero error: 0.0312 +- 0.0004 stays '0.03120 ± 0.00040', not '0.03 ± 0.00'; errors below
-    1e-6 share a power of ten with the value: '(4.3000 ± 0.0040)e-3'.
+    1e-6 share a power of ten with the value: '(4.3000 ± 0.0040)e-3'; an error below 1e-5 of the value (an
+    exact number) is shown as '0.5000 ± 5e-15'.
 
     Args:
         value: the number.
@@ -26,6 +27,8 @@ def format_pm(value: float, err: float) -> str:
     if not (np.isfinite(err) and err > 0):
         return f"{value:.3g}"
     decimals = max(0, 1 - int(np.floor(np.log10(err))))
+    if value != 0 and err < 1e-5 * abs(value):  # an error far below the value's precision (exact values)
+        return (f"{value:.4f}" if abs(value) >= 1e-3 else f"{value:.4e}") + f" ± {err:.0e}"
     if decimals > 6:  # a tiny error: one power of ten for both, '(4.3000 ± 0.0040)e-3'
         exp = int(np.floor(np.log10(abs(value)))) if value != 0 else int(np.floor(np.log10(err)))
         scale = 10.0 ** exp
