@@ -50,7 +50,7 @@ class StopRule:
         object.__setattr__(self, "atol", check_fraction(self.atol, "atol"))
 
     def passes(self, before: float, after: float, initial: float) -> bool:
-        """Whether a check passes: |relative_fall(before, after)| < rtol, or after < atol * initial.
+        """Whether a check passes: abs(relative_fall(before, after)) < rtol, or after < atol * initial.
 
         Args:
             before: the mean training loss at the start of the last quarter.
