@@ -72,6 +72,7 @@ def test_numpy_bools_are_bools():
 def test_basis_and_split():
     x, _, xt, _ = _data(n=20, n_in=50)
     b = span_basis(x)
+    assert span_basis(x.copy()) is b and span_basis(xt) is not b  # memoized on the inputs' contents
     assert b.rank == 20 and b.scale == pytest.approx(np.sqrt(50 / 20))
     np.testing.assert_allclose(b.q.T @ b.q, np.eye(20), atol=1e-12)
     np.testing.assert_allclose(b.train_coef @ b.q.T, x, atol=1e-12)

@@ -18,8 +18,9 @@ gradient history, which a rotation Q does not preserve, so it is refused there.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Tuple, Union
+from typing import Dict, Tuple, Union
 
 import jax.numpy as jnp
 import numpy as np
@@ -50,8 +51,12 @@ class SpanBasis:
         return int(self.q.shape[1])
 
 
+_BASIS_MEMO: Dict[tuple, SpanBasis] = {}
+"""span_basis results keyed by the inputs' shape and sha1 (a width sweep trains several ensembles on one set)."""
+
+
 def span_basis(x_train) -> SpanBasis:
-    """The orthonormal basis of the span of the training inputs (rows), from an SVD in float64.
+    """The orthonormal basis of the span of the training inputs (rows), from an SVD in float64 (memoized).
 
     Args:
         x_train: the training inputs, shape (N_D, n_0).
@@ -59,11 +64,16 @@ def span_basis(x_train) -> SpanBasis:
     Returns:
         SpanBasis with the right singular vectors whose singular values exceed max(N_D, n_0) * eps * s_max.
     """
-    x = np.asarray(x_train, dtype=np.float64)
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    keep = s > max(x.shape) * np.finfo(np.float64).eps * (s[0] if s.size else 0.0)
-    r = max(int(keep.sum()), 1)
-    return SpanBasis(vt[:r].T.copy(), float(np.sqrt(x.shape[1] / r)), u[:, :r] * s[:r])
+    x = np.ascontiguousarray(x_train, dtype=np.float64)
+    key = (x.shape, hashlib.sha1(x.tobytes()).hexdigest())
+    if key not in _BASIS_MEMO:
+        u, s, vt = np.linalg.svd(x, full_matrices=False)
+        keep = s > max(x.shape) * np.finfo(np.float64).eps * (s[0] if s.size else 0.0)
+        r = max(int(keep.sum()), 1)
+        if len(_BASIS_MEMO) >= 4:
+            _BASIS_MEMO.clear()
+        _BASIS_MEMO[key] = SpanBasis(vt[:r].T.copy(), float(np.sqrt(x.shape[1] / r)), u[:, :r] * s[:r])
+    return _BASIS_MEMO[key]
 
 
 def use_span(span: Union[bool, str], n_in: int, n_train: int, optimizer: str) -> bool:
