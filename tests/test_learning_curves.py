@@ -130,3 +130,112 @@ def test_exponents_of_a_synthetic_power_law_spectrum():
     for first, last in ((0, 100), (10, 12), (10, 200_000), (1.5, 100)):
         with pytest.raises(ValueError, match="^first, last"):
             spectral_exponents(sp, first, last)
+
+
+def _exact_held_out(theta, y, n, reps, rng):
+    """The bias part averaged over random training subsets, over the pool points outside each subset."""
+    total = 0.0
+    for _ in range(reps):
+        s = rng.choice(theta.shape[0], n, replace=False)
+        rest = np.setdiff1d(np.arange(theta.shape[0]), s)
+        a = np.linalg.solve(theta[np.ix_(s, s)], theta[s][:, rest]).T
+        total += np.mean((a @ y[s] - y[rest]) ** 2)
+    return total / reps
+
+
+@pytest.mark.parametrize("n", [40, 200])
+def test_held_out_error_is_that_of_the_points_not_trained(pool, n):
+    """A test set measures the error off the training set: P / (P - N) times the pool's (which counts zeros)."""
+    x, y, theta, k = pool
+    sp = spectrum_from_kernels(theta, k, y)
+    held, over_pool = learning_curve(sp, n, held_out=True), learning_curve(sp, n)
+    assert held.bias[0] == pytest.approx(over_pool.bias[0] * P / (P - n), rel=1e-12)
+    exact = _exact_held_out(theta, y, n, 40, np.random.default_rng(n + 1))
+    assert held.bias[0] == pytest.approx(exact, rel=0.06)
+    assert abs(over_pool.bias[0] / exact - 1) > 0.09  # at N = P / 10 already the factor matters
+
+
+def _power_law_spectrum(modes, a=1.4, b=0.6, c=0.9, population=None):
+    """Modes 1..modes of a power-law population; a pool (population given) folds the power of the modes it
+    cannot resolve into its last mode, as a real pool's eigenbasis does (its powers sum to the population's)."""
+    i = np.arange(1, modes + 1, dtype=np.float64)
+    sp = Spectrum(i ** -a, b * i ** -(b + 1), c * i ** -(c + 1))
+    if population is not None:
+        sp.target_power[-1] += population.target_power[modes:].sum()
+        sp.prior_power[-1] += population.prior_power[modes:].sum()
+    return sp
+
+
+def test_extension_recovers_the_population_from_a_pool():
+    """A pool that holds the first 3,000 modes of a power-law population, extended from modes 30..300, gives the
+    learning curve of the full 2,000,000-mode population, far past the pool."""
+    from ntkuq.infinite.learning_curves import extend_spectrum
+    population = _power_law_spectrum(2_000_000)
+    pool = _power_law_spectrum(3_000, population=population)
+    ext = extend_spectrum(pool, 30, 300, modes=2_000_000, bins=3000)
+    assert not ext.is_pool and ext.modes == pytest.approx(2_000_000, rel=1e-9)
+    assert ext.target_power @ ext.weights == pytest.approx(population.target_power.sum(), rel=1e-3)
+    n = [100, 2_000, 50_000]
+    want, got = learning_curve(population, n), learning_curve(ext, n)
+    tol = [0.01, 0.01, 0.03]  # within 1 % to N = 2,000; 3 % at N = 50,000, 170 times past the fitted modes
+    for field in ("bias", "variance", "kappa"):
+        assert np.all(np.abs(getattr(got, field) / getattr(want, field) - 1) < tol), field
+    cut = learning_curve(Spectrum(*[getattr(ext, f)[:300] for f in ("eigenvalues", "target_power",
+                                                                         "prior_power")], np.ones(300)), 100)
+    assert cut.bias[0] < 0.9 * want.bias[0]  # without the tail the prediction would be far off
+    # a held-out factor does not apply to a population
+    np.testing.assert_array_equal(learning_curve(ext, n, held_out=True).bias, got.bias)
+
+
+def test_extension_and_storage_refuse_bad_inputs(tmp_path):
+    from ntkuq.infinite.learning_curves import extend_spectrum
+    pool = _power_law_spectrum(1000)
+    ext = extend_spectrum(pool, 10, 100, modes=1e5)
+    for kwargs in ({"modes": 50}, {"modes": float("inf")}, {"bins": 3}, {"bins": 10.5}):
+        with pytest.raises(ValueError, match=f"^{next(iter(kwargs))}"):
+            extend_spectrum(pool, 10, 100, **kwargs)
+    with pytest.raises(ValueError, match="^spectrum"):
+        extend_spectrum(ext, 10, 100)
+    with pytest.raises(ValueError, match="^first, last"):
+        extend_spectrum(pool, 10, 1000)
+    with pytest.raises(ValueError, match="^n"):
+        learning_curve(ext, 2e5)
+    with pytest.raises(ValueError, match="only a pool"):
+        ext.save(tmp_path / "x.npz")
+    pool.save(tmp_path / "pool.npz")
+    back = Spectrum.load(tmp_path / "pool.npz")
+    np.testing.assert_array_equal(back.eigenvalues, pool.eigenvalues)
+    np.testing.assert_array_equal(back.prior_power, pool.prior_power)
+    np.savez(tmp_path / "bad.npz", eigenvalues=pool.eigenvalues)
+    with pytest.raises(ValueError, match="not a saved Spectrum"):
+        Spectrum.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "short.npz", eigenvalues=pool.eigenvalues, target_power=pool.target_power[:5],
+             prior_power=pool.prior_power)
+    with pytest.raises(ValueError, match="one length"):
+        Spectrum.load(tmp_path / "short.npz")
+
+
+def test_calibration_picks_the_range_that_matches_the_measurements():
+    """Measurements of a population whose spectrum bends at mode 200: the ranges past the bend match them."""
+    from ntkuq.infinite.learning_curves import calibrate_extension
+    i = np.arange(1, 1_000_001, dtype=np.float64)
+    lam = np.where(i < 200, i ** -1.0, 200.0 ** 0.5 * i ** -1.5)  # a = 1 up to mode 200, then 1.5
+    population = Spectrum(lam, 0.5 * i ** -2.0, 0.2 * i ** -1.8)  # tails i^-1, i^-0.8: hardly cut at 10^6
+    pool = Spectrum(lam[:3000].copy(), population.target_power[:3000].copy(), population.prior_power[:3000].copy())
+    pool.target_power[-1] += population.target_power[3000:].sum()
+    pool.prior_power[-1] += population.prior_power[3000:].sum()
+    n = [300, 1000, 3000, 10_000]
+    mu = learning_curve(population, n).mu
+    cal = calibrate_extension(pool, n, mu, firsts=(10, 300), lasts=(150, 1500), modes=1e6)
+    assert (cal.first, cal.last) == (300, 1500) and cal.mismatch < 0.03
+    assert {t[:2] for t in cal.tried} == {(10, 150), (10, 1500), (300, 1500)}
+    assert cal.tried[0][2] == cal.mismatch and all(t[2] >= cal.mismatch for t in cal.tried)
+    worst = max(t[2] for t in cal.tried)
+    assert worst > 3 * cal.mismatch  # the ranges across the bend miss: the choice matters
+    np.testing.assert_allclose(learning_curve(cal.spectrum, n).mu / mu - 1, 0, atol=cal.mismatch + 1e-12)
+    with pytest.raises(ValueError, match="^n, mu"):
+        calibrate_extension(pool, n, mu[:2])
+    with pytest.raises(ValueError, match="^n, mu"):
+        calibrate_extension(pool, n, -mu)
+    with pytest.raises(ValueError, match="^firsts, lasts"):
+        calibrate_extension(pool, n, mu, firsts=(1000,), lasts=(1500,))

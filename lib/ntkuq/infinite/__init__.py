@@ -35,9 +35,12 @@ from ntkuq.infinite.kernels import (
                                   sq_norms,
 )
 from ntkuq.infinite.learning_curves import (
+    Calibration,
     LearningCurve,
     SpectralExponents,
     Spectrum,
+    calibrate_extension,
+    extend_spectrum,
     learning_curve,
     solve_kappa,
     spectral_exponents,
@@ -75,16 +78,16 @@ from ntkuq.infinite.sweep import (
                                   sweep_bytes,
 )
 
-__all__ = ["Convergence", "EnsemblePrediction", "GeneralizedChi2", "ILL_CONDITIONED", "Kernels", "LearningCurve",
-           "LossStats", "N_QUAD", "OPTIMIZERS", "QUAD_HALF_WIDTH", "QUAD_MAX_NODES", "QUAD_STEP", "SQ_NORM_ROWS",
-           "SpectralExponents", "Spectrum", "SweepPoint", "TrainTestKernels", "assemble_prediction", "auto_nodes",
-           "check_finite_kernels", "check_optimizer", "converged_steps", "convergence_bytes", "deviation_curve",
-           "diag_layers", "direct_sweep_bytes", "eps_floor", "eps_for_test_size", "eps_population", "gain",
-           "kernel_diag", "kernel_matrices_bytes", "kernel_tile", "kernels", "kernels_bytes", "learning_curve",
-           "loss_distribution", "loss_stats", "max_stable_eta", "max_variance", "moments", "nested_sweep",
-           "nested_sweep_direct", "nngp_posterior", "ntk_prediction", "predict", "quad_nodes", "ramp",
-           "require_kernel_matrices", "require_sweep_memory", "residual_factor", "sample_test_losses",
-           "small_a_limit", "solve_kappa", "spectral_exponents", "spectrum", "spectrum_bytes",
-           "spectrum_from_kernels", "sq_norms", "stability_limit", "stable_eta", "sweep_bytes", "sweep_flops",
-           "sweep_peak_words", "sweep_stats", "times_factor_inverse", "train_kernels", "train_test_kernels",
-           "uniform_floor", "unstable_gd_gain", "var_for_test_size"]
+__all__ = ["Calibration", "Convergence", "EnsemblePrediction", "GeneralizedChi2", "ILL_CONDITIONED", "Kernels",
+           "LearningCurve", "LossStats", "N_QUAD", "OPTIMIZERS", "QUAD_HALF_WIDTH", "QUAD_MAX_NODES", "QUAD_STEP",
+           "SQ_NORM_ROWS", "SpectralExponents", "Spectrum", "SweepPoint", "TrainTestKernels", "assemble_prediction",
+           "auto_nodes", "calibrate_extension", "check_finite_kernels", "check_optimizer", "converged_steps",
+           "convergence_bytes", "deviation_curve", "diag_layers", "direct_sweep_bytes", "eps_floor",
+           "eps_for_test_size", "eps_population", "extend_spectrum", "gain", "kernel_diag", "kernel_matrices_bytes",
+           "kernel_tile", "kernels", "kernels_bytes", "learning_curve", "loss_distribution", "loss_stats",
+           "max_stable_eta", "max_variance", "moments", "nested_sweep", "nested_sweep_direct", "nngp_posterior",
+           "ntk_prediction", "predict", "quad_nodes", "ramp", "require_kernel_matrices", "require_sweep_memory",
+           "residual_factor", "sample_test_losses", "small_a_limit", "solve_kappa", "spectral_exponents", "spectrum",
+           "spectrum_bytes", "spectrum_from_kernels", "sq_norms", "stability_limit", "stable_eta", "sweep_bytes",
+           "sweep_flops", "sweep_peak_words", "sweep_stats", "times_factor_inverse", "train_kernels",
+           "train_test_kernels", "uniform_floor", "unstable_gd_gain", "var_for_test_size"]

@@ -3,6 +3,7 @@
 Drivers compute and store points (resumable); tables, power-law fits and the plateau model of eps_L read them.
 """
 from ntkuq.study.drivers import METHOD_LABEL, finite_width_study, infinite_width_study
+from ntkuq.study.forecast import Forecast, forecast
 from ntkuq.study.plateau_model import (
                                        TEST_SIZES,
                                        PlateauModel,
@@ -37,10 +38,11 @@ from ntkuq.study.store import (
 )
 from ntkuq.study.tables import committed_rows, curves, fit_row, fits, last_slope, model_verdicts, select, verdict_curves
 
-__all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "COLUMNS", "INFINITE_WIDTH", "METHOD_LABEL", "PLATEAU_SLOPE", "Plateau",
+__all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "COLUMNS", "Forecast", "INFINITE_WIDTH", "METHOD_LABEL", "PLATEAU_SLOPE",
+           "Plateau",
            "PlateauModel", "PowerLaw", "ResultRow", "ResultStore", "SplitCurve", "TEST_SIZES", "T_INFINITY",
            "bootstrap_curves", "canonical", "checksum", "committed_rows", "curves", "environment", "eps_of",
-           "finite_width_study", "fit_plateau", "fit_power_law", "fit_row", "fits", "infinite_width_study",
+           "finite_width_study", "fit_plateau", "forecast", "fit_power_law", "fit_row", "fits", "infinite_width_study",
            "last_slope", "local_exponents", "model_table", "model_verdicts", "part_ratios", "plateau",
            "plateau_verdict", "point_key", "read_csv", "read_point", "reseal", "seal", "select", "split_curve",
            "to_csv", "verdict_curves", "verify"]
