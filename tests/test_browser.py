@@ -19,14 +19,19 @@ def _unavailable(reason):
     pytest.skip(f"{reason}: the browser checks did NOT run")
 
 
-@pytest.fixture(scope="module")
-def results():
+EDITIONS = {"book": bb.HTML, "student": bb.ROOT / "_build" / "student" / "_build" / "html"}
+"""The two builds of scripts/book.sh: the book, and its student edition (no solutions)."""
+
+
+@pytest.fixture(scope="module", params=sorted(EDITIONS))
+def results(request):
+    html = EDITIONS[request.param]
     exe = bb.find_chromium()
     if not exe:
         _unavailable("chromium not found (apt-get install chromium, or set NTKUQ_CHROMIUM)")
-    if not (bb.HTML / "index.html").exists():
-        _unavailable(f"no built book at {bb.HTML} (run `bash scripts/book.sh` first)")
-    res = bb.check_book(exe)
+    if not (html / "index.html").exists():
+        _unavailable(f"no built {request.param} at {html} (run `bash scripts/book.sh` first)")
+    res = bb.check_book(exe, html)
     assert len(res) >= 10, f"expected every chapter of the book, found {sorted(res)}"
     return res
 

@@ -218,3 +218,19 @@ def test_width_sweep_with_the_rule_records_each_width():
         assert 20 <= rec.steps <= 2000 and rec.cap == 2000
         assert split.var_diag + split.var_offdiag == pytest.approx(sw.stats[n].sigma ** 2, rel=1e-5)  # float32 losses
     assert sw.history[4].shape[1] == sw.history_steps.size
+
+
+def test_describe_stop_names_the_test_that_ended_training():
+    from ntkuq.finite import describe_stop
+    base = {"rtol": 0.01, "atol": 1e-4, "cap": 200_000}
+    assert describe_stop(None) == ""
+    assert describe_stop({**base, "converged": True, "drift": 0.004}) == \
+        "converged: the loss moved < 1% over the last quarter"
+    assert describe_stop({**base, "converged": True, "drift": 0.6}) == \
+        "converged: the loss fell below 0.0001 of its start"
+    assert describe_stop({**base, "converged": True, "drift": None}) == \
+        "converged: the loss fell below 0.0001 of its start"
+    assert describe_stop({**base, "converged": False, "drift": 0.3}) == \
+        "NOT converged: stopped at the cap of 200,000 steps"
+    with pytest.raises(ValueError, match="^record"):
+        describe_stop({"converged": True})

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--optimizer", choices=("momentum", "nesterov", "gd"), default="momentum",
                    help="full-batch optimizer (default momentum: heavy ball)")
     g.add_argument("--momentum", type=_number(0.0, 1.0), default=0.9,
-                   help="beta of momentum / nesterov (default 0.9)")
+                   help="the momentum coefficient beta_m of momentum / nesterov (default 0.9)")
     g.add_argument("--steps", type=_integer(1), default=None,
                    help="training steps (default: converged, i.e. the steps after "
                    "which the infinite-width mu_L and sigma_L stay within --tol of t = infinity)")

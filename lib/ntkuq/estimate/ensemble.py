@@ -91,7 +91,7 @@ def _train_members(spec: MLPSpec, x, y, x_test, y_test, opts: EnsembleOptions, s
 
 def _drift(res) -> Dict[str, float]:
     """Relative fall of the members' mean train loss over the last recording interval before they stopped."""
-    last = res.steps.size - 1 if res.stopping is None else int(np.searchsorted(res.steps, res.stopping.steps))
+    last = res.recorded - 1
     if last < 1:
         return {"from_step": 0, "to_step": 0, "relative_fall": 0.0}
     before, after = (float(np.mean(res.train_history[:, j])) for j in (last - 1, last))

@@ -9,6 +9,7 @@ import numpy as np
 
 from ntkuq.data.userdata import Preprocessing
 from ntkuq.estimate.cost import Cost
+from ntkuq.finite.stopping import describe_stop
 from ntkuq.infinite.lossstats import eps_floor, eps_population
 from ntkuq.spec import MLPSpec
 
@@ -118,10 +119,9 @@ def _stopping_lines(e: Dict[str, object]) -> List[str]:
     if not r:
         return []
     drift = "n/a" if r["drift"] is None else f"{100 * r['drift']:.2g} %"
-    verdict = ("converged" if r["converged"] else "NOT converged: stopped at the cap, the networks are still "
-               "training")
+    verdict = describe_stop(r) + ("" if r["converged"] else ", the networks are still training")
     return [f"  stopping rule: mean train loss within {100 * r['rtol']:g} % over the last quarter of the steps, after "
-            f">= {r['min_steps']} steps, cap {r['cap']}: {verdict} at step {r['steps']} (last-quarter fall {drift}; "
+            f">= {r['min_steps']} steps, cap {r['cap']}: {verdict}; at step {r['steps']} (last-quarter fall {drift}; "
             f"{100 * r['dead_share']:.0f} % of the last hidden layer's units dead)"]
 
 

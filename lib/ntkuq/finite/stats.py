@@ -175,6 +175,17 @@ class EnsembleResult:
         """Number of members M."""
         return int(self.test_losses.shape[0])
 
+    @property
+    def recorded(self) -> int:
+        """How many recorded steps the training reached.
+
+        All of `steps` without a stop rule; with one, those up to and including the step it stopped at (the
+        histories hold copies of the last values after it).
+        """
+        if self.stopping is None:
+            return int(self.steps.size)
+        return int(np.searchsorted(self.steps, self.stopping.steps)) + 1
+
     def stats(self, n_boot: int = 1000, seed: int = 0) -> EnsembleStats:
         """mu_L, sigma_L, eps_L of the final test losses with bootstrap standard errors (needs M >= 2).
 

@@ -12,7 +12,7 @@ The drift recorded is (L(s - floor(s / 4)) - L(s)) / L(s): positive while the lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -113,6 +113,32 @@ class StopRecord:
                 "converged": bool(self.converged), "dead_share": float(self.dead_share)}
 
 
+def describe_stop(record: Optional[Mapping[str, object]]) -> str:
+    """What ended a training run under a stop rule, in words.
+
+    Args:
+        record: a `StopRecord.as_dict()` (as result rows store it), or None for a run without a rule.
+
+    Returns:
+        '' for None; else 'converged: the loss moved < 1% over the last quarter', 'converged: the loss fell below
+        0.0001 of its start' or 'NOT converged: stopped at the cap of N steps'.
+
+    Raises:
+        ValueError: a record without the fields of `StopRecord.as_dict`.
+    """
+    if record is None:
+        return ""
+    missing = {"converged", "drift", "rtol", "atol", "cap"} - set(record)
+    if missing:
+        raise ValueError(f"record: expected a StopRecord.as_dict(), missing {sorted(missing)}")
+    if not record["converged"]:
+        return f"NOT converged: stopped at the cap of {int(record['cap']):,} steps"
+    drift = record["drift"]
+    if drift is not None and abs(float(drift)) < float(record["rtol"]):
+        return f"converged: the loss moved < {float(record['rtol']):.0%} over the last quarter"
+    return f"converged: the loss fell below {float(record['atol']):g} of its start"
+
+
 def check_steps(rule: StopRule, cap: int, warmup: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """The steps at which the rule checks, and for each the start of its last quarter.
 
@@ -155,4 +181,4 @@ def relative_fall(before: float, after: float) -> float:
     return float((before - after) / after)
 
 
-__all__ = ["QUARTER", "StopRecord", "StopRule", "check_steps", "relative_fall"]
+__all__ = ["QUARTER", "StopRecord", "StopRule", "check_steps", "describe_stop", "relative_fall"]

@@ -1,8 +1,8 @@
 """Learning curves from the kernel's spectrum: mu_L of the t = infinity NTK ensemble predicted at any N_D.
 
 On a pool of P points (the population, uniform measure) the NTK Theta has the eigenpairs of Theta / P:
-eigenvalues lambda_i and unit eigenvectors u_i, i.e. eigenfunctions phi_i = sqrt(P) u_i orthonormal under the
-pool's measure.  A function g on the pool has coefficients g_i = <phi_i, g> = u_i . g / sqrt(P), and its mean
+eigenvalues lambda_i and unit eigenvectors u_i, i.e. eigenfunctions psi_i = sqrt(P) u_i orthonormal under the
+pool's measure.  A function g on the pool has coefficients g_i = <psi_i, g> = u_i . g / sqrt(P), and its mean
 square over the pool is sum_i g_i^2.  Kernel regression on N points drawn from the pool has, on average over
 the draw (Bordelon, Canatar and Pehlevan 2020; Canatar, Bordelon and Pehlevan 2021; Simon et al. 2023), the
 error over the pool
@@ -381,7 +381,8 @@ class Calibration:
         spectrum: the extended Spectrum of the best range.
         first: its first fitted mode.
         last: its last fitted mode.
-        mismatch: the largest |predicted / measured - 1| of mu_L over the measured sizes, for the best range.
+        mismatch: the largest relative difference, abs(predicted / measured - 1), of mu_L over the measured
+            sizes, for the best range.
         tried: (first, last, mismatch) of every range tried, best first.
     """
 

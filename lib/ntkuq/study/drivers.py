@@ -253,7 +253,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                     drift_rec = {}
                 st = res.stats(seed=seed)
                 split = res.split(seed=seed)
-                last = res.steps.size if rule is None else int(np.searchsorted(res.steps, T)) + 1  # to the stop
+                last = res.recorded  # the histories up to the stop
                 mean_train = res.train_history[:, :last].mean(axis=0)
                 mean_test = res.test_history[:, :last].mean(axis=0)
                 # relative change over the last recording interval; None (not NaN) where there is none (T = 0)

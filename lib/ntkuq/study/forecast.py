@@ -2,10 +2,11 @@
 
 The learning-curve theory (`ntkuq.infinite.learning_curves`) gives mu_L = bias + variance at any N_D, hence the
 bias share f. The floor coefficient A of eps_L^2 = A / n + B (`plateau_model`) is 2 (1 - f^2) / k for test
-points that are all alike, times a heterogeneity factor h >= 1 for real ones; h is measured at the largest
+points that are all alike, times a heterogeneity factor h for real ones (unequal variances raise it, a bias
+largest where the variance is smallest lowers it); h is measured at the largest
 exact N_D (`A_exact / (2 (1 - f^2) / k)`) and kept. The population part B is a spread over initializations that
 the theory (an average over training sets of a mean error) does not give: it comes from the plateau model's
-power law B = b N_D^-gamma, fitted to the exact sweep and extrapolated. Both are marked as what they are.
+power law B = B_0 N_D^-gamma, fitted to the exact sweep and extrapolated. Both are marked as what they are.
 """
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ class Forecast:
         return np.sqrt(self.A / n + (n - 1) / n * self.B)
 
     def floor_dominates(self, n_test) -> np.ndarray:
-        """Where the floor is the larger part of eps_L(n)^2 (B < A / n): eps_L no longer falls with N_D there.
+        """Where the floor is the larger part of eps_L(n)^2 (B < A / n).
+
+        There eps_L follows the floor, which moves with N_D only as the bias share does.
 
         Args:
             n_test: the test-set size n (>= 1).

@@ -7,7 +7,7 @@ parts") computed at N_T test points, a test set of n points from the same distri
 
 (exact on average for n <= N_T drawn from the N_T points; for larger n it takes the N_T points as the
 population).  A is nearly constant in N_D (it moves only with the bias share of mu_L), B falls with N_D,
-so eps_L(n) stops depending on N_D once B(N_D) < A / n: at N_D*(n), where the fitted B(N_D) = b N_D^-gamma
+so eps_L(n) stops depending on N_D once B(N_D) < A / n: at N_D*(n), where the fitted B(N_D) = B_0 N_D^-gamma
 equals A / n.  `split_curve` builds A and B per N_D from stored rows, `fit_plateau` fits B and A, and
 `PlateauModel` answers, for any n, the onset N_D*(n) and the model's verdict at the largest N_D.
 """
@@ -133,7 +133,7 @@ def split_curve(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Split
 class PlateauModel:
     """The fitted model eps_L(n, N_D)^2 = A(N_D) / n + B(N_D) over the largest decade of N_D.
 
-    B = `population` (a power law b N_D^-gamma with gamma = population.exponent), A = `floor` (a power law
+    B = `population` (a power law B_0 N_D^-gamma with gamma = population.exponent), A = `floor` (a power law
     too, whose exponent is nearly zero when the bias share of mu_L is constant); n_lo..n_hi the decade.
     """
 
