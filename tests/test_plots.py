@@ -51,12 +51,13 @@ def test_table_markdown():
             dict(task="cifar10", alpha=0.4, n=7)]
     text = table_markdown(rows, ["task", "alpha", "n", "missing"], formats={"alpha": "{:.2f}"})
     lines = text.splitlines()
-    assert lines[0] == "| task | alpha | n | missing |"
+    assert lines[0] == "| task | α (of μ_L) | n | missing |"   # the study's names read as words
     assert lines[1] == "|---|---|---|---|"
     assert lines[2] == "| mnist | 0.51 ± 0.01 | 3 |  |"
     assert lines[3] == "| cifar10 | 0.40 | 7 |  |"
     assert table_markdown([], ["a"]) == "| a |\n|---|"
     assert table_markdown([dict(a=1234.5)], ["a"]).splitlines()[2] == "| 1.23e+03 |"
+    assert table_markdown(rows, ["alpha", "n"], headers={"n": "N_D", "alpha": "a"}).splitlines()[0] == "| a | N_D |"
 
 
 @pytest.mark.parametrize("ls", ["-", "--", ":"])

@@ -99,3 +99,21 @@ def test_values_reach_the_notebook_as_literals():
 def test_notebooks_command_refuses_unknown_chapters(capsys, no_execution):
     assert runner.main(["notebooks", "kernelz"]) == 2
     assert "kernelz" in capsys.readouterr().err
+
+
+def test_repo_path_finds_repository_files_from_anywhere(tmp_path, monkeypatch):
+    """A chapter run outside book/ (a downloaded notebook) finds committed files, or says how to get them."""
+    from ntkuq.book import ROOT, repo_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NTKUQ_BOOK_ROOT", raising=False)
+    assert repo_path("../tests/golden/nt_golden.npz") == ROOT / "tests" / "golden" / "nt_golden.npz"
+    clone = tmp_path / "clone"
+    (clone / "results" / "x").mkdir(parents=True)
+    monkeypatch.setenv("NTKUQ_BOOK_ROOT", str(clone))
+    assert repo_path("../results/x") == clone / "results" / "x"        # the named clone comes first
+    (tmp_path / "here.json").write_text("{}")
+    assert str(repo_path("here.json")) == "here.json"   # as given, when it exists
+    with pytest.raises(FileNotFoundError, match="NTKUQ_BOOK_ROOT"):
+        repo_path("../results/not-committed")
+    assert str(repo_path("../results/not-committed", required=False)) == "../results/not-committed"

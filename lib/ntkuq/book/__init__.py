@@ -13,7 +13,17 @@ from ntkuq.book.findings import (
                                  plateau_infinite,
                                  power_laws,
 )
-from ntkuq.book.plots import TASK_COLORS, TASK_NAMES, format_pm, plateau_figure, scaling_figure, table_markdown
+from ntkuq.book.plots import (
+                               COLUMN_INCHES,
+                               MIN_FONT_PT,
+                               TASK_COLORS,
+                               TASK_NAMES,
+                               fit_column,
+                               format_pm,
+                               plateau_figure,
+                               scaling_figure,
+                               table_markdown,
+)
 from ntkuq.book.presets import (
                                  EXTRA_TYPES,
                                  ROOT,
@@ -23,11 +33,13 @@ from ntkuq.book.presets import (
                                  has_code,
                                  load_preset,
                                  parameter_defaults,
+                                 repo_path,
                                  validate_preset,
 )
 from ntkuq.book.prose import plateau_summary
 
-__all__ = ["ALIKE", "DRIFT_TOL", "EXTRA_TYPES", "PULL", "ROOT", "RUNNER_PARAMETERS", "TASK_COLORS", "TASK_NAMES",
-           "chapters", "check_writable", "finite_predicted", "format_pm", "has_code", "load_preset",
-           "ntk_like_nngp", "parameter_defaults", "plateau_figure", "plateau_finite", "plateau_infinite",
-           "plateau_summary", "power_laws", "scaling_figure", "table_markdown", "validate_preset"]
+__all__ = ["ALIKE", "COLUMN_INCHES", "DRIFT_TOL", "EXTRA_TYPES", "MIN_FONT_PT", "PULL", "ROOT", "RUNNER_PARAMETERS",
+           "TASK_COLORS", "TASK_NAMES", "chapters", "check_writable", "finite_predicted", "fit_column", "format_pm",
+           "has_code", "load_preset", "ntk_like_nngp", "parameter_defaults", "plateau_figure", "plateau_finite",
+           "plateau_infinite", "plateau_summary", "power_laws", "repo_path", "scaling_figure", "table_markdown",
+           "validate_preset"]

@@ -56,7 +56,7 @@ def plateau_infinite(models: Mapping[str, PlateauModel], n_max: float,
                      test_sizes: Sequence[int] = TEST_SIZES) -> Dict[str, str]:
     """ε_L independent of N_D at infinite width, from the plateau model per task (`plateau.PlateauModel`).
 
-    The verdict names, per task, the largest test-set size n of `test_sizes` at which the model's verdict is a
+    The verdict names, per task, the largest test-set size n_T of `test_sizes` at which the model's verdict is a
     plateau at the largest N_D, and says whether the population part still falls.
 
     Args:
@@ -75,7 +75,7 @@ def plateau_infinite(models: Mapping[str, PlateauModel], n_max: float,
     falls = all(p.exponent > PULL * (p.exponent_err if np.isfinite(p.exponent_err) else 0) for p in gam.values())
     numbers = ("population part B ∝ N_D^-γ, γ = " + ", ".join(f"{k} {format_pm(p.exponent, p.exponent_err)}"
                                                            for k, p in gam.items())
-               + "; floor √(A/n) at n = 1,000: " + ", ".join(f"{k} {np.sqrt(m.floor(m.n_hi) / 1000):.3f}"
+               + "; floor √(A/n_T) at n_T = 1,000: " + ", ".join(f"{k} {np.sqrt(m.floor(m.n_hi) / 1000):.3f}"
                                                             for k, m in models.items()))
     if not any(largest.values()):
         verdict = f"does not hold at N_D = {n_max:,.0f} for any test-set size from {test_sizes[0]:,}"

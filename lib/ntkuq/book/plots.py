@@ -9,6 +9,57 @@ TASK_COLORS = {"mnist": "tab:blue", "cifar10": "tab:red", "calorimeter": "tab:gr
 TASK_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "calorimeter": "calorimeter"}
 
 
+COLUMN_INCHES = 6.3
+"""The book's text column (633 px in a 1280 px window) in inches of a 100 dpi figure: wider images are shrunk."""
+MIN_FONT_PT = 9.5
+"""The smallest font of a figure drawn `COLUMN_INCHES` wide: 9.5 pt at 100 dpi is 13 px, 9.9 pt as shown."""
+
+
+def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FONT_PT):
+    """Make a figure readable in the book's column: no text below `min_pt`, and no wider than the column.
+
+    A figure wider than the column is shown shrunk, and its text with it (an 11-inch figure's 10 pt legend
+    shows at 6.7 pt). So every text (titles, labels, tick labels, legends, annotations) is raised to at least
+    `min_pt`, and the figure is shrunk until what is saved (its tight bounding box, legends outside the axes
+    included) is at most `column_inches` wide, its layout redone if it had one.
+
+    Args:
+        fig: the matplotlib figure.
+        column_inches: the width it may take, in inches at the figure's dpi of 100 (default `COLUMN_INCHES`).
+        min_pt: the smallest font size, in points (default `MIN_FONT_PT`).
+
+    Returns:
+        The figure, changed in place.
+    """
+    from matplotlib.text import Text
+
+    def raise_fonts():
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                for which in ("major", "minor"):
+                    ticks = axis.get_ticklabels(which=which)
+                    if ticks and ticks[0].get_fontsize() < min_pt:
+                        axis.set_tick_params(which=which, labelsize=min_pt)
+        for t in fig.findobj(Text):
+            if t.get_text() and t.get_fontsize() < min_pt:
+                t.set_fontsize(min_pt)
+
+    tight = fig.get_layout_engine() is not None
+    for _ in range(6):
+        fig.canvas.draw()
+        raise_fonts()
+        if tight:
+            fig.get_layout_engine().execute(fig)
+        fig.canvas.draw()
+        width = fig.get_tightbbox(fig.canvas.get_renderer()).width
+        if width <= column_inches * 1.01:
+            break
+        w, h = fig.get_size_inches()
+        shrink = max(column_inches / width, 0.6)
+        fig.set_size_inches(w * shrink, h * (1 + shrink) / 2)   # the height shrinks less: text needs room
+    return fig
+
+
 def format_pm(value: float, err: float) -> str:
     """'value +- err' with the error to two significant digits and the value to the same decimals.
 
@@ -115,19 +166,36 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
     return fig
 
 
-def table_markdown(rows: List[dict], columns: Sequence[str], formats: Optional[Dict[str, str]] = None) -> str:
+HEADERS: Dict[str, str] = {
+    "alpha": "α (of μ_L)",
+    "beta": "β (of σ_L)",
+    "eps_slope": "slope of ε_L, largest decade",
+    "eps_plateau": "mean ε_L, largest decade",
+    "last_slope": "slope of ε_L, two largest N_D",
+    "decade": "largest decade of N_D",
+    "eps ratio": "ε_L finite / infinite",
+    "draws": "draws",
+}
+"""Readable headers for the column names that the study's rows use (`ntkuq.study.fit_row`)."""
+
+
+def table_markdown(rows: List[dict], columns: Sequence[str], formats: Optional[Dict[str, str]] = None,
+                   headers: Optional[Dict[str, str]] = None) -> str:
     """A markdown table of rows (dicts); value +- error where a column has a matching *_err column.
 
     Args:
         rows: the table's rows, column name -> value (missing values are left empty).
         columns: the columns shown, in order.
         formats: column name -> format string for its float values (default "{:.3g}").
+        headers: column name -> the header shown; columns it does not name use `HEADERS`, then their own
+            name.
 
     Returns:
         The table as markdown text.
     """
     formats = formats or {}
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    shown = {**HEADERS, **(headers or {})}
+    lines = ["| " + " | ".join(shown.get(c, c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         cells = []
         for c in columns:
@@ -146,15 +214,15 @@ def table_markdown(rows: List[dict], columns: Sequence[str], formats: Optional[D
 
 def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_sizes: Sequence[int],
                    title: str = ""):
-    """eps_L against N_D for several test-set sizes n, one panel per curve, from `plateau.SplitCurve`s.
+    """eps_L against N_D for several test-set sizes n_T, one panel per curve, from `plateau.SplitCurve`s.
 
-    Per n the curve's eps_L(n) (points and line), its floor sqrt(A / n) (dashed, same colour), and the
+    Per n_T the curve's eps_L(n_T) (points and line), its floor sqrt(A / n_T) (dashed, same colour), and the
     population part sqrt(B) (black); with a model, the fitted B(N_D) over its decade (grey) and the onsets
-    N_D*(n) inside the plotted range (triangles).
+    N_D*(n_T) inside the plotted range (triangles).
 
     Args:
         panels: (title, curve, model or None) per panel.
-        test_sizes: the test-set sizes n, one curve each.
+        test_sizes: the test-set sizes n_T, one curve each.
         title: the figure's title (default none).
 
     Returns:
@@ -169,14 +237,14 @@ def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_
     for ax, (name, c, model) in zip(axes.ravel(), panels):
         for n, col in zip(test_sizes, colors):
             extra = " (beyond $N_T$)" if n > c.n_test else ""
-            ax.plot(c.n, c.eps(n), "o-", color=col, ms=3.5, lw=1.2, label=f"$n$ = {n:,}{extra}")
+            ax.plot(c.n, c.eps(n), "o-", color=col, ms=3.5, lw=1.2, label=f"$n_T$ = {n:,}{extra}")
             ax.plot(c.n, c.eps_floor(n), "--", color=col, lw=0.9)
             if model is not None:
                 onset = model.onset(n)
                 if c.n.min() <= onset <= c.n.max():
                     ax.plot([onset], [float(np.sqrt(2 * model.floor(onset) / n))], "v", color=col, ms=7)
         ax.errorbar(c.n, c.eps_population, yerr=0.5 * c.B_err / np.maximum(c.eps_population, 1e-300),
-                    fmt="s-", color="black", ms=3.5, lw=1.2, capsize=2, label=r"population, $n\to\infty$")
+                    fmt="s-", color="black", ms=3.5, lw=1.2, capsize=2, label=r"population, $n_T\to\infty$")
         if model is not None:
             grid = np.geomspace(model.n_lo, model.n_hi, 30)
             ax.plot(grid, np.sqrt(model.population(grid)), color="0.55", lw=3, alpha=0.5, zorder=0,
@@ -197,4 +265,5 @@ def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_
     return fig
 
 
-__all__ = ["TASK_COLORS", "TASK_NAMES", "format_pm", "plateau_figure", "scaling_figure", "table_markdown"]
+__all__ = ["COLUMN_INCHES", "MIN_FONT_PT", "TASK_COLORS", "TASK_NAMES", "fit_column", "format_pm", "plateau_figure",
+           "scaling_figure", "table_markdown"]

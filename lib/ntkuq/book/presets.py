@@ -6,9 +6,10 @@ validated before anything runs.
 from __future__ import annotations
 
 import ast
+import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Tuple, Union
 
 import yaml
 
@@ -16,6 +17,44 @@ from ntkuq.errors import PresetError
 
 ROOT = Path(__file__).resolve().parents[3]
 """The repository root (this file lives in lib/ntkuq/book/)."""
+
+
+def repo_path(path: Union[str, os.PathLike], required: bool = True) -> Path:
+    """A file or folder of the book's repository (committed results, reference values), from wherever a chapter runs.
+
+    The chapters name repository files relative to `book/` ("../results/paper/points"). Run from `book/` (the
+    build; papermill with `--cwd book`) the path is used as it is. A chapter downloaded as a notebook and run
+    elsewhere finds it under `NTKUQ_BOOK_ROOT` (the folder of a clone of the repository), else under the
+    repository the package was installed from (an editable install).
+
+    Args:
+        path: the path as the chapter names it, relative to `book/` or absolute.
+        required: raise when it is found nowhere (default); False returns `path` unchanged instead, for
+            chapters that say themselves what is missing.
+
+    Returns:
+        The path that exists.
+
+    Raises:
+        FileNotFoundError: when `required` and the path is found nowhere; the message says how to provide it.
+    """
+    given = Path(path)
+    if given.exists():
+        return given
+    parts = list(given.parts)
+    while parts and parts[0] == "..":
+        parts = parts[1:]
+    relative = Path(*parts) if parts and not given.is_absolute() else None
+    roots = list(dict.fromkeys(Path(r) for r in (os.environ.get("NTKUQ_BOOK_ROOT"), ROOT) if r))
+    for root in roots if relative is not None else []:
+        if (root / relative).exists():
+            return root / relative
+    if not required:
+        return given
+    raise FileNotFoundError(
+        f"{path} is not here: it is part of the book's repository (committed results and reference values), not "
+        f"of the ntkuq package. Run this notebook from the book/ folder of a clone of the repository, or set "
+        f"NTKUQ_BOOK_ROOT to the clone's folder (looked under: {', '.join(str(r) for r in roots) or 'nothing'}).")
 
 
 def chapters(root: Path = ROOT) -> List[Path]:
@@ -206,4 +245,4 @@ def check_writable(folder: Path) -> None:
 
 
 __all__ = ["EXTRA_TYPES", "ROOT", "RUNNER_PARAMETERS", "chapters", "check_writable", "has_code", "load_preset",
-           "parameter_defaults", "validate_preset"]
+           "parameter_defaults", "repo_path", "validate_preset"]

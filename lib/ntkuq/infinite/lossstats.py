@@ -7,7 +7,7 @@ residual R = m - Y_test the quadratic-form moments give exactly
     sigma_L^2 = ( 2 k ||S||_F^2 + 4 sum_i R_i^T S R_i ) / (N_T k)^2
 
 sigma_L^2 is a double sum over test points d, d'; its terms with d = d' (var_diag) and d != d' (var_offdiag)
-add up like N_T and N_T^2 terms, so one computation at N_T gives eps_L for any test-set size n <= N_T drawn
+add up like N_T and N_T^2 terms, so one computation at N_T gives eps_L for any test-set size n_T <= N_T drawn
 from the same points (`eps_at`): a floor N_T var_diag / n and a population part (science.md, "The two parts").
 The whole distribution of L (a generalized chi-square variable) is in `ntkuq.infinite.distribution`.
 """
@@ -71,7 +71,7 @@ class LossStats:
             n: the test-set size, 1 <= n <= N_T (an array gives an array).
 
         Returns:
-            eps_L(n), a float or an array.
+            eps_L(n_T), a float or an array.
         """
         return eps_for_test_size(self.mu, self.var_diag, self.var_offdiag, self.n_test, n)
 
@@ -105,7 +105,7 @@ def _test_size(n, n_test) -> np.ndarray:
 
 
 def var_for_test_size(var_diag, var_offdiag, n_test, n):
-    """Expected sigma_L^2 of a test set of n points drawn without replacement from N_T = n_test points.
+    """Expected sigma_L^2 of a test set of n_T points drawn without replacement from N_T = n_test points.
 
     E[sigma_L^2(n)] = (N_T / n) var_diag + (n - 1) N_T / (n (N_T - 1)) var_offdiag   (science.md).
 
@@ -139,7 +139,7 @@ def eps_for_test_size(mu, var_diag, var_offdiag, n_test, n):
         n: the smaller test-set size, as in `var_for_test_size`.
 
     Returns:
-        eps_L(n), a float or an array.
+        eps_L(n_T), a float or an array.
 
     Raises:
         ValueError: mu_L <= 0, or the arguments of `var_for_test_size` out of range.
@@ -175,9 +175,9 @@ def eps_population(mu, var_offdiag, n_test):
 
 
 def eps_floor(mu, var_diag, n_test, n):
-    """The test-set floor of eps_L at n test points: sqrt(N_T var_diag / n) / mu_L (arguments as above).
+    """The test-set floor of eps_L at n_T test points: sqrt(N_T var_diag / n_T) / mu_L (arguments as above).
 
-    eps_L(n)^2 = eps_floor(n)^2 + (n - 1) / n eps_population^2, so the floor is what remains when the
+    eps_L(n_T)^2 = eps_floor(n)^2 + (n - 1) / n eps_population^2, so the floor is what remains when the
     population part is negligible.
 
     Args:

@@ -1,7 +1,7 @@
 """Forecasts past the exact sweeps: mu_L, its bias share, and the two parts of eps_L^2 they imply.
 
 The learning-curve theory (`ntkuq.infinite.learning_curves`) gives mu_L = bias + variance at any N_D, hence the
-bias share f. The floor coefficient A of eps_L^2 = A / n + B (`plateau_model`) is 2 (1 - f^2) / k for test
+bias share f. The floor coefficient A of eps_L^2 = A / n_T + B (`plateau_model`) is 2 (1 - f^2) / k for test
 points that are all alike, times a heterogeneity factor h for real ones (unequal variances raise it, a bias
 largest where the variance is smallest lowers it); h is measured at the largest
 exact N_D (`A_exact / (2 (1 - f^2) / k)`) and kept. The population part B is a spread over initializations that
@@ -39,10 +39,10 @@ class Forecast:
     B: np.ndarray
 
     def floor(self, n_test) -> np.ndarray:
-        """The floor sqrt(A / n) of eps_L for a test set of n_test points.
+        """The floor sqrt(A / n_T) of eps_L for a test set of n_test points.
 
         Args:
-            n_test: the test-set size n (>= 1).
+            n_test: the test-set size n_T (>= 1).
 
         Returns:
             The floor at every N_D.
@@ -50,10 +50,10 @@ class Forecast:
         return np.sqrt(self.A / _test_size(n_test))
 
     def eps(self, n_test) -> np.ndarray:
-        """eps_L(n) = sqrt(A / n + (n - 1) / n B).
+        """eps_L(n_T) = sqrt(A / n_T + (n_T - 1) / n_T B).
 
         Args:
-            n_test: the test-set size n (>= 1).
+            n_test: the test-set size n_T (>= 1).
 
         Returns:
             eps_L at every N_D.
@@ -62,12 +62,12 @@ class Forecast:
         return np.sqrt(self.A / n + (n - 1) / n * self.B)
 
     def floor_dominates(self, n_test) -> np.ndarray:
-        """Where the floor is the larger part of eps_L(n)^2 (B < A / n).
+        """Where the floor is the larger part of eps_L(n_T)^2 (B < A / n_T).
 
         There eps_L follows the floor, which moves with N_D only as the bias share does.
 
         Args:
-            n_test: the test-set size n (>= 1).
+            n_test: the test-set size n_T (>= 1).
 
         Returns:
             A boolean array over N_D.

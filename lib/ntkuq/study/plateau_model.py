@@ -1,15 +1,15 @@
-"""What sets the plateau of eps_L: the test-set floor A / n and the population part B(N_D).
+"""What sets the plateau of eps_L: the test-set floor A / n_T and the population part B(N_D).
 
 With the two parts of sigma_L^2 (`lossstats.LossStats.var_diag`, `var_offdiag`; science.md, "The two
-parts") computed at N_T test points, a test set of n points from the same distribution has
+parts") computed at N_T test points, a test set of n_T points from the same distribution has
 
-    eps_L(n)^2 = A / n + (n - 1) / n  B,     A = N_T var_diag / mu_L^2,   B = N_T var_offdiag / ((N_T - 1) mu_L^2)
+    eps_L(n_T)^2 = A / n_T + (n_T - 1) / n_T  B,   A = N_T var_diag / mu_L^2,   B = N_T var_offdiag / ((N_T - 1) mu_L^2)
 
-(exact on average for n <= N_T drawn from the N_T points; for larger n it takes the N_T points as the
+(exact on average for n_T <= N_T drawn from the N_T points; for larger n_T it takes the N_T points as the
 population).  A is nearly constant in N_D (it moves only with the bias share of mu_L), B falls with N_D,
-so eps_L(n) stops depending on N_D once B(N_D) < A / n: at N_D*(n), where the fitted B(N_D) = B_0 N_D^-gamma
-equals A / n.  `split_curve` builds A and B per N_D from stored rows, `fit_plateau` fits B and A, and
-`PlateauModel` answers, for any n, the onset N_D*(n) and the model's verdict at the largest N_D.
+so eps_L(n_T) stops depending on N_D once B(N_D) < A / n_T: at N_D*(n_T), where the fitted B(N_D) = B_0 N_D^-gamma
+equals A / n_T.  `split_curve` builds A and B per N_D from stored rows, `fit_plateau` fits B and A, and
+`PlateauModel` answers, for any n_T, the onset N_D*(n_T) and the model's verdict at the largest N_D.
 """
 from __future__ import annotations
 
@@ -44,13 +44,13 @@ class SplitCurve:
     B_boot: Optional[np.ndarray] = None
 
     def eps(self, n_test) -> np.ndarray:
-        """eps_L per N_D for a test set of n_test points: sqrt(A / n + (n - 1) / n B) (n >= 1).
+        """eps_L per N_D for a test set of n_test points: sqrt(A / n_T + (n_T - 1) / n_T B) (n_T >= 1).
 
         Args:
-            n_test: the test-set size n (>= 1).
+            n_test: the test-set size n_T (>= 1).
 
         Returns:
-            eps_L(n) at every N_D of the curve.
+            eps_L(n_T) at every N_D of the curve.
 
         Raises:
             ValueError: n_test is below 1.
@@ -66,10 +66,10 @@ class SplitCurve:
         return np.sqrt(np.maximum(self.B, 0.0))
 
     def eps_floor(self, n_test) -> np.ndarray:
-        """The floor sqrt(A / n) at n test points.
+        """The floor sqrt(A / n_T) at n_T test points.
 
         Args:
-            n_test: the test-set size n.
+            n_test: the test-set size n_T.
 
         Returns:
             The floor at every N_D of the curve.
@@ -144,13 +144,13 @@ class PlateauModel:
     n_test: int
 
     def onset(self, n_test) -> float:
-        """N_D*(n): the training-set size where B(N_D) = A(N_D) / n (inf when B does not fall faster than A).
+        """N_D*(n_T): the training-set size where B(N_D) = A(N_D) / n_T (inf when B does not fall faster than A).
 
         Args:
-            n_test: the test-set size n.
+            n_test: the test-set size n_T.
 
         Returns:
-            The onset N_D*(n), or inf.
+            The onset N_D*(n_T), or inf.
         """
         g = self.population.exponent - self.floor.exponent
         if not g > 0:
@@ -158,13 +158,13 @@ class PlateauModel:
         return float((self.population.amplitude * float(n_test) / self.floor.amplitude) ** (1.0 / g))
 
     def slope(self, n_test, n_train: Optional[float] = None):
-        """The model's log-log slope of eps_L(n) in N_D at n_train (default the largest N_D), and its error.
+        """The model's log-log slope of eps_L(n_T) in N_D at n_train (default the largest N_D), and its error.
 
-        The slope is (1/2) (-a A / n - gamma B) / (A / n + B) with A ~ N_D^-a, B ~ N_D^-gamma; its error comes
+        The slope is (1/2) (-a A / n_T - gamma B) / (A / n_T + B) with A ~ N_D^-a, B ~ N_D^-gamma; its error comes
         from the exponents' errors.
 
         Args:
-            n_test: the test-set size n.
+            n_test: the test-set size n_T.
             n_train: the training-set size N_D (None, the default: the largest N_D of the fit).
 
         Returns:
@@ -179,10 +179,10 @@ class PlateauModel:
         return float(s), float(err)
 
     def verdict(self, n_test) -> str:
-        """`scaling.plateau_verdict` of the model's slope at the largest N_D for a test set of n points.
+        """`scaling.plateau_verdict` of the model's slope at the largest N_D for a test set of n_T points.
 
         Args:
-            n_test: the test-set size n.
+            n_test: the test-set size n_T.
 
         Returns:
             'plateau', 'still falling' or 'rising'.
@@ -190,14 +190,14 @@ class PlateauModel:
         return plateau_verdict(*self.slope(n_test))
 
     def floor_share(self, n_test, n_train: Optional[float] = None) -> float:
-        """The floor's share of eps_L(n)^2 at n_train (default the largest N_D).
+        """The floor's share of eps_L(n_T)^2 at n_train (default the largest N_D).
 
         Args:
-            n_test: the test-set size n.
+            n_test: the test-set size n_T.
             n_train: the training-set size N_D (None, the default: the largest N_D of the fit).
 
         Returns:
-            (A / n) / (A / n + B), between 0 and 1.
+            (A / n_T) / (A / n_T + B), between 0 and 1.
         """
         nd = self.n_hi if n_train is None else float(n_train)
         a_n = self.floor(nd) / float(n_test)
@@ -228,7 +228,7 @@ def fit_plateau(curve: SplitCurve, decades: float = 1.0) -> PlateauModel:
 
 def model_table(name: str, label: str, curve: SplitCurve, model: PlateauModel,
                 test_sizes: Sequence[int] = TEST_SIZES) -> Dict[str, object]:
-    """One row of the chapter's table: gamma (B's exponent), A, and per n the onset N_D*(n) and verdict.
+    """One row of the chapter's table: gamma (B's exponent), A, and per n the onset N_D*(n_T) and verdict.
 
     Args:
         name: the task's name shown in the table.

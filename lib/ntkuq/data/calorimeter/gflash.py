@@ -3,13 +3,16 @@
 From G. Grindhammer and S. Peters, "The parameterized simulation of electromagnetic showers in
 homogeneous and sampling calorimeters", hep-ex/0001020 (Proc. Int. Conf. on Monte Carlo Simulation
 in High Energy and Nuclear Physics, Tallahassee 1993), with the coefficients derived in the book's
-chapter "The three tasks: MNIST, CIFAR-10 and a simulated calorimeter" (book/data.md, section "The
-shower model").  They agree with Geant4's ``GFlashHomoShowerParameterisation`` defaults except k4's
-ln E slope, for which the chapter (after the paper) gives 0.0421 and Geant4's tuning class 0.0412
-(0.0421 is used here; the difference changes R_T by at most ~1 % for tau <= 3 at 100 GeV).
+chapter "A simulated calorimeter" (book/calorimeter.md, section "The shower model").  They agree with
+Geant4's ``GFlashHomoShowerParameterisation`` defaults except k4's ln E slope, for which the chapter
+(after the paper) gives 0.0421 and Geant4's tuning class 0.0412 (0.0421 is used here; the difference
+changes R_T by at most ~1 % for tau <= 3 at 100 GeV).
 
 Notation: E the electron energy in GeV, y = E / E_c, Z the effective atomic number, t the depth
-in radiation lengths X0, r the radius in Moliere radii R_M.
+in radiation lengths X0, r the radius in Moliere radii R_M.  These are GFlash's own letters, kept here so
+that the code reads like the paper; the book, where T, t, alpha and beta already mean the number of
+training steps, the flow time and the exponents of mu_L and sigma_L, writes T_max, zeta, alpha_Gamma and
+beta_Gamma for the shower maximum, the depth and the profile's shape and rate (its notation page).
 
 1. Longitudinal profile. (ln T, ln alpha) is bivariate normal with
 
