@@ -42,3 +42,30 @@ def test_figures_were_drawn(path):
             kinds = {k for o in cell.get("outputs", []) for k in o.get("data", {})}
             assert "image/png" in kinds, f"{path.name}: a cell calls plt.show() but holds no image; rerun it " \
                                          "without MPLBACKEND=Agg"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=[md.stem for md in CHAPTERS])
+def test_every_figure_is_fitted_to_the_column(md):
+    """A chapter's figures go through `fit_column` (text >= 9.5 pt, no wider than the column): every cell that
+    shows a figure calls it, and the stored images are no wider than the column (or shown shrunk)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from ntkuq.book import COLUMN_INCHES
+
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type == "code" and "plt.show()" in cell.source:
+            assert cell.source.count("fit_column(") >= cell.source.count("plt.show()"), \
+                f"{md.name}: a figure shown without fit_column:\n{cell.source[:300]}"
+    path = ROOT / "notebooks" / f"{md.stem}.ipynb"
+    if not path.exists():
+        pytest.skip(f"no {path.name}")
+    widest = 100 * COLUMN_INCHES * 1.01 + 25   # px at 100 dpi, the saved bounding box's padding included
+    for cell in nbformat.read(path, as_version=4).cells:
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            png = o.get("data", {}).get("image/png")
+            if png:
+                width = Image.open(io.BytesIO(base64.b64decode(png))).size[0]
+                assert width <= widest, f"{path.name}: a figure {width} px wide, shown shrunk below 9 pt"

@@ -22,15 +22,14 @@ def test_scaling_figure_panels_are_labelled_log_log():
     fig = scaling_figure(series, title="a title")
     try:
         assert isinstance(fig, matplotlib.figure.Figure)
-        axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]  # a fourth panel holds the legend
-        assert len(axes) == 3 and fig._suptitle.get_text() == "a title"
+        axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+        assert len(axes) == len(fig.axes) == 3 and fig._suptitle.get_text() == "a title"
         for ax, stat in zip(axes, ("mu", "sigma", "epsilon")):
             assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
             assert "N_\\mathcal{D}" in ax.get_xlabel() and "(dimensionless)" in ax.get_ylabel()
             assert f"\\{stat}_\\mathcal{{L}}" in ax.get_ylabel()
-        # the legend has a panel of its own: plain labels without fits, fitted exponents with them
-        legend_ax = [ax for ax in fig.axes if not ax.axison][0]
-        texts = [t.get_text() for t in legend_ax.get_legend().get_texts()]
+        # the legend, under the panels: plain labels without fits, fitted exponents with them
+        texts = [t.get_text() for t in fig.legends[0].get_texts()]
         assert "MNIST NNGP" in texts and any(t.startswith("MNIST NTK") for t in texts)
         joined = " ".join(texts)
         assert "0.500" in joined and "0.450" in joined and "0.050" in joined  # alpha, beta, eps slope
@@ -76,3 +75,48 @@ def test_line_styles_choose_markers(ls):
 def test_format_pm_two_significant_digits_of_the_error(value, err, text):
     from ntkuq.book import format_pm
     assert format_pm(value, err) == text
+
+
+def _saved_width_px(fig):
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return Image.open(buf).size[0]
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+def test_fit_column_makes_a_wide_figure_readable_in_the_column(layout):
+    from matplotlib.text import Text
+
+    from ntkuq.book import COLUMN_INCHES, MIN_FONT_PT, fit_column
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4), layout=layout)
+    for ax in axes:
+        ax.plot([1, 2, 3], label="a label")
+        ax.set_xlabel("x (units)")
+    axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1))
+    if layout is None:
+        fig.tight_layout()
+    assert _saved_width_px(fig) > 1000
+    fit_column(fig)
+    assert _saved_width_px(fig) <= 100 * COLUMN_INCHES * 1.01 + 25        # the saved image, padding included
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text()]
+    sizes += [t.get_fontsize() for ax in axes for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert min(sizes) >= MIN_FONT_PT
+    renderer = fig.canvas.get_renderer()                                  # the layout was redone: no panel's
+    boxes = [ax.get_tightbbox(renderer) for ax in axes]                   # labels run into its neighbour's
+    assert all(left.x1 <= right.x0 + 1 for left, right in zip(boxes, boxes[1:]))
+    plt.close(fig)
+
+
+def test_fit_column_leaves_a_narrow_figure_its_size():
+    from ntkuq.book import fit_column
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([1, 2])
+    ax.set_title("big enough", fontsize=14)
+    fit_column(fig)
+    assert tuple(fig.get_size_inches()) == (5, 3)
+    assert ax.title.get_fontsize() == 14                                   # only small text grows
+    plt.close(fig)

@@ -15,22 +15,26 @@ MIN_FONT_PT = 9.5
 """The smallest font of a figure drawn `COLUMN_INCHES` wide: 9.5 pt at 100 dpi is 13 px, 9.9 pt as shown."""
 
 
-def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FONT_PT):
+def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FONT_PT, **tight):
     """Make a figure readable in the book's column: no text below `min_pt`, and no wider than the column.
 
     A figure wider than the column is shown shrunk, and its text with it (an 11-inch figure's 10 pt legend
     shows at 6.7 pt). So every text (titles, labels, tick labels, legends, annotations) is raised to at least
     `min_pt`, and the figure is shrunk until what is saved (its tight bounding box, legends outside the axes
-    included) is at most `column_inches` wide, its layout redone if it had one.
+    included) is at most `column_inches` wide, its layout redone: by its layout engine if it has one
+    (e.g. `layout="constrained"`), else by `tight_layout`.
 
     Args:
         fig: the matplotlib figure.
         column_inches: the width it may take, in inches at the figure's dpi of 100 (default `COLUMN_INCHES`).
         min_pt: the smallest font size, in points (default `MIN_FONT_PT`).
+        **tight: keyword arguments of `Figure.tight_layout` (e.g. `rect`), for a figure without a layout
+            engine.
 
     Returns:
         The figure, changed in place.
     """
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
     from matplotlib.text import Text
 
     def raise_fonts():
@@ -44,12 +48,16 @@ def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FO
             if t.get_text() and t.get_fontsize() < min_pt:
                 t.set_fontsize(min_pt)
 
-    tight = fig.get_layout_engine() is not None
+    engine = fig.get_layout_engine()
+    if isinstance(engine, PlaceHolderLayoutEngine):   # what a past fig.tight_layout() leaves: no layout of its own
+        engine = None
     for _ in range(6):
         fig.canvas.draw()
         raise_fonts()
-        if tight:
-            fig.get_layout_engine().execute(fig)
+        if engine is not None:
+            engine.execute(fig)
+        else:
+            fig.tight_layout(**tight)
         fig.canvas.draw()
         width = fig.get_tightbbox(fig.canvas.get_renderer()).width
         if width <= column_inches * 1.01:
@@ -104,9 +112,10 @@ def _log_axis(axis):
 
 def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], Optional[dict]]],
                    panels: Sequence[str] = ("mu", "sigma", "eps"), title: str = ""):
-    """One panel per statistic, two panels per row, and the legend (with the fits) in a panel of its own.
+    """One panel per statistic, two per row (a last panel alone spans the row), the legend with the fits below.
 
-    A fit's exponents and the slope of eps_L are written into the legend as value +- error.
+    Sized for the book's column (`COLUMN_INCHES`): a fit's exponents and the slope of eps_L are written into
+    the legend as value +- error, up to three entries per row under the panels.
 
     Args:
         series: (label, color, linestyle, curves, fits or None) per curve.
@@ -121,12 +130,15 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
     ylabels = {"mu": r"$\mu_\mathcal{L}$, mean test loss", "sigma": r"$\sigma_\mathcal{L}$, std. of the test loss",
                "eps": r"$\epsilon_\mathcal{L} = \sigma_\mathcal{L}/\mu_\mathcal{L}$"}
     titles = {"mu": "mean", "sigma": "standard deviation", "eps": "coefficient of variation"}
-    ncols = 2
-    nrows = (len(panels) + 1 + ncols - 1) // ncols          # one extra cell for the legend
-    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6, 3.4 * nrows), squeeze=False)  # shown at ~1:1
-    flat = axes.ravel()
+    rows = [list(panels[i:i + 2]) for i in range(0, len(panels), 2)]
+    mosaic = [r if len(r) == 2 else r * 2 for r in rows]      # a lone last panel spans its row
+    ncol = min(3, len(series))
+    n_lines = 4 * -(-len(series) // ncol)
+    fig, axd = plt.subplot_mosaic(mosaic, figsize=(COLUMN_INCHES, 2.6 * len(rows) + 0.1 * n_lines + 0.6),
+                                  layout="constrained")
     handles = []
-    for ax, stat in zip(flat, panels):
+    for stat in panels:
+        ax = axd[stat]
         for label, color, ls, c, f in series:
             marker, face = {"-": ("o", color), "--": ("s", "white"), ":": ("^", "white")}.get(ls, ("o", color))
             if f is not None and stat in ("mu", "sigma"):
@@ -137,11 +149,11 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
             if stat == panels[0]:
                 lab = label
                 if f is not None:
-                    lines = [label, rf"$\alpha$ = {format_pm(f['mu'].exponent, f['mu'].exponent_err)}, "
+                    lines = [label, rf"$\alpha$ = {format_pm(f['mu'].exponent, f['mu'].exponent_err)}",
                              rf"$\beta$ = {format_pm(f['sigma'].exponent, f['sigma'].exponent_err)}"]
                     if "plateau" in f:
                         p = f["plateau"]
-                        lines.append(rf"slope of $\epsilon_\mathcal{{L}}$: {format_pm(p.slope, p.slope_err)}")
+                        lines.append(rf"$\epsilon_\mathcal{{L}}$ slope {format_pm(p.slope, p.slope_err)}")
                     lab = "\n".join(lines)
                 handles.append((h, lab))
         ax.set_xscale("log")
@@ -150,19 +162,16 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
         _log_axis(ax.yaxis)
         ax.set_title(titles.get(stat, stat), fontsize=10)
         ax.set_xlabel(r"training-set size $N_\mathcal{D}$")
-        ax.set_ylabel(ylabels[stat] + " (dimensionless)", fontsize=9)
+        ax.set_ylabel(ylabels[stat] + " (dimensionless)", fontsize=9.5)
         ax.grid(True, which="major", alpha=0.3)
         ax.grid(True, which="minor", alpha=0.1)
-    for ax in flat[len(panels):]:
-        ax.axis("off")
-    size = 9 if len(handles) <= 6 else 7.5   # readable at the page's column width
-    flat[len(panels)].legend([h for h, _ in handles], [lab for _, lab in handles], loc="center",
-                             fontsize=size, frameon=False,
-                             title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
-                             "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$", title_fontsize=size)
+    fig.legend([h for h, _ in handles], [lab for _, lab in handles], loc="outside lower center", ncol=ncol,
+               fontsize=9.5, frameon=False, title_fontsize=9.5, handlelength=1.0, handletextpad=0.4,
+               columnspacing=0.8, borderaxespad=0.2,
+               title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
+               "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

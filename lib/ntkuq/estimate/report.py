@@ -237,7 +237,7 @@ def estimate_figure(est: Estimate):
 
     unit = loss_units(est)
     n = np.array([r["n_train"] for r in est.sweep], dtype=float)
-    fig, axes = plt.subplots(2, 2, figsize=(10, 9.5))   # 2 x 2: readable at a book's column width
+    fig, axes = plt.subplots(2, 2, figsize=(6.3, 9.0))   # 2 x 2 at a book column's width (6.3 in)
     axes = axes.ravel()
     labels = {"mu": (r"$\mu_\mathcal{L}$, mean test loss " + unit),
               "sigma": (r"$\sigma_\mathcal{L}$, std. of test loss " + unit),
@@ -268,7 +268,7 @@ def estimate_figure(est: Estimate):
         ax.set_xlabel(r"training-set size $N_\mathcal{D}$ (points)")
         ax.set_ylabel(labels[stat], fontsize=9)
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=8, **BELOW)
+        ax.legend(fontsize=9.5, **BELOW)
     ax = axes[3]
     dist = est.distribution
     if dist is not None:
@@ -284,7 +284,7 @@ def estimate_figure(est: Estimate):
                 label=f"trained, width {e['width']}")
     ax.set_xlabel(r"test loss $\mathcal{L}$ " + unit)
     ax.set_ylabel(r"probability density (1 / unit of $\mathcal{L}$)", fontsize=9)
-    ax.legend(fontsize=8, **BELOW)
+    ax.legend(fontsize=9.5, **BELOW)
     fig.tight_layout()
     return fig
 
