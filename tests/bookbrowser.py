@@ -118,7 +118,8 @@ CHECK_JS = r"""
   }
   // raw TeX anywhere a reader looks: the article and the navigation bars (chapter titles hold math)
   r.raw_tex = [...document.querySelectorAll("p, li, td, figcaption, nav a")].filter(p =>
-      !p.querySelector("pre, code") && /\\\(|\\\[|\$\$|\\[a-zA-Z]+\{/.test(p.textContent)).map(describe).slice(0, 5);
+      !p.querySelector("pre, code") && /\\\(|\\\[|\$\$|\\[a-zA-Z]+\{|\$[^$\s][^$]{0,60}\$/.test(p.textContent))
+      .map(describe).slice(0, 5);   // \( \[ $$ \cmd{ and inline $...$ (glued text cannot hold math)
   r.height = document.documentElement.scrollHeight;
   return r;
 })()

@@ -79,8 +79,11 @@ def test_the_checks_can_fail(tmp_path):
         '<div class="cell_output"><pre>UserWarning: something</pre></div>'
         '<pre style="overflow: auto; white-space: pre">' + "x" * 300 + '</pre>'
         '<img src="missing.png"></article></body></html>')
+    (tmp_path / "glued.html").write_text(
+        '<html><body><article class="bd-article"><p>ordered by their exponents $s_y$, glued</p></article></body></html>')
     found = "\n".join(bb.problems(bb.check_book(exe, tmp_path)))
     for what in ("MathJax did not load", "math not rendered", "markdown table not rendered",
                  "traceback or warning", "wider than its column", "image did not load",
                  "request to another host"):
         assert what in found, f"the check for '{what}' did not fire:\n{found}"
+    assert "glued.html: raw TeX in the text" in found, found

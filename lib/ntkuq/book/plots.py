@@ -1,6 +1,8 @@
 """Figures shared by the scaling chapters: mu_L, sigma_L and eps_L against N_D on log-log axes."""
 from __future__ import annotations
 
+import textwrap
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -57,7 +59,9 @@ def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FO
         if engine is not None:
             engine.execute(fig)
         else:
-            fig.tight_layout(**tight)
+            with warnings.catch_warnings():   # colorbar axes: tight_layout does what it can, as the figure's own did
+                warnings.filterwarnings("ignore", "This figure includes Axes that are not compatible")
+                fig.tight_layout(**tight)
         fig.canvas.draw()
         width = fig.get_tightbbox(fig.canvas.get_renderer()).width
         if width <= column_inches * 1.01:
@@ -127,15 +131,14 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
     """
     import matplotlib.pyplot as plt
 
-    ylabels = {"mu": r"$\mu_\mathcal{L}$, mean test loss", "sigma": r"$\sigma_\mathcal{L}$, std. of the test loss",
+    ylabels = {"mu": r"$\mu_\mathcal{L}$", "sigma": r"$\sigma_\mathcal{L}$",
                "eps": r"$\epsilon_\mathcal{L} = \sigma_\mathcal{L}/\mu_\mathcal{L}$"}
-    titles = {"mu": "mean", "sigma": "standard deviation", "eps": "coefficient of variation"}
+    titles = {"mu": "mean of the test loss", "sigma": "standard deviation of the test loss",
+              "eps": "coefficient of variation"}
     rows = [list(panels[i:i + 2]) for i in range(0, len(panels), 2)]
     mosaic = [r if len(r) == 2 else r * 2 for r in rows]      # a lone last panel spans its row
     ncol = min(3, len(series))
-    n_lines = 4 * -(-len(series) // ncol)
-    fig, axd = plt.subplot_mosaic(mosaic, figsize=(COLUMN_INCHES, 2.6 * len(rows) + 0.1 * n_lines + 0.6),
-                                  layout="constrained")
+    fig, axd = plt.subplot_mosaic(mosaic, figsize=(COLUMN_INCHES, 2.6 * len(rows) + 1.4), layout="constrained")
     handles = []
     for stat in panels:
         ax = axd[stat]
@@ -165,13 +168,19 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
         ax.set_ylabel(ylabels[stat] + " (dimensionless)", fontsize=9.5)
         ax.grid(True, which="major", alpha=0.3)
         ax.grid(True, which="minor", alpha=0.1)
-    fig.legend([h for h, _ in handles], [lab for _, lab in handles], loc="outside lower center", ncol=ncol,
-               fontsize=9.5, frameon=False, title_fontsize=9.5, handlelength=1.0, handletextpad=0.4,
-               columnspacing=0.8, borderaxespad=0.2,
-               title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
-               "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$")
+    for cols in range(ncol, 0, -1):   # three entries a row, fewer where long labels would overflow the column
+        legend = fig.legend([h for h, _ in handles], [lab for _, lab in handles], loc="outside lower center",
+                            ncol=cols, fontsize=9.5, frameon=False, title_fontsize=9.5, handlelength=1.0,
+                            handletextpad=0.4, columnspacing=0.8, borderaxespad=0.2,
+                            title="fits: $\\mu_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\alpha}$, "
+                            "$\\sigma_\\mathcal{L}\\propto N_\\mathcal{D}^{-\\beta}$")
+        fig.canvas.draw()
+        if cols == 1 or legend.get_window_extent().width <= COLUMN_INCHES * fig.dpi:
+            break
+        legend.remove()
+    fig.set_size_inches(COLUMN_INCHES, 2.6 * len(rows) + 0.1 * 4 * -(-len(series) // cols) + 0.6)
     if title:
-        fig.suptitle(title)
+        fig.suptitle("\n".join(textwrap.wrap(title, 60)))   # a title wider than the column would shrink it all
     return fig
 
 
