@@ -80,7 +80,7 @@ def test_the_checks_can_fail(tmp_path):
         '<pre style="overflow: auto; white-space: pre">' + "x" * 300 + '</pre>'
         '<img src="missing.png"></article></body></html>')
     (tmp_path / "glued.html").write_text(
-        '<html><body><article class="bd-article"><p>ordered by their exponents $s_y$, glued</p></article></body></html>')
+        '<html><body><article class="bd-article"><p>ordered by exponents $s_y$, glued</p></article></body></html>')
     found = "\n".join(bb.problems(bb.check_book(exe, tmp_path)))
     for what in ("MathJax did not load", "math not rendered", "markdown table not rendered",
                  "traceback or warning", "wider than its column", "image did not load",
