@@ -120,3 +120,11 @@ def test_fit_column_leaves_a_narrow_figure_its_size():
     assert tuple(fig.get_size_inches()) == (5, 3)
     assert ax.title.get_fontsize() == 14                                   # only small text grows
     plt.close(fig)
+
+
+def test_fit_column_refuses_a_column_without_width():
+    from ntkuq.book import fit_column
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match="column_inches"):
+        fit_column(fig, column_inches=0)
+    plt.close(fig)

@@ -28,13 +28,16 @@ def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FO
 
     Args:
         fig: the matplotlib figure.
-        column_inches: the width it may take, in inches at the figure's dpi of 100 (default `COLUMN_INCHES`).
+        column_inches: the width it may take, in inches (default `COLUMN_INCHES`).
         min_pt: the smallest font size, in points (default `MIN_FONT_PT`).
         **tight: keyword arguments of `Figure.tight_layout` (e.g. `rect`), for a figure without a layout
             engine.
 
     Returns:
         The figure, changed in place.
+
+    Raises:
+        ValueError: when `column_inches` or `min_pt` is not positive.
     """
     from matplotlib.layout_engine import PlaceHolderLayoutEngine
     from matplotlib.text import Text
@@ -50,12 +53,13 @@ def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FO
             if t.get_text() and t.get_fontsize() < min_pt:
                 t.set_fontsize(min_pt)
 
+    if not (column_inches > 0 and min_pt > 0):
+        raise ValueError(f"column_inches and min_pt: expected positive numbers, got {column_inches!r}, {min_pt!r}")
     engine = fig.get_layout_engine()
     if isinstance(engine, PlaceHolderLayoutEngine):   # what a past fig.tight_layout() leaves: no layout of its own
         engine = None
-    for _ in range(6):
-        fig.canvas.draw()
-        raise_fonts()
+
+    def layout():
         if engine is not None:
             engine.execute(fig)
         else:
@@ -63,12 +67,18 @@ def fit_column(fig, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FO
                 warnings.filterwarnings("ignore", "This figure includes Axes that are not compatible")
                 fig.tight_layout(**tight)
         fig.canvas.draw()
+
+    fig.canvas.draw()   # tick labels exist only once drawn
+    raise_fonts()       # once: set_tick_params and set_fontsize persist through resizing
+    for _ in range(6):
+        layout()
         width = fig.get_tightbbox(fig.canvas.get_renderer()).width
         if width <= column_inches * 1.01:
-            break
+            return fig
         w, h = fig.get_size_inches()
         shrink = max(column_inches / width, 0.6)
         fig.set_size_inches(w * shrink, h * (1 + shrink) / 2)   # the height shrinks less: text needs room
+    layout()            # text that cannot fit: the smallest size tried, laid out
     return fig
 
 
