@@ -128,3 +128,23 @@ def test_fit_column_refuses_a_column_without_width():
     with pytest.raises(ValueError, match="column_inches"):
         fit_column(fig, column_inches=0)
     plt.close(fig)
+
+
+def test_ensembles_stopped_at_their_cap_are_ringed_with_one_legend_entry():
+    from ntkuq.book import NOT_CONVERGED
+    stopped = dict(CURVES, converged=np.array([True, True, False, True, False]))
+    fig = scaling_figure([("a", "k", "-", stopped, None), ("b", "b", "-", stopped, None),
+                          ("c", "g", "-", CURVES, None)])
+    try:
+        for ax in fig.axes:
+            rings = [ln for ln in ax.lines if ln.get_markeredgecolor() == "red"]
+            assert len(rings) == 2  # one per stopped curve, none for the curve without a rule
+            np.testing.assert_array_equal(rings[0].get_xdata(), N[[2, 4]])
+        texts = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert texts.count(NOT_CONVERGED) == 1 and texts[-1] == NOT_CONVERGED
+    finally:
+        plt.close(fig)
+    plain = scaling_figure([("c", "g", "-", CURVES, None)], panels=("mu",))
+    assert NOT_CONVERGED not in [t.get_text() for t in plain.legends[0].get_texts()]
+    assert not [ln for ln in plain.axes[0].lines if ln.get_markeredgecolor() == "red"]
+    plt.close(plain)

@@ -83,3 +83,38 @@ def test_table_writes_the_points_as_csv(tmp_path, capsys):
         write_table("x", out=tmp_path / "nothing")
     assert main(["table", "x", "--out", str(tmp_path / "nothing")]) == 2
     assert "no stored points" in capsys.readouterr().err
+
+
+def test_background_points_are_the_points_the_chapter_finds(tmp_path, monkeypatch):
+    """scripts/finite_points.py builds each scaling_finite point with the chapter's own arguments: the points it
+    stores under a preset are the ones the chapter's compute cells then find finished (and the other way)."""
+    import importlib.util
+    import os
+
+    from ntkuq.book import runner
+
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # the script's one-thread default: not here
+    spec = importlib.util.spec_from_file_location("finite_points", ROOT / "scripts" / "finite_points.py")
+    fp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fp)
+    tiny = {"all": {"seed": 1, "calorimeter_cells": 4, "calorimeter_layers": 4, "tasks": ["calorimeter"]},
+            "scaling_finite": {"n_min": 12, "n_max": 20, "n_sizes": 2, "n_test": 10, "members": 2,
+                               "min_steps": 5, "warmup": 3, "converge": 0.05, "max_steps": 30}}
+    monkeypatch.setattr(runner, "load_preset", lambda name, root=ROOT: tiny)
+    monkeypatch.setattr(fp, "load_preset", lambda name, root=ROOT: tiny)
+    monkeypatch.setenv("NTKUQ_CACHE_DIR", str(tmp_path / "cache"))
+    points = tmp_path / "out" / "points"
+    jobs = fp.preset_jobs("tiny", points)
+    assert [(j["task"], j["n_train"]) for j in sorted(jobs, key=fp.cost)] == [("calorimeter", 12),
+                                                                              ("calorimeter", 20)]
+    for job in jobs:
+        assert "steps" in fp.run_job(job)
+    stored = sorted(points.glob("*.json"))
+    assert len(stored) == 2 * 3  # per size the ensemble and the infinite width at T and at t = inf
+    before = {p: p.stat().st_mtime_ns for p in stored}
+    runner.run_points("tiny", only=["scaling_finite"], out=tmp_path / "out")
+    assert {p: p.stat().st_mtime_ns for p in sorted(points.glob("*.json"))} == before  # all found, none rewritten
+    widths = fp.width_jobs(["mnist"], [10.0, 1.0], [64, 30], tmp_path / "w")
+    assert [(j["lambda_ratio"], j["width"]) for j in sorted(widths, key=fp.cost)][:2] in (
+        [(10.0, 30), (1.0, 30)], [(1.0, 30), (10.0, 30)])
+    assert all(j["n_train"] == fp.WIDTH_STUDY["n_train"] and j["converge"] == 0.01 for j in widths)

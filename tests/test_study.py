@@ -112,3 +112,29 @@ def test_verdict_curves_rows_match_the_separate_functions_and_skip_single_sizes(
     assert row["verdict"] == "still falling"                 # eps ~ N^-0.2
     assert out[("mnist", "nngp")][2]["verdict"] == "plateau"  # eps constant
     assert row["last_slope"] == pytest.approx(-0.2, abs=1e-9)
+
+
+def _ensemble_rows(converged):
+    """Trained-ensemble rows at three N_D; a stopping record with `converged` per size (None: no rule)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for n, ok in zip((100, 200, 400), converged):
+        params = {} if ok is None else {"stopping": {"converged": ok, "steps": 10, "cap": 10}}
+        rows.append({"n_train": n, "draw": 0, "member_losses": list(1.0 / n + 0.1 / n * rng.normal(size=8)),
+                     "params": params})
+    return rows
+
+
+def test_curves_and_the_table_say_which_sizes_did_not_converge():
+    c = study.curves(_ensemble_rows([True, False, False]), n_boot=20)
+    assert list(c["converged"]) == [True, False, False] and study.not_converged(c) == [200, 400]
+    row = study.fit_row("MNIST", "n=30", study.fits(c), c)
+    assert row["not converged"] == "200, 400"
+    done = study.curves(_ensemble_rows([True, True, True]), n_boot=20)
+    assert study.not_converged(done) == [] and study.fit_row("MNIST", "n=30", study.fits(done), done)[
+        "not converged"] == "none"
+    # runs without a rule say nothing: no key, no column
+    plain = study.curves(_ensemble_rows([None, None, None]), n_boot=20)
+    assert "converged" not in plain and study.not_converged(plain) == []
+    assert "not converged" not in study.fit_row("MNIST", "n=30", study.fits(plain), plain)
+    assert "not converged" not in study.fit_row("MNIST", "n=30", study.fits(c))

@@ -16,6 +16,7 @@ from ntkuq.book.findings import (
 from ntkuq.book.plots import (
                                COLUMN_INCHES,
                                MIN_FONT_PT,
+                               NOT_CONVERGED,
                                TASK_COLORS,
                                TASK_NAMES,
                                fit_column,
@@ -38,8 +39,8 @@ from ntkuq.book.presets import (
 )
 from ntkuq.book.prose import plateau_summary
 
-__all__ = ["ALIKE", "COLUMN_INCHES", "DRIFT_TOL", "EXTRA_TYPES", "MIN_FONT_PT", "PULL", "ROOT", "RUNNER_PARAMETERS",
-           "TASK_COLORS", "TASK_NAMES", "chapters", "check_writable", "finite_predicted", "fit_column", "format_pm",
-           "has_code", "load_preset", "ntk_like_nngp", "parameter_defaults", "plateau_figure", "plateau_finite",
-           "plateau_infinite", "plateau_summary", "power_laws", "repo_path", "scaling_figure", "table_markdown",
-           "validate_preset"]
+__all__ = ["ALIKE", "COLUMN_INCHES", "DRIFT_TOL", "EXTRA_TYPES", "MIN_FONT_PT", "NOT_CONVERGED", "PULL", "ROOT",
+           "RUNNER_PARAMETERS", "TASK_COLORS", "TASK_NAMES", "chapters", "check_writable", "finite_predicted",
+           "fit_column", "format_pm", "has_code", "load_preset", "ntk_like_nngp", "parameter_defaults",
+           "plateau_figure", "plateau_finite", "plateau_infinite", "plateau_summary", "power_laws", "repo_path",
+           "scaling_figure", "table_markdown", "validate_preset"]

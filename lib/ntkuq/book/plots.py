@@ -129,7 +129,9 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
     """One panel per statistic, two per row (a last panel alone spans the row), the legend with the fits below.
 
     Sized for the book's column (`COLUMN_INCHES`): a fit's exponents and the slope of eps_L are written into
-    the legend as value +- error, up to three entries per row under the panels.
+    the legend as value +- error, up to three entries per row under the panels.  Points whose ensembles
+    stopped at the stopping rule's cap (a curve's 'converged' from `ntkuq.study.curves`) are ringed in red,
+    with one legend entry (`NOT_CONVERGED`).
 
     Args:
         series: (label, color, linestyle, curves, fits or None) per curve.
@@ -149,7 +151,7 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
     mosaic = [r if len(r) == 2 else r * 2 for r in rows]      # a lone last panel spans its row
     ncol = min(3, len(series))
     fig, axd = plt.subplot_mosaic(mosaic, figsize=(COLUMN_INCHES, 2.6 * len(rows) + 1.4), layout="constrained")
-    handles = []
+    handles, ring_handle = [], None
     for stat in panels:
         ax = axd[stat]
         for label, color, ls, c, f in series:
@@ -169,6 +171,11 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
                         lines.append(rf"$\epsilon_\mathcal{{L}}$ slope {format_pm(p.slope, p.slope_err)}")
                     lab = "\n".join(lines)
                 handles.append((h, lab))
+            stopped = ~np.asarray(c.get("converged", np.ones(len(c["n"]), bool)), bool)
+            if stopped.any():  # ensembles stopped at the stopping rule's cap: ringed, one legend entry for all
+                ring = ax.plot(c["n"][stopped], c[stat][stopped], ls="none", marker="o", ms=10, mfc="none",
+                               mec="red", mew=1.3)[0]
+                ring_handle = ring_handle or ring
         ax.set_xscale("log")
         ax.set_yscale("log")
         _log_axis(ax.xaxis)
@@ -178,6 +185,8 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
         ax.set_ylabel(ylabels[stat] + " (dimensionless)", fontsize=9.5)
         ax.grid(True, which="major", alpha=0.3)
         ax.grid(True, which="minor", alpha=0.1)
+    if ring_handle is not None:
+        handles.append((ring_handle, NOT_CONVERGED))
     for cols in range(ncol, 0, -1):   # three entries a row, fewer where long labels would overflow the column
         legend = fig.legend([h for h, _ in handles], [lab for _, lab in handles], loc="outside lower center",
                             ncol=cols, fontsize=9.5, frameon=False, title_fontsize=9.5, handlelength=1.0,
@@ -188,11 +197,14 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
         if cols == 1 or legend.get_window_extent().width <= COLUMN_INCHES * fig.dpi:
             break
         legend.remove()
-    fig.set_size_inches(COLUMN_INCHES, 2.6 * len(rows) + 0.1 * 4 * -(-len(series) // cols) + 0.6)
+    fig.set_size_inches(COLUMN_INCHES, 2.6 * len(rows) + 0.1 * 4 * -(-len(handles) // cols) + 0.6)
     if title:
         fig.suptitle("\n".join(textwrap.wrap(title, 60)))   # a title wider than the column would shrink it all
     return fig
 
+
+NOT_CONVERGED = "not converged:\nstopped at the cap"
+"""The legend entry of the red rings that `scaling_figure` draws around ensembles stopped at their cap."""
 
 HEADERS: Dict[str, str] = {
     "alpha": "α (of μ_L)",
@@ -203,6 +215,7 @@ HEADERS: Dict[str, str] = {
     "decade": "largest decade of N_D",
     "eps ratio": "ε_L finite / infinite",
     "draws": "draws",
+    "not converged": "not converged (N_D)",
 }
 """Readable headers for the column names that the study's rows use (`ntkuq.study.fit_row`)."""
 
@@ -293,5 +306,5 @@ def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_
     return fig
 
 
-__all__ = ["COLUMN_INCHES", "MIN_FONT_PT", "TASK_COLORS", "TASK_NAMES", "fit_column", "format_pm", "plateau_figure",
-           "scaling_figure", "table_markdown"]
+__all__ = ["COLUMN_INCHES", "MIN_FONT_PT", "NOT_CONVERGED", "TASK_COLORS", "TASK_NAMES", "fit_column", "format_pm",
+           "plateau_figure", "scaling_figure", "table_markdown"]

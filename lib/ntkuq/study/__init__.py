@@ -11,6 +11,7 @@ from ntkuq.study.plateau_model import (
                                        fit_plateau,
                                        model_table,
                                        part_ratios,
+                                       row_parts,
                                        split_curve,
 )
 from ntkuq.study.pointfiles import BAD_SUFFIX, CHECKSUM_FIELD, canonical, checksum, read_point, reseal, seal, verify
@@ -36,13 +37,24 @@ from ntkuq.study.store import (
                                        read_csv,
                                        to_csv,
 )
-from ntkuq.study.tables import committed_rows, curves, fit_row, fits, last_slope, model_verdicts, select, verdict_curves
+from ntkuq.study.tables import (
+                                       committed_rows,
+                                       curves,
+                                       fit_row,
+                                       fits,
+                                       last_slope,
+                                       model_verdicts,
+                                       not_converged,
+                                       select,
+                                       verdict_curves,
+)
+from ntkuq.study.width_parts import PARTS, InverseWidthFit, WidthParts, fit_inverse_width, width_parts
 
-__all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "COLUMNS", "Forecast", "INFINITE_WIDTH", "METHOD_LABEL", "PLATEAU_SLOPE",
-           "Plateau",
-           "PlateauModel", "PowerLaw", "ResultRow", "ResultStore", "SplitCurve", "TEST_SIZES", "T_INFINITY",
-           "bootstrap_curves", "canonical", "checksum", "committed_rows", "curves", "environment", "eps_of",
-           "finite_width_study", "fit_plateau", "forecast", "fit_power_law", "fit_row", "fits", "infinite_width_study",
-           "last_slope", "local_exponents", "model_table", "model_verdicts", "part_ratios", "plateau",
-           "plateau_verdict", "point_key", "read_csv", "read_point", "reseal", "seal", "select", "split_curve",
-           "to_csv", "verdict_curves", "verify"]
+__all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "COLUMNS", "Forecast", "INFINITE_WIDTH", "InverseWidthFit", "METHOD_LABEL",
+           "PARTS", "PLATEAU_SLOPE", "Plateau", "PlateauModel", "PowerLaw", "ResultRow", "ResultStore", "SplitCurve",
+           "TEST_SIZES", "T_INFINITY", "WidthParts", "bootstrap_curves", "canonical", "checksum", "committed_rows",
+           "curves", "environment", "eps_of", "finite_width_study", "fit_inverse_width", "fit_plateau",
+           "fit_power_law", "fit_row", "fits", "forecast", "infinite_width_study", "last_slope", "local_exponents",
+           "model_table", "model_verdicts", "not_converged", "part_ratios", "plateau", "plateau_verdict", "point_key",
+           "read_csv", "read_point", "reseal", "row_parts", "seal", "select", "split_curve", "to_csv",
+           "verdict_curves", "verify", "width_parts"]

@@ -14,7 +14,7 @@ equals A / n_T.  `split_curve` builds A and B per N_D from stored rows, `fit_pla
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -77,8 +77,16 @@ class SplitCurve:
         return np.sqrt(self.A / float(n_test))
 
 
-def _parts(row: dict):
-    """(A, B, A_err, B_err) of one stored row."""
+def row_parts(row: dict) -> Tuple[float, float, float, float, int]:
+    """The two parts of one stored row's eps_L^2: eps_L^2 = A / n_T + (n_T - 1) / n_T B.
+
+    Args:
+        row: a result row with 'mu', 'var_diag', 'var_offdiag' (and their '_err' where known) and its n_T
+            (params['n_test'], or 'n_test').
+
+    Returns:
+        (A, B, A_err, B_err, n_T); an error is 0 where the row has none (exact infinite-width rows).
+    """
     nt, mu = int(row["params"]["n_test"]) if "params" in row else int(row["n_test"]), float(row["mu"])
     a = nt * float(row["var_diag"]) / mu**2
     b = nt * float(row["var_offdiag"]) / ((nt - 1) * mu**2)
@@ -105,7 +113,7 @@ def split_curve(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Split
     if not rows:
         raise ValueError("rows: expected rows that carry var_diag and var_offdiag, got none")
     sizes = sorted({int(r["n_train"]) for r in rows})
-    parts = {n: [_parts(r) for r in rows if int(r["n_train"]) == n] for n in sizes}
+    parts = {n: [row_parts(r) for r in rows if int(r["n_train"]) == n] for n in sizes}
     n_tests = {p[4] for g in parts.values() for p in g}
     if len(n_tests) != 1:
         raise ValueError(f"rows: expected one test-set size N_T, got {sorted(n_tests)}")
@@ -281,4 +289,5 @@ def part_ratios(finite: SplitCurve, infinite: SplitCurve) -> Dict[str, np.ndarra
                 "population": pop, "population_err": 0.5 * pop * finite.B_err[i] / np.abs(finite.B[i])}
 
 
-__all__ = ["PlateauModel", "SplitCurve", "TEST_SIZES", "fit_plateau", "model_table", "part_ratios", "split_curve"]
+__all__ = ["PlateauModel", "SplitCurve", "TEST_SIZES", "fit_plateau", "model_table", "part_ratios", "row_parts",
+           "split_curve"]

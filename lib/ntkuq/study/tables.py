@@ -6,7 +6,7 @@ verdicts (the slope test and the plateau model).
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -58,11 +58,16 @@ def curves(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Dict[str, 
 
     Returns:
         {'n': the sizes N_D, and for each of 'mu', 'sigma', 'eps': its values, its standard errors
-        ('<stat>_err', zero without resamples) and, where there are resamples, '<stat>_boot' (n_boot, sizes)}.
+        ('<stat>_err', zero without resamples) and, where there are resamples, '<stat>_boot' (n_boot, sizes)};
+        where rows were trained under a stopping rule, also 'converged' (bool per size: False where a row
+        stopped at its cap, `ntkuq.finite.StopRule`).
     """
     sizes = sorted({r["n_train"] for r in rows})
     out: Dict[str, np.ndarray] = {"n": np.array(sizes, dtype=float)}
     by_n = [[r for r in rows if r["n_train"] == n] for n in sizes]
+    records = [[_stop_record(r) for r in g] for g in by_n]
+    if any(rec is not None for g in records for rec in g):
+        out["converged"] = np.array([all(rec is None or bool(rec.get("converged")) for rec in g) for g in records])
     members = all(g and all(isinstance(r.get("member_losses"), list) for r in g) for g in by_n)
     if members:  # finite width: per draw the members' statistics, averaged over draws; nested bootstrap
         rng = np.random.default_rng(seed)
@@ -89,6 +94,28 @@ def curves(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Dict[str, 
     return out
 
 
+def _stop_record(row: Mapping) -> Optional[Mapping]:
+    """The stopping rule's record of a stored row (`StopRecord.as_dict`), or None for a run without one."""
+    params = row.get("params")
+    rec = params.get("stopping") if isinstance(params, Mapping) else None
+    return rec if isinstance(rec, Mapping) else None
+
+
+def not_converged(c: Mapping[str, np.ndarray]) -> List[int]:
+    """The training-set sizes N_D of a curve whose ensembles stopped at their cap without converging.
+
+    Args:
+        c: the curve set (`curves`).
+
+    Returns:
+        The sizes, increasing; [] for a curve without a stopping rule or with every size converged.
+    """
+    conv = c.get("converged")
+    if conv is None:
+        return []
+    return [int(n) for n, ok in zip(c["n"], conv) if not ok]
+
+
 def fits(c: Dict[str, np.ndarray], decades: float = 1.0) -> Dict[str, object]:
     """Power laws of mu and sigma and the eps plateau for one curve set from `curves`.
 
@@ -104,25 +131,30 @@ def fits(c: Dict[str, np.ndarray], decades: float = 1.0) -> Dict[str, object]:
     return {"mu": mu, "sigma": sigma, "plateau": plateau(c["n"], c["eps"], c.get("eps_boot"), decades)}
 
 
-def fit_row(task: str, label: str, f: Dict[str, object]) -> dict:
+def fit_row(task: str, label: str, f: Dict[str, object], c: Optional[Mapping[str, np.ndarray]] = None) -> dict:
     """One row of the exponent table: alpha, beta, plateau slope and value, with errors.
 
     Args:
         task: the task's name shown in the table.
         label: the curve's label shown in the table.
         f: the fits of the curve (`fits`).
+        c: the curve set itself (`curves`); when its rows were trained under a stopping rule, the row also says
+            which sizes did not converge (default None: not said).
 
     Returns:
         The row: 'task', 'curve', 'alpha', 'beta', 'eps_slope', 'eps_plateau' (each number with its '_err'),
-        and 'decade', the fitted range of N_D.
+        'decade', the fitted range of N_D, and with a stopped curve 'not converged' (its sizes N_D, or "none").
     """
     mu: PowerLaw = f["mu"]  # type: ignore[assignment]
     sigma: PowerLaw = f["sigma"]  # type: ignore[assignment]
     p: Plateau = f["plateau"]  # type: ignore[assignment]
-    return {"task": task, "curve": label, "alpha": mu.exponent, "alpha_err": mu.exponent_err,
-            "beta": sigma.exponent, "beta_err": sigma.exponent_err, "eps_slope": p.slope,
-            "eps_slope_err": p.slope_err, "eps_plateau": p.value, "eps_plateau_err": p.value_err,
-            "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
+    row = {"task": task, "curve": label, "alpha": mu.exponent, "alpha_err": mu.exponent_err,
+           "beta": sigma.exponent, "beta_err": sigma.exponent_err, "eps_slope": p.slope,
+           "eps_slope_err": p.slope_err, "eps_plateau": p.value, "eps_plateau_err": p.value_err,
+           "decade": f"{p.n_lo:.0f}-{p.n_hi:.0f}"}
+    if c is not None and "converged" in c:
+        row["not converged"] = ", ".join(f"{n:,}" for n in not_converged(c)) or "none"
+    return row
 
 
 def last_slope(c: Dict[str, np.ndarray], stat: str = "eps") -> tuple:
@@ -200,5 +232,5 @@ def model_verdicts(rows: Sequence[dict], test_sizes: Sequence[int] = TEST_SIZES)
     return {f"verdict_n={n}": model.verdict(n) for n in test_sizes if n <= curve.n_test}
 
 
-__all__ = ["committed_rows", "curves", "fit_row", "fits", "last_slope", "model_verdicts", "select",
+__all__ = ["committed_rows", "curves", "fit_row", "fits", "last_slope", "model_verdicts", "not_converged", "select",
            "verdict_curves"]

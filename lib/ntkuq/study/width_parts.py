@@ -1,0 +1,193 @@
+"""The width dependence of mu_L and of the two parts of eps_L^2, from stored rows at one task and N_D.
+
+At a test set of n_T points, eps_L^2 = A / n_T + (n_T - 1) / n_T B (`ntkuq.study.split_curve`): the floor
+coefficient A from each test point's own variance over members, the population part B from the covariances
+between test points.  Per width n the trained ensemble's mu_L, A and B (errors from the bootstrap over
+members) stand beside the exact infinite-width values at t = infinity on the same training and test sets, and
+each is fitted by weighted least squares
+
+    y(n) = c_0 + c_1 / n                  (c_0 the extrapolation to n -> infinity, its pull against the exact), and
+    log abs(y(n) / y(inf) - 1) = const + s log n    (s = -1 for a 1/n correction: "the power that fits").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Sequence
+
+import numpy as np
+
+from ntkuq.study.plateau_model import row_parts
+
+PARTS = ("mu", "A", "B")
+"""The statistics of a WidthParts: mu_L, the floor coefficient A and the population part B."""
+
+
+@dataclass(frozen=True)
+class WidthParts:
+    """Per width the ensemble's mu_L, A and B with errors, beside their exact infinite-width values.
+
+    Attributes:
+        task: the task of the rows.
+        n_train: the training-set size N_D.
+        n_test: the test-set size n_T.
+        lambda_ratio: lambda_b / lambda_W of the rows' architecture.
+        widths: the widths n, increasing.
+        values: 'mu', 'A', 'B' -> per width.
+        errors: 'mu', 'A', 'B' -> per width, the bootstrap standard errors over members.
+        exact: 'mu', 'A', 'B' -> the infinite-width value at t = infinity.
+        steps: per width the steps trained.
+        converged: per width False where the ensemble stopped at its cap (the stopping rule), else True.
+    """
+
+    task: str
+    n_train: int
+    n_test: int
+    lambda_ratio: float
+    widths: np.ndarray
+    values: Dict[str, np.ndarray]
+    errors: Dict[str, np.ndarray]
+    exact: Dict[str, float]
+    steps: np.ndarray
+    converged: np.ndarray
+
+    def eps_floor(self) -> np.ndarray:
+        """The floor part of eps_L at this n_T, sqrt(A / n_T), per width."""
+        return np.sqrt(self.values["A"] / self.n_test)
+
+    def eps_population(self) -> np.ndarray:
+        """The population part of eps_L, sqrt(B) (0 where the estimate of B is negative), per width."""
+        return np.sqrt(np.maximum(self.values["B"], 0.0))
+
+
+@dataclass(frozen=True)
+class InverseWidthFit:
+    """y(n) = c_0 + c_1 / n and the log-log slope of abs(y(n) / y(inf) - 1), each with its standard error.
+
+    Attributes:
+        stat: 'mu', 'A' or 'B'.
+        c0: the extrapolation to n -> infinity.
+        c0_err: its standard error (from the fit's covariance, scaled by sqrt(chi2 / dof) when that exceeds 1).
+        c1: the coefficient of 1 / n.
+        c1_err: its standard error.
+        chi2: the fit's chi-square.
+        dof: its degrees of freedom (widths - 2).
+        slope: the log-log slope of the relative deviation from the exact value against n (-1 for 1/n).
+        slope_err: its standard error (NaN with two widths).
+        exact: the exact infinite-width value.
+    """
+
+    stat: str
+    c0: float
+    c0_err: float
+    c1: float
+    c1_err: float
+    chi2: float
+    dof: int
+    slope: float
+    slope_err: float
+    exact: float
+
+    @property
+    def pull(self) -> float:
+        """(c0 - exact) / c0_err: how many standard errors the extrapolation misses by (inf with no error)."""
+        return (self.c0 - self.exact) / self.c0_err if self.c0_err > 0 else float(np.inf)
+
+
+def _ratio(row: dict) -> float:
+    spec = row["params"]["spec"]
+    return float(spec["lambda_b"]) / float(spec["lambda_W"])
+
+
+def width_parts(rows: Sequence[dict]) -> WidthParts:
+    """mu_L, A and B per width from the stored rows of one width study (one task, N_D, n_T and lambda ratio).
+
+    Args:
+        rows: `finite_width_study` rows: the trained ensembles at two or more widths and the infinite-width
+            ensemble at t = infinity (method 'ntk', width 'inf', steps -1); rows at a finite number of
+            steps are ignored.
+
+    Returns:
+        WidthParts.
+
+    Raises:
+        ValueError: fewer than two widths, a width twice, no infinite-width row at t = infinity, a row without
+            the two parts (var_diag, var_offdiag), or rows that mix tasks, N_D, n_T or lambda ratios.
+    """
+    ens = [r for r in rows if r.get("method") == "ensemble"]
+    inf = [r for r in rows if r.get("method") == "ntk" and str(r.get("width")) == "inf" and int(r["steps"]) == -1]
+    if not inf:
+        raise ValueError("rows: expected the infinite-width row at t = infinity (method 'ntk', width 'inf', "
+                         "steps -1), got none")
+    used = ens + inf
+    for field, get in (("task", lambda r: r["task"]), ("N_D", lambda r: int(r["n_train"])),
+                       ("n_T", lambda r: int(r["params"]["n_test"])), ("lambda_b / lambda_W", _ratio)):
+        found = sorted({get(r) for r in used})
+        if len(found) != 1:
+            raise ValueError(f"rows: expected one {field}, got {found}")
+    if any(r.get("var_diag") in (None, "") or r.get("var_offdiag") in (None, "") for r in used):
+        raise ValueError("rows: expected rows that carry var_diag and var_offdiag (the two parts), got one without")
+    widths = [int(r["width"]) for r in ens]
+    if len(set(widths)) != len(widths) or len(widths) < 2:
+        raise ValueError(f"rows: expected trained ensembles at two or more distinct widths, got widths {widths}")
+    ens = sorted(ens, key=lambda r: int(r["width"]))
+    parts = [row_parts(r) for r in ens]
+    exact_parts = row_parts(inf[0])
+    values = {"mu": np.array([float(r["mu"]) for r in ens]), "A": np.array([p[0] for p in parts]),
+              "B": np.array([p[1] for p in parts])}
+    errors = {"mu": np.array([float(r.get("mu_err") or 0.0) for r in ens]), "A": np.array([p[2] for p in parts]),
+              "B": np.array([p[3] for p in parts])}
+    stops = [(r.get("params") or {}).get("stopping") for r in ens]
+    return WidthParts(task=str(ens[0]["task"]), n_train=int(ens[0]["n_train"]), n_test=int(exact_parts[4]),
+                      lambda_ratio=_ratio(ens[0]), widths=np.array(sorted(widths)), values=values, errors=errors,
+                      exact={"mu": float(inf[0]["mu"]), "A": float(exact_parts[0]), "B": float(exact_parts[1])},
+                      steps=np.array([int(r["steps"]) for r in ens]),
+                      converged=np.array([s is None or bool(s.get("converged")) for s in stops]))
+
+
+def _weighted_line(x: np.ndarray, y: np.ndarray, err: np.ndarray):
+    """(coefficients, covariance, chi2) of y = a + b x weighted by 1 / err^2."""
+    w = 1.0 / np.maximum(err, 1e-300) ** 2
+    X = np.stack([np.ones_like(x), x], axis=1)
+    cov = np.linalg.inv(X.T @ (X * w[:, None]))
+    coef = cov @ (X.T @ (w * y))
+    chi2 = float(np.sum(w * (y - X @ coef) ** 2))
+    return coef, cov, chi2
+
+
+def fit_inverse_width(parts: WidthParts, stat: str, *, min_width: int = 0) -> InverseWidthFit:
+    """Fit c_0 + c_1 / n and the log-log slope of the relative deviation for one statistic of a width study.
+
+    Args:
+        parts: the width study (`width_parts`).
+        stat: 'mu', 'A' or 'B' (one of PARTS).
+        min_width: the smallest width fitted (default 0: all).
+
+    Returns:
+        InverseWidthFit.
+
+    Raises:
+        ValueError: stat not in PARTS, fewer than two widths >= min_width, or a width without a positive error.
+    """
+    if not isinstance(stat, str) or stat not in PARTS:
+        raise ValueError(f"stat: expected one of {PARTS}, got {stat!r}")
+    keep = parts.widths >= min_width
+    if keep.sum() < 2:
+        raise ValueError(f"min_width: expected at least two widths >= {min_width}, got {list(parts.widths)}")
+    n = parts.widths[keep].astype(float)
+    y, err, exact = parts.values[stat][keep], parts.errors[stat][keep], parts.exact[stat]
+    if not np.all(err > 0):
+        raise ValueError(f"parts: expected a positive error of {stat} at every width, got {list(err)}")
+    coef, cov, chi2 = _weighted_line(1.0 / n, y, err)
+    dof = int(n.size - 2)
+    scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
+    dev = np.abs(y / exact - 1)
+    # log abs(dev): its error is err / abs(y - exact); a deviation within its error carries little weight
+    log_err = err / np.maximum(np.abs(y - exact), err)
+    s_coef, s_cov, s_chi2 = _weighted_line(np.log(n), np.log(np.maximum(dev, 1e-12)), log_err)
+    s_scale = max(1.0, s_chi2 / dof) if dof > 0 else np.nan
+    return InverseWidthFit(stat=stat, c0=float(coef[0]), c0_err=float(np.sqrt(cov[0, 0] * scale)),
+                           c1=float(coef[1]), c1_err=float(np.sqrt(cov[1, 1] * scale)), chi2=chi2, dof=dof,
+                           slope=float(s_coef[1]), slope_err=float(np.sqrt(s_cov[1, 1] * s_scale)), exact=exact)
+
+
+__all__ = ["InverseWidthFit", "PARTS", "WidthParts", "fit_inverse_width", "width_parts"]
