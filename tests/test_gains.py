@@ -42,3 +42,21 @@ def test_gain_limits_and_the_unstable_form():
     assert unstable[-1] == pytest.approx((1 - (1 - 2.25) ** 5) / 3.0)
     with pytest.raises(ValueError, match="steps, time"):
         gain(lam, 1.0, 4)
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.9, 0.95])
+def test_heavy_ball_speeds_a_slow_mode_by_one_plus_beta_over_one_minus_beta(beta):
+    """Each optimizer at the same fraction of its own stable limit: once heavy ball's velocity has built up, a mode
+    with a << 1 decays (1 + beta) / (1 - beta) times faster per step than under gradient descent (the momentum
+    chapter's 19 at beta = 0.9; the first ~1 / (1 - beta) steps only delay it).  "Slow" means a << (1 - beta)^2:
+    the factor's correction is of order beta a / (1 - beta)^2, 15 % at a = 4e-4 and beta = 0.95."""
+    a_gd = 1e-6 * stability_limit("gd")
+    a_hb = a_gd * stability_limit("momentum", beta) / stability_limit("gd")
+    assert a_hb == pytest.approx(a_gd * (1 + beta))  # heavy ball's limit is 2 (1 + beta) against 2
+
+    def rate(a, optimizer, momentum, t1=2000, t2=12000):
+        r1, r2 = (residual_factor(np.array([a]), t, optimizer, momentum)[0] for t in (t1, t2))
+        return -np.log(abs(r2 / r1)) / (t2 - t1)
+
+    ratio = rate(a_hb, "momentum", beta) / rate(a_gd, "gd", None)
+    assert ratio == pytest.approx((1 + beta) / (1 - beta), rel=2e-3)
