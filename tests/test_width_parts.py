@@ -9,7 +9,15 @@ import pytest
 import ntkuq
 from ntkuq import MLPSpec
 from ntkuq.data import load
-from ntkuq.study import PARTS, ResultStore, finite_width_study, fit_inverse_width, row_parts, width_parts
+from ntkuq.study import (
+    PARTS,
+    ResultStore,
+    finite_width_study,
+    fit_inverse_width,
+    row_parts,
+    width_groups,
+    width_parts,
+)
 
 N_T = 500
 WIDTHS = [30, 64, 128, 256, 512]
@@ -63,6 +71,12 @@ def test_parts_are_the_rows_parts_and_the_exact_values():
     var = np.array([r["var_diag"] + r["var_offdiag"] for r in sorted(rows[1:], key=lambda r: r["width"])])
     eps2 = parts.eps_floor() ** 2 + (N_T - 1) / N_T * parts.eps_population() ** 2
     np.testing.assert_allclose(eps2, var / mu**2, rtol=1e-12)
+    np.testing.assert_allclose(parts.eps2(), eps2, rtol=1e-12)
+    # the floor's share of the excess, by hand from the rows' variances
+    inf = rows[0]
+    excess = var / mu**2 - (inf["var_diag"] + inf["var_offdiag"]) / inf["mu"] ** 2
+    floor = np.array([r["var_diag"] / r["mu"] ** 2 for r in sorted(rows[1:], key=lambda r: r["width"])])
+    np.testing.assert_allclose(parts.floor_share(), (floor - inf["var_diag"] / inf["mu"] ** 2) / excess, rtol=1e-9)
     assert parts.converged.all() and list(parts.steps) == [5000] * len(WIDTHS)
 
 
@@ -149,3 +163,20 @@ def test_a_real_width_study_reads_back():
     assert np.all(parts.errors["mu"] > 0) and np.all(parts.errors["A"] > 0)
     fit = fit_inverse_width(parts, "mu")
     assert fit.dof == 0 and np.isfinite(fit.c0) and np.isnan(fit.slope_err)
+
+
+def test_width_groups_split_a_folder_by_task_ratio_and_size():
+    """Two studies in one folder come apart; infinite-width rows after T steps are left out."""
+    one, other = _rows(), _rows(ratio=1.0)
+    after_T = dict(one[0], steps=800)  # the infinite-width ensemble after T steps: not the t = inf value
+    groups = width_groups(other + [after_T] + one)
+    assert sorted(groups) == [("mnist", 1.0, 946), ("mnist", 10.0, 946)]
+    assert groups[("mnist", 10.0, 946)] == one and groups[("mnist", 1.0, 946)] == other
+    assert width_parts(groups[("mnist", 1.0, 946)]).lambda_ratio == 1.0
+    assert width_groups([]) == {}
+
+
+def test_no_excess_has_no_share():
+    """A width whose eps_L is not above the infinite-width one has nothing to split: NaN, not a ratio."""
+    rows = _rows(a=(3.0, -20.0, -50.0))  # A and B both below their infinite-width values at every width
+    assert np.all(np.isnan(width_parts(rows).floor_share()))

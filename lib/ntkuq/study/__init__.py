@@ -48,7 +48,7 @@ from ntkuq.study.tables import (
                                        select,
                                        verdict_curves,
 )
-from ntkuq.study.width_parts import PARTS, InverseWidthFit, WidthParts, fit_inverse_width, width_parts
+from ntkuq.study.width_parts import PARTS, InverseWidthFit, WidthParts, fit_inverse_width, width_groups, width_parts
 
 __all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "COLUMNS", "Forecast", "INFINITE_WIDTH", "InverseWidthFit", "METHOD_LABEL",
            "PARTS", "PLATEAU_SLOPE", "Plateau", "PlateauModel", "PowerLaw", "ResultRow", "ResultStore", "SplitCurve",
@@ -57,4 +57,4 @@ __all__ = ["BAD_SUFFIX", "CHECKSUM_FIELD", "COLUMNS", "Forecast", "INFINITE_WIDT
            "fit_power_law", "fit_row", "fits", "forecast", "infinite_width_study", "last_slope", "local_exponents",
            "model_table", "model_verdicts", "not_converged", "part_ratios", "plateau", "plateau_verdict", "point_key",
            "read_csv", "read_point", "reseal", "row_parts", "seal", "select", "split_curve", "to_csv",
-           "verdict_curves", "verify", "width_parts"]
+           "verdict_curves", "verify", "width_groups", "width_parts"]

@@ -12,7 +12,7 @@ each is fitted by weighted least squares
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -58,6 +58,22 @@ class WidthParts:
         """The population part of eps_L, sqrt(B) (0 where the estimate of B is negative), per width."""
         return np.sqrt(np.maximum(self.values["B"], 0.0))
 
+    def eps2(self, which: str = "finite") -> np.ndarray:
+        """eps_L^2 = A / n_T + (n_T - 1) / n_T B per width ('finite') or of the exact values ('exact', a 0-d array)."""
+        src = self.values if which == "finite" else self.exact
+        return np.asarray(src["A"] / self.n_test + (self.n_test - 1) / self.n_test * np.asarray(src["B"]))
+
+    def floor_share(self) -> np.ndarray:
+        """Per width the floor's share of the excess: ((A - A_inf) / n_T) / (eps_L^2 - eps_L^2(inf)).
+
+        The rest, 1 - share, is the population part's.  NaN where eps_L^2 is not above its infinite-width value
+        (no excess to split).
+        """
+        excess = self.eps2() - self.eps2("exact")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = (self.values["A"] - self.exact["A"]) / self.n_test / excess
+        return np.where(excess > 0, share, np.nan)
+
 
 @dataclass(frozen=True)
 class InverseWidthFit:
@@ -96,6 +112,24 @@ class InverseWidthFit:
 def _ratio(row: dict) -> float:
     spec = row["params"]["spec"]
     return float(spec["lambda_b"]) / float(spec["lambda_W"])
+
+
+def width_groups(rows: Sequence[dict]) -> Dict[Tuple[str, float, int], List[dict]]:
+    """The rows of a folder of width studies, one group per (task, lambda_b / lambda_W, N_D), for `width_parts`.
+
+    Args:
+        rows: stored `finite_width_study` rows (`committed_rows`), any mix of tasks, ratios, sizes and widths.
+
+    Returns:
+        (task, lambda ratio, N_D) -> its trained ensembles and infinite-width rows at t = infinity (the
+        infinite-width rows after a finite number of steps are left out), in the rows' order.
+    """
+    groups: Dict[Tuple[str, float, int], List[dict]] = {}
+    for r in rows:
+        if r.get("method") == "ntk" and int(r["steps"]) >= 0:
+            continue
+        groups.setdefault((str(r["task"]), _ratio(r), int(r["n_train"])), []).append(r)
+    return groups
 
 
 def width_parts(rows: Sequence[dict]) -> WidthParts:
@@ -190,4 +224,4 @@ def fit_inverse_width(parts: WidthParts, stat: str, *, min_width: int = 0) -> In
                            slope=float(s_coef[1]), slope_err=float(np.sqrt(s_cov[1, 1] * s_scale)), exact=exact)
 
 
-__all__ = ["InverseWidthFit", "PARTS", "WidthParts", "fit_inverse_width", "width_parts"]
+__all__ = ["InverseWidthFit", "PARTS", "WidthParts", "fit_inverse_width", "width_groups", "width_parts"]
