@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
+if ONE_THREAD not in os.environ.get("XLA_FLAGS", ""):  # before JAX is imported; other flags are kept
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
 
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
@@ -32,18 +34,19 @@ from ntkuq import MLPSpec  # noqa: E402
 from ntkuq.book import ROOT  # noqa: E402
 from ntkuq.book.presets import load_preset, parameter_defaults, validate_preset  # noqa: E402
 from ntkuq.data import load, subset_sizes  # noqa: E402
+from ntkuq.errors import PresetError  # noqa: E402
 from ntkuq.finite import describe_stop  # noqa: E402
 from ntkuq.study import ResultStore, finite_width_study  # noqa: E402
 
 WIDTHS_DIR = ROOT / "results" / "widths"
 """Where the width study stores its points (results/widths/points)."""
 
-WIDTH_STUDY = dict(n_train=946, n_pool=2000, n_test=1000, members=64, depth=3, activation="relu", steps="auto",
-                   tol=0.01, min_steps=0, warmup=1000, converge=0.01, max_steps=20000, optimizer="momentum",
-                   momentum=0.9, eta_fraction=0.5, downsample=2, grayscale=True, calorimeter_cells=10,
-                   calorimeter_layers=10, seed=0)
-"""The width study's settings: the `cpu` preset's data and training at its N_D = 946, the stopping rule with no
-extra minimum (the wide networks need none; the rule decides)."""
+WIDTH_PRESET, WIDTH_N_TRAIN = "cpu", 946
+"""The width study takes the data, architecture and training of this preset's finite-width chapter at this N_D ..."""
+
+WIDTH_OVERRIDES = dict(min_steps=0, max_steps=20000)
+"""... except its minimum steps (the wide networks need none beyond the infinite-width T and the warmup: the
+stopping rule decides) and its cap."""
 
 Job = Dict[str, Any]
 
@@ -54,11 +57,18 @@ def preset_jobs(name: str, store: Path) -> List[Job]:
     Args:
         name: the preset (presets/NAME.yaml).
         store: the points folder the chapter reads under this preset (results/NAME/points).
+
+    Returns:
+        The jobs (dicts of `run_job`'s settings), by task within size.
+
+    Raises:
+        ValueError: the preset draws several training sets per size (the chapter's pool is then 2 n_max; not done
+            here), or it is invalid (PresetError).
     """
     per_chapter = validate_preset(load_preset(name), name)
     p = {**parameter_defaults(ROOT / "book" / "scaling_finite.md"), **per_chapter["scaling_finite"]}
     if p["draws"] != 1:
-        raise SystemExit("error: only presets with draws = 1 (the chapter's pool is then n_max)")
+        raise ValueError(f"draws: only presets with draws = 1 (the chapter's pool is then n_max), got {p['draws']}")
     jobs = []
     for n in subset_sizes(p["n_min"], p["n_max"], p["n_sizes"]):
         for task in p["tasks"]:
@@ -72,22 +82,59 @@ def preset_jobs(name: str, store: Path) -> List[Job]:
 
 
 def width_jobs(tasks: List[str], ratios: List[float], widths: List[int], store: Path) -> List[Job]:
-    """One job per (task, lambda_b / lambda_W, width) of the width study (WIDTH_STUDY)."""
-    return [dict(WIDTH_STUDY, task=t, lambda_ratio=float(r), width=int(w), store=str(store))
+    """One job per (task, lambda_b / lambda_W, width) of the width study (WIDTH_PRESET at WIDTH_N_TRAIN).
+
+    Args:
+        tasks: the tasks.
+        ratios: the ratios lambda_b / lambda_W.
+        widths: the widths n.
+        store: the points folder (results/widths/points).
+
+    Returns:
+        The jobs, the preset's job at WIDTH_N_TRAIN with the task, ratio, width, store and WIDTH_OVERRIDES set.
+
+    Raises:
+        ValueError: WIDTH_N_TRAIN is not one of the preset's sizes.
+    """
+    base = [j for j in preset_jobs(WIDTH_PRESET, store) if j["n_train"] == WIDTH_N_TRAIN]
+    if not base:
+        raise ValueError(f"WIDTH_N_TRAIN: expected one of the {WIDTH_PRESET} preset's sizes, got {WIDTH_N_TRAIN}")
+    return [dict(base[0], **WIDTH_OVERRIDES, task=t, lambda_ratio=float(r), width=int(w), store=str(store))
             for t in tasks for r in ratios for w in widths]
 
 
 def cost(job: Job) -> float:
-    """Flops per step, up to a constant: N_D times the weights (first layer from the task's input size)."""
-    n0 = {"mnist": 784, "cifar10": 1024, "calorimeter": 1000}[job["task"]] // job["downsample"] ** 2
+    """Flops per step, up to a constant: N_D times the network's weights, for ordering the jobs.
+
+    Args:
+        job: a job (`preset_jobs`, `width_jobs`).
+
+    Returns:
+        N_D (n_0 n + (depth - 2) n^2 + 10 n), with n_0 the task's input size after its preprocessing.
+
+    Raises:
+        ValueError: an unknown task.
+    """
+    pixels = {"mnist": 784, "cifar10": 1024 * (1 if job["grayscale"] else 3)}
     if job["task"] == "calorimeter":
         n0 = job["calorimeter_cells"] ** 2 * job["calorimeter_layers"]
+    elif job["task"] in pixels:
+        n0 = pixels[job["task"]] // job["downsample"] ** 2
+    else:
+        raise ValueError(f"task: expected mnist, cifar10 or calorimeter, got {job['task']!r}")
     w = job["width"]
     return job["n_train"] * (n0 * w + (job["depth"] - 2) * w * w + 10 * w)
 
 
 def run_job(job: Job) -> str:
-    """Compute one point (or find it stored) and say what happened."""
+    """Compute one point (or find it stored) with `finite_width_study`, in this process.
+
+    Args:
+        job: a job (`preset_jobs`, `width_jobs`).
+
+    Returns:
+        One line: the point, its steps, what the stopping rule did, eps_L and the seconds taken here.
+    """
     ntkuq.enable_float64()
     start = time.perf_counter()
     data = load(job["task"], n_pool=job["n_pool"], n_test=job["n_test"], seed=job["seed"],
@@ -107,13 +154,14 @@ def run_job(job: Job) -> str:
 
 
 def main(argv: List[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring); returns the exit status (2 for bad arguments)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("preset", help="the finite-width points of a preset's scaling_finite chapter")
     pr.add_argument("name", help="preset name: ci, cpu or paper")
     pr.add_argument("--max-n", type=int, default=None, help="only the sizes N_D up to this (default: all)")
     pr.add_argument("--out", default=None, help="results folder, points/ under it (default: results/NAME)")
-    wi = sub.add_parser("widths", help="the width study at N_D = 946 (results/widths/points)")
+    wi = sub.add_parser("widths", help=f"the width study at N_D = {WIDTH_N_TRAIN} (results/widths/points)")
     wi.add_argument("--tasks", nargs="+", default=["mnist", "cifar10", "calorimeter"])
     wi.add_argument("--ratios", nargs="+", type=float, default=[10.0, 1.0], help="lambda_b / lambda_W")
     wi.add_argument("--widths", nargs="+", type=int, default=[30, 64, 128, 256])
@@ -124,12 +172,16 @@ def main(argv: List[str] | None = None) -> int:
     if args.jobs < 1:
         print(f"error: --jobs: expected an integer >= 1, got {args.jobs}", file=sys.stderr)
         return 2
-    if args.command == "preset":
-        jobs = preset_jobs(args.name, Path(args.out or ROOT / "results" / args.name) / "points")
-        jobs = [j for j in jobs if args.max_n is None or j["n_train"] <= args.max_n]
-    else:
-        jobs = width_jobs(args.tasks, args.ratios, args.widths, Path(args.out) / "points")
-    jobs.sort(key=cost)
+    try:
+        if args.command == "preset":
+            jobs = preset_jobs(args.name, Path(args.out or ROOT / "results" / args.name) / "points")
+            jobs = [j for j in jobs if args.max_n is None or j["n_train"] <= args.max_n]
+        else:
+            jobs = width_jobs(args.tasks, args.ratios, args.widths, Path(args.out) / "points")
+        jobs.sort(key=cost)
+    except (ValueError, PresetError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"{len(jobs)} points, {args.jobs} processes", flush=True)
     start = time.perf_counter()
     with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:

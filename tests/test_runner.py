@@ -114,7 +114,14 @@ def test_background_points_are_the_points_the_chapter_finds(tmp_path, monkeypatc
     before = {p: p.stat().st_mtime_ns for p in stored}
     runner.run_points("tiny", only=["scaling_finite"], out=tmp_path / "out")
     assert {p: p.stat().st_mtime_ns for p in sorted(points.glob("*.json"))} == before  # all found, none rewritten
+    with pytest.raises(ValueError, match="WIDTH_N_TRAIN"):  # 946 is not a size of the tiny preset
+        fp.width_jobs(["mnist"], [10.0], [30], tmp_path / "w")
+    monkeypatch.setattr(fp, "WIDTH_N_TRAIN", 20)
     widths = fp.width_jobs(["mnist"], [10.0, 1.0], [64, 30], tmp_path / "w")
     assert [(j["lambda_ratio"], j["width"]) for j in sorted(widths, key=fp.cost)][:2] in (
         [(10.0, 30), (1.0, 30)], [(1.0, 30), (10.0, 30)])
-    assert all(j["n_train"] == fp.WIDTH_STUDY["n_train"] and j["converge"] == 0.01 for j in widths)
+    assert all(j["n_train"] == fp.WIDTH_N_TRAIN and j["min_steps"] == 0 and j["max_steps"] == 20000
+               and j["n_test"] == 10 for j in widths)  # the (tiny) preset's settings, with the study's overrides
+    with pytest.raises(ValueError, match="task"):
+        fp.cost(dict(jobs[0], task="imagenet"))
+    assert fp.main(["preset", "tiny", "--jobs", "0"]) == 2

@@ -180,3 +180,75 @@ def test_no_excess_has_no_share():
     """A width whose eps_L is not above the infinite-width one has nothing to split: NaN, not a ratio."""
     rows = _rows(a=(3.0, -20.0, -50.0))  # A and B both below their infinite-width values at every width
     assert np.all(np.isnan(width_parts(rows).floor_share()))
+
+
+def test_under_the_stopping_rule_each_width_keeps_its_own_infinite_width_after_t():
+    """The steps a stopped ensemble takes differ per width, so the infinite width after those steps is stored once
+    per number of steps (it used to be one point per study, which the last width trained overwrote)."""
+    ntkuq.enable_float64()
+    data = load("calorimeter", n_pool=16, n_test=12, seed=0, calorimeter_cells=3, calorimeter_layers=3)
+    store = ResultStore(None)
+    by_width = {}
+    for w in (8, 16):  # with these seeds width 8 passes the rule at its first check, width 16 runs to the cap
+        spec = MLPSpec.critical("relu", depth=3, lambda_ratio=1.0, width=w)
+        ens, at_t, at_inf = finite_width_study(data, spec, [16], members=4, steps=5, converge=0.1, max_steps=400,
+                                               store=store)
+        assert at_t["steps"] == ens["steps"] and at_inf["steps"] == -1
+        by_width[w] = at_t
+    assert by_width[8]["steps"] != by_width[16]["steps"]
+    again = finite_width_study(data, MLPSpec.critical("relu", depth=3, lambda_ratio=1.0, width=8), [16], members=4,
+                               steps=5, converge=0.1, max_steps=400, store=store)
+    assert again[1] == by_width[8]  # found again, not replaced by width 16's
+
+
+def test_the_slope_uses_only_resolved_deviations():
+    """Widths whose value sits within its errors of the exact one (or on the other side) are left out of the
+    log-log slope; with fewer than two resolved widths the slope is NaN, not a fit to noise."""
+    rows = _rows()
+    wide = [r for r in rows[1:] if r["width"] >= 256]
+    for r in wide:  # the two widest land on the exact mu_L: deviation 0, far below its error
+        r["mu"] = rows[0]["mu"]
+    fit = fit_inverse_width(width_parts(rows), "mu")
+    assert fit.slope == pytest.approx(-1.0, abs=1e-9)  # from widths 30, 64, 128 alone
+    flat = _rows(a=(1e-3, 20.0, -5.0), rel_err=1e-2)  # mu's deviations are all within their errors
+    assert np.isnan(fit_inverse_width(width_parts(flat), "mu").slope)
+
+
+def test_rows_of_different_settings_are_not_one_study():
+    rows = _rows()
+    rows[3]["seed"] = 7
+    with pytest.raises(ValueError, match="one seed"):
+        width_parts(rows)
+    with pytest.raises(ValueError, match="one seed"):
+        width_groups(rows)
+    rows = _rows()
+    rows[2]["params"] = dict(rows[2]["params"], spec={"lambda_b": 10.0, "lambda_W": 1.0, "depth": 4})
+    with pytest.raises(ValueError, match="one spec"):
+        width_parts(rows)
+    rows = _rows()
+    with pytest.raises(ValueError, match="one infinite-width result"):
+        width_parts(rows + [dict(rows[0], mu=0.06)])
+
+
+def test_row_parts_carry_the_error_of_mu():
+    """A and B divide by mu^2: their errors add 2 mu_err / mu to the variance part's, in quadrature."""
+    row = _row(30, 0.05, *_variances(0.05, 0.8, 2e-3), err=[0.001, 0.0, 0.0])
+    a, b, a_err, b_err, _ = row_parts(row)
+    assert a_err == pytest.approx(a * 2 * 0.001 / 0.05) and b_err == pytest.approx(b * 2 * 0.001 / 0.05)
+    row = _row(30, 0.05, *_variances(0.05, 0.8, 2e-3), err=[0.0, 1e-6, 1e-9])
+    a, b, a_err, b_err, _ = row_parts(row)
+    assert a_err == pytest.approx(N_T * 1e-6 / 0.05**2) and b_err == pytest.approx(N_T * 1e-9 / ((N_T - 1) * 0.05**2))
+
+
+def test_floor_share_error_matches_monte_carlo():
+    """Draw A and B from their stated errors: the spread of the floor's share is the propagated error."""
+    rows = _rows(rel_err=2e-3)  # small errors: the linear propagation holds
+    parts = width_parts(rows)
+    rng = np.random.default_rng(1)
+    shares = []
+    for _ in range(4000):
+        values = {k: v + rng.normal(size=v.size) * parts.errors[k] for k, v in parts.values.items()}
+        shares.append(type(parts)(**{**parts.__dict__, "values": values}).floor_share())
+    # where the excess is many of its errors (not at width 512, where a + b nears its noise and the ratio's
+    # distribution grows heavy tails that a first-order error cannot describe)
+    np.testing.assert_allclose(np.std(shares, axis=0)[:4], parts.floor_share_err()[:4], rtol=0.1)

@@ -102,6 +102,11 @@ def _last_change(history: np.ndarray) -> Optional[float]:
     return float(history[-1] / history[-2] - 1)
 
 
+def _steps_key(common: dict, steps_taken: int) -> str:
+    """The key of the infinite-width ensemble after the steps a stopped ensemble took (they differ per width)."""
+    return point_key(**common, width="inf", at="T", steps_taken=steps_taken)
+
+
 def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, members: int,
                        steps: Union[int, str] = "auto", eta_fraction: float = 0.5, optimizer: str = "momentum",
                        momentum: Optional[float] = None, tol: float = 0.01, min_steps: int = 0,
@@ -214,7 +219,10 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
             keys_inf = {which: point_key(**common, width="inf", at=which) for which in ("T", "inf")}
             want_inf = with_infinite and optimizer in FULL_BATCH
             row = _with_split(store.get(key))  # a point stored before the split is recomputed
-            inf_rows = {w: _with_split(store.get(k)) for w, k in keys_inf.items()} if want_inf else {}
+            if converge is not None:  # the steps, and so the infinite width after them, depend on the trained width
+                keys_inf["T"] = None if row is None else _steps_key(common, int(row["steps"]))
+            inf_rows = ({w: None if k is None else _with_split(store.get(k)) for w, k in keys_inf.items()}
+                        if want_inf else {})
             if row is not None and all(inf_rows.values()):
                 rows.append(row)
                 rows.extend(inf_rows[w] for w in ("T", "inf") if w in inf_rows)
@@ -270,6 +278,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                     member_losses=[float(v) for v in res.test_losses], params={**params, **drift}))
             elif rule is not None:
                 T = int(row["steps"])  # the steps the stored ensemble took
+            if rule is not None:
+                keys_inf["T"] = _steps_key(common, T)
             rows.append(row)
             if want_inf:
                 for which, t_steps in (("T", T), ("inf", None)):

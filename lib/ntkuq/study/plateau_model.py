@@ -85,13 +85,17 @@ def row_parts(row: dict) -> Tuple[float, float, float, float, int]:
             (params['n_test'], or 'n_test').
 
     Returns:
-        (A, B, A_err, B_err, n_T); an error is 0 where the row has none (exact infinite-width rows).
+        (A, B, A_err, B_err, n_T); an error is 0 where the row has none (exact infinite-width rows). A trained
+        ensemble's errors combine those of its variance part and of mu_L (A and B divide by mu_L^2) in quadrature,
+        as if independent: the rows keep no per-member losses per test point to resample A and B together, and
+        the two errors are positively correlated, so this errs on the large side.
     """
     nt, mu = int(row["params"]["n_test"]) if "params" in row else int(row["n_test"]), float(row["mu"])
     a = nt * float(row["var_diag"]) / mu**2
     b = nt * float(row["var_offdiag"]) / ((nt - 1) * mu**2)
-    a_err = nt * float(row.get("var_diag_err") or 0.0) / mu**2
-    b_err = nt * float(row.get("var_offdiag_err") or 0.0) / ((nt - 1) * mu**2)
+    rel_mu = 2 * float(row.get("mu_err") or 0.0) / abs(mu)  # the relative error of 1 / mu^2
+    a_err = float(np.hypot(nt * float(row.get("var_diag_err") or 0.0) / mu**2, rel_mu * abs(a)))
+    b_err = float(np.hypot(nt * float(row.get("var_offdiag_err") or 0.0) / ((nt - 1) * mu**2), rel_mu * abs(b)))
     return a, b, a_err, b_err, nt
 
 

@@ -18,6 +18,9 @@ import numpy as np
 
 from ntkuq.study.plateau_model import row_parts
 
+RESOLVED = 2.0
+"""A deviation from the exact value enters the log-log slope only when it is more than this many errors."""
+
 PARTS = ("mu", "A", "B")
 """The statistics of a WidthParts: mu_L, the floor coefficient A and the population part B."""
 
@@ -36,7 +39,8 @@ class WidthParts:
         errors: 'mu', 'A', 'B' -> per width, the bootstrap standard errors over members.
         exact: 'mu', 'A', 'B' -> the infinite-width value at t = infinity.
         steps: per width the steps trained.
-        converged: per width False where the ensemble stopped at its cap (the stopping rule), else True.
+        converged: per width True where the stopping rule passed before the cap; False where the ensemble
+            stopped at its cap, or was trained for fixed steps without the rule (no measurement says it converged).
     """
 
     task: str
@@ -74,6 +78,20 @@ class WidthParts:
             share = (self.values["A"] - self.exact["A"]) / self.n_test / excess
         return np.where(excess > 0, share, np.nan)
 
+    def floor_share_err(self) -> np.ndarray:
+        """The standard error of `floor_share`, from the errors of A and B (taken as independent); NaN likewise.
+
+        With f = a / (a + b), a = (A - A_inf) / n_T and b = (n_T - 1) / n_T (B - B_inf):
+        var f = (b^2 var a + a^2 var b) / (a + b)^4.
+        """
+        a = (self.values["A"] - self.exact["A"]) / self.n_test
+        b = (self.n_test - 1) / self.n_test * (self.values["B"] - self.exact["B"])
+        va = (self.errors["A"] / self.n_test) ** 2
+        vb = ((self.n_test - 1) / self.n_test * self.errors["B"]) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = np.sqrt(b**2 * va + a**2 * vb) / (a + b) ** 2
+        return np.where(a + b > 0, err, np.nan)
+
 
 @dataclass(frozen=True)
 class InverseWidthFit:
@@ -87,8 +105,10 @@ class InverseWidthFit:
         c1_err: its standard error.
         chi2: the fit's chi-square.
         dof: its degrees of freedom (widths - 2).
-        slope: the log-log slope of the relative deviation from the exact value against n (-1 for 1/n).
-        slope_err: its standard error (NaN with two widths).
+        slope: the log-log slope of the relative deviation from the exact value against n (-1 for 1/n), over the
+            widths whose deviation is resolved (more than RESOLVED standard errors, on the side of the largest);
+            NaN when fewer than two are.
+        slope_err: its standard error (NaN with two such widths).
         exact: the exact infinite-width value.
     """
 
@@ -114,6 +134,32 @@ def _ratio(row: dict) -> float:
     return float(spec["lambda_b"]) / float(spec["lambda_W"])
 
 
+_ENSEMBLE_SETTINGS = ("eta_fraction", "momentum", "warmup", "min_steps", "tol", "steps_rule", "batch_size")
+
+
+def _settings(row: dict) -> Dict[str, object]:
+    """What a width study holds fixed besides the width: the architecture, data, seed and training rule."""
+    params = row.get("params") or {}
+    spec = {k: v for k, v in (params.get("spec") or {}).items() if k != "width"}
+    out = {"task": row.get("task"), "N_D": row.get("n_train"), "n_T": params.get("n_test"), "seed": row.get("seed"),
+           "draw": row.get("draw"), "spec": spec, "data": params.get("data")}
+    if row.get("method") == "ensemble":
+        stop = params.get("stopping") or {}
+        out.update(members=row.get("members"), optimizer=row.get("optimizer"),
+                   rule=(stop.get("rtol"), stop.get("cap")), **{k: params.get(k) for k in _ENSEMBLE_SETTINGS})
+    return out
+
+
+def _check_one_setting(rows: Sequence[dict], what: str) -> None:
+    """ValueError naming the first setting in which the rows differ."""
+    first = _settings(rows[0])
+    for r in rows[1:]:
+        other = _settings(r)
+        for k in first:
+            if other.get(k) != first[k]:
+                raise ValueError(f"rows: expected one {k} for all {what}, got {first[k]!r} and {other.get(k)!r}")
+
+
 def width_groups(rows: Sequence[dict]) -> Dict[Tuple[str, float, int], List[dict]]:
     """The rows of a folder of width studies, one group per (task, lambda_b / lambda_W, N_D), for `width_parts`.
 
@@ -123,12 +169,21 @@ def width_groups(rows: Sequence[dict]) -> Dict[Tuple[str, float, int], List[dict
     Returns:
         (task, lambda ratio, N_D) -> its trained ensembles and infinite-width rows at t = infinity (the
         infinite-width rows after a finite number of steps are left out), in the rows' order.
+
+    Raises:
+        ValueError: a group whose trained ensembles (or infinite-width rows) differ in a setting besides the width
+            (seed, architecture, data, members, rate, warmup, stopping rule, ...): two studies under one key.
     """
     groups: Dict[Tuple[str, float, int], List[dict]] = {}
     for r in rows:
         if r.get("method") == "ntk" and int(r["steps"]) >= 0:
             continue
         groups.setdefault((str(r["task"]), _ratio(r), int(r["n_train"])), []).append(r)
+    for key, group in groups.items():  # one study per key: the same settings besides the width
+        for method in ("ensemble", "ntk"):
+            same = [r for r in group if r.get("method") == method]
+            if len(same) > 1:
+                _check_one_setting(same, f"{method} rows of {key}")
     return groups
 
 
@@ -144,8 +199,9 @@ def width_parts(rows: Sequence[dict]) -> WidthParts:
         WidthParts.
 
     Raises:
-        ValueError: fewer than two widths, a width twice, no infinite-width row at t = infinity, a row without
-            the two parts (var_diag, var_offdiag), or rows that mix tasks, N_D, n_T or lambda ratios.
+        ValueError: fewer than two widths, a width twice, no infinite-width row at t = infinity (or two that
+            differ), a row without the two parts (var_diag, var_offdiag), or rows that mix tasks, N_D, n_T, lambda
+            ratios or any other setting besides the width.
     """
     ens = [r for r in rows if r.get("method") == "ensemble"]
     inf = [r for r in rows if r.get("method") == "ntk" and str(r.get("width")) == "inf" and int(r["steps"]) == -1]
@@ -163,6 +219,11 @@ def width_parts(rows: Sequence[dict]) -> WidthParts:
     widths = [int(r["width"]) for r in ens]
     if len(set(widths)) != len(widths) or len(widths) < 2:
         raise ValueError(f"rows: expected trained ensembles at two or more distinct widths, got widths {widths}")
+    _check_one_setting(ens, "trained ensembles")
+    _check_one_setting(inf, "infinite-width rows")
+    if len({float(r["mu"]) for r in inf}) > 1:
+        raise ValueError(f"rows: expected one infinite-width result at t = infinity, got mu_L "
+                         f"{sorted({float(r['mu']) for r in inf})}")
     ens = sorted(ens, key=lambda r: int(r["width"]))
     parts = [row_parts(r) for r in ens]
     exact_parts = row_parts(inf[0])
@@ -175,7 +236,7 @@ def width_parts(rows: Sequence[dict]) -> WidthParts:
                       lambda_ratio=_ratio(ens[0]), widths=np.array(sorted(widths)), values=values, errors=errors,
                       exact={"mu": float(inf[0]["mu"]), "A": float(exact_parts[0]), "B": float(exact_parts[1])},
                       steps=np.array([int(r["steps"]) for r in ens]),
-                      converged=np.array([s is None or bool(s.get("converged")) for s in stops]))
+                      converged=np.array([bool(s and s.get("converged")) for s in stops]))
 
 
 def _weighted_line(x: np.ndarray, y: np.ndarray, err: np.ndarray):
@@ -214,14 +275,21 @@ def fit_inverse_width(parts: WidthParts, stat: str, *, min_width: int = 0) -> In
     coef, cov, chi2 = _weighted_line(1.0 / n, y, err)
     dof = int(n.size - 2)
     scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
-    dev = np.abs(y / exact - 1)
-    # log abs(dev): its error is err / abs(y - exact); a deviation within its error carries little weight
-    log_err = err / np.maximum(np.abs(y - exact), err)
-    s_coef, s_cov, s_chi2 = _weighted_line(np.log(n), np.log(np.maximum(dev, 1e-12)), log_err)
-    s_scale = max(1.0, s_chi2 / dof) if dof > 0 else np.nan
+    # the slope of log abs(y / exact - 1), over the widths whose deviation is resolved (more than RESOLVED errors
+    # from the exact value, all on one side of it): log abs(dev) has the error err / abs(y - exact) there
+    dev = y - exact
+    side = np.sign(dev[np.argmax(np.abs(dev))])
+    ok = (np.abs(dev) > RESOLVED * err) & (np.sign(dev) == side)
+    slope = slope_err = float("nan")
+    if ok.sum() >= 2:
+        s_coef, s_cov, s_chi2 = _weighted_line(np.log(n[ok]), np.log(np.abs(dev[ok] / exact)),
+                                               err[ok] / np.abs(dev[ok]))
+        s_dof = int(ok.sum() - 2)
+        slope = float(s_coef[1])
+        slope_err = float(np.sqrt(s_cov[1, 1] * max(1.0, s_chi2 / s_dof))) if s_dof > 0 else float("nan")
     return InverseWidthFit(stat=stat, c0=float(coef[0]), c0_err=float(np.sqrt(cov[0, 0] * scale)),
                            c1=float(coef[1]), c1_err=float(np.sqrt(cov[1, 1] * scale)), chi2=chi2, dof=dof,
-                           slope=float(s_coef[1]), slope_err=float(np.sqrt(s_cov[1, 1] * s_scale)), exact=exact)
+                           slope=slope, slope_err=slope_err, exact=exact)
 
 
-__all__ = ["InverseWidthFit", "PARTS", "WidthParts", "fit_inverse_width", "width_groups", "width_parts"]
+__all__ = ["InverseWidthFit", "PARTS", "RESOLVED", "WidthParts", "fit_inverse_width", "width_groups", "width_parts"]
