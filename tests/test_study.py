@@ -138,3 +138,6 @@ def test_curves_and_the_table_say_which_sizes_did_not_converge():
     assert "converged" not in plain and study.not_converged(plain) == []
     assert "not converged" not in study.fit_row("MNIST", "n=30", study.fits(plain), plain)
     assert "not converged" not in study.fit_row("MNIST", "n=30", study.fits(c))
+    # a mix: a size trained for fixed steps, without the rule, is not called converged
+    mixed = study.curves(_ensemble_rows([True, None, True]), n_boot=20)
+    assert study.not_converged(mixed) == [200]

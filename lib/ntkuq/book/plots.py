@@ -203,7 +203,7 @@ def scaling_figure(series: Sequence[Tuple[str, str, str, Dict[str, np.ndarray], 
     return fig
 
 
-NOT_CONVERGED = "not converged:\nstopped at the cap"
+NOT_CONVERGED = "not converged by\nthe stopping rule"
 """The legend entry of the red rings that `scaling_figure` draws around ensembles stopped at their cap."""
 
 HEADERS: Dict[str, str] = {

@@ -59,15 +59,17 @@ def curves(rows: Sequence[dict], n_boot: int = 400, seed: int = 0) -> Dict[str, 
     Returns:
         {'n': the sizes N_D, and for each of 'mu', 'sigma', 'eps': its values, its standard errors
         ('<stat>_err', zero without resamples) and, where there are resamples, '<stat>_boot' (n_boot, sizes)};
-        where rows were trained under a stopping rule, also 'converged' (bool per size: False where a row
-        stopped at its cap, `ntkuq.finite.StopRule`).
+        where rows were trained under a stopping rule, also 'converged' (bool per size: True where every row
+        passed the rule, `ntkuq.finite.StopRule`; False where one stopped at its cap or, in a mix, was trained for
+        fixed steps without the rule).
     """
     sizes = sorted({r["n_train"] for r in rows})
     out: Dict[str, np.ndarray] = {"n": np.array(sizes, dtype=float)}
     by_n = [[r for r in rows if r["n_train"] == n] for n in sizes]
     records = [[_stop_record(r) for r in g] for g in by_n]
     if any(rec is not None for g in records for rec in g):
-        out["converged"] = np.array([all(rec is None or bool(rec.get("converged")) for rec in g) for g in records])
+        out["converged"] = np.array([all(rec is not None and bool(rec.get("converged")) for rec in g)
+                                     for g in records])
     members = all(g and all(isinstance(r.get("member_losses"), list) for r in g) for g in by_n)
     if members:  # finite width: per draw the members' statistics, averaged over draws; nested bootstrap
         rng = np.random.default_rng(seed)
