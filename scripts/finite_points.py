@@ -1,7 +1,8 @@
 """Trained-ensemble points in the background, cheapest first, in several one-thread processes; resumable.
 
 Two kinds of work, both stored as points of `ntkuq.study.finite_width_study` (a finished point is never
-recomputed, so an interrupted run loses at most the ensembles in training):
+recomputed, and an ensemble in training saves its state every few minutes under partial/ beside points/, so an
+interrupted run loses at most those minutes; `--hours H` ends the run cleanly after H hours, saving the state):
 
     # the finite-width points of a preset's scaling_finite chapter, where the chapter finds them
     .venv/bin/python scripts/finite_points.py preset cpu --jobs 2
@@ -34,8 +35,8 @@ from ntkuq import MLPSpec  # noqa: E402
 from ntkuq.book import ROOT  # noqa: E402
 from ntkuq.book.presets import load_preset, parameter_defaults, validate_preset  # noqa: E402
 from ntkuq.data import load, subset_sizes  # noqa: E402
-from ntkuq.errors import PresetError  # noqa: E402
-from ntkuq.finite import describe_stop  # noqa: E402
+from ntkuq.errors import PresetError, TrainingInterrupted  # noqa: E402
+from ntkuq.finite import Checkpoint, describe_stop  # noqa: E402
 from ntkuq.study import ResultStore, finite_width_study  # noqa: E402
 
 WIDTHS_DIR = ROOT / "results" / "widths"
@@ -47,6 +48,9 @@ WIDTH_PRESET, WIDTH_N_TRAIN = "cpu", 946
 WIDTH_OVERRIDES = dict(min_steps=0, max_steps=20000)
 """... except its minimum steps (the wide networks need none beyond the infinite-width T and the warmup: the
 stopping rule decides) and its cap."""
+
+SAVE_EVERY_S = 300.0
+"""An ensemble in training saves its state this often (seconds)."""
 
 Job = Dict[str, Any]
 
@@ -130,27 +134,38 @@ def run_job(job: Job) -> str:
     """Compute one point (or find it stored) with `finite_width_study`, in this process.
 
     Args:
-        job: a job (`preset_jobs`, `width_jobs`).
+        job: a job (`preset_jobs`, `width_jobs`); its optional "deadline" (a time.time() value) ends the
+            training cleanly, its state saved under partial/ beside the points folder.
 
     Returns:
-        One line: the point, its steps, what the stopping rule did, eps_L and the seconds taken here.
+        One line: the point, its steps, what the stopping rule did, eps_L and the seconds taken here; or that
+        the deadline stopped it (and at which step the state was saved).
     """
-    ntkuq.enable_float64()
     start = time.perf_counter()
+    what = f"{job['task']:11s} N_D {job['n_train']:5d} width {job['width']:4d} ratio {job['lambda_ratio']:g}"
+    deadline = job.get("deadline")
+    if deadline is not None and time.time() >= deadline:
+        return f"{what}: not started, the deadline has passed"
+    ntkuq.enable_float64()
     data = load(job["task"], n_pool=job["n_pool"], n_test=job["n_test"], seed=job["seed"],
                 downsample=job["downsample"], grayscale=job["grayscale"],
                 calorimeter_cells=job["calorimeter_cells"], calorimeter_layers=job["calorimeter_layers"])
     spec = MLPSpec.critical(job["activation"], depth=job["depth"], lambda_ratio=job["lambda_ratio"],
                             width=job["width"])
     mom = job["momentum"] if job["optimizer"] in ("momentum", "nesterov") else None
-    rows = finite_width_study(data, spec, [job["n_train"]], members=job["members"], steps=job["steps"],
-                              optimizer=job["optimizer"], momentum=mom, tol=job["tol"], min_steps=job["min_steps"],
-                              warmup=job["warmup"], converge=job["converge"], max_steps=job["max_steps"],
-                              eta_fraction=job["eta_fraction"], seed=job["seed"], store=ResultStore(job["store"]))
+    checkpoint = Checkpoint(Path(job["store"]).parent / "partial", every_s=SAVE_EVERY_S, deadline=deadline)
+    try:
+        rows = finite_width_study(data, spec, [job["n_train"]], members=job["members"], steps=job["steps"],
+                                  optimizer=job["optimizer"], momentum=mom, tol=job["tol"],
+                                  min_steps=job["min_steps"], warmup=job["warmup"], converge=job["converge"],
+                                  max_steps=job["max_steps"], eta_fraction=job["eta_fraction"], seed=job["seed"],
+                                  store=ResultStore(job["store"]), checkpoint=checkpoint)
+    except TrainingInterrupted as err:
+        return f"{what}: stopped at the deadline after {time.perf_counter() - start:.0f} s here ({err})"
     ens = rows[0]
     stop = describe_stop(ens["params"].get("stopping")) or "a fixed T"
-    return (f"{job['task']:11s} N_D {job['n_train']:5d} width {job['width']:4d} ratio {job['lambda_ratio']:g}: "
-            f"{ens['steps']} steps, {stop}; eps_L {ens['eps']:.4f}; {time.perf_counter() - start:.0f} s here")
+    return (f"{what}: {ens['steps']} steps, {stop}; eps_L {ens['eps']:.4f}; {time.perf_counter() - start:.0f} s "
+            f"here ({ens['wall_s'] / 60:.0f} min in all)")
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -168,9 +183,14 @@ def main(argv: List[str] | None = None) -> int:
     wi.add_argument("--out", default=str(WIDTHS_DIR), help="results folder (points/ under it)")
     for p in (pr, wi):
         p.add_argument("--jobs", type=int, default=1, help="processes, one XLA thread each (default 1)")
+        p.add_argument("--hours", type=float, default=None,
+                       help="end cleanly after this many hours, the ensembles in training saved (default: no end)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         print(f"error: --jobs: expected an integer >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
+    if args.hours is not None and not args.hours > 0:
+        print(f"error: --hours: expected a positive number, got {args.hours}", file=sys.stderr)
         return 2
     try:
         if args.command == "preset":
@@ -179,6 +199,9 @@ def main(argv: List[str] | None = None) -> int:
         else:
             jobs = width_jobs(args.tasks, args.ratios, args.widths, Path(args.out) / "points")
         jobs.sort(key=cost)
+        if args.hours is not None:
+            end = time.time() + 3600.0 * args.hours
+            jobs = [dict(j, deadline=end) for j in jobs]
     except (ValueError, PresetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

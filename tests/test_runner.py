@@ -111,6 +111,8 @@ def test_background_points_are_the_points_the_chapter_finds(tmp_path, monkeypatc
         assert "steps" in fp.run_job(job)
     stored = sorted(points.glob("*.json"))
     assert len(stored) == 2 * 3  # per size the ensemble and the infinite width at T and at t = inf
+    assert not list((tmp_path / "out" / "partial").glob("*.npz"))  # the snapshots go once their points are stored
+    assert "not started" in fp.run_job(dict(jobs[0], n_train=16, deadline=1.0))  # --hours: past its end
     before = {p: p.stat().st_mtime_ns for p in stored}
     runner.run_points("tiny", only=["scaling_finite"], out=tmp_path / "out")
     assert {p: p.stat().st_mtime_ns for p in sorted(points.glob("*.json"))} == before  # all found, none rewritten
@@ -125,3 +127,4 @@ def test_background_points_are_the_points_the_chapter_finds(tmp_path, monkeypatc
     with pytest.raises(ValueError, match="task"):
         fp.cost(dict(jobs[0], task="imagenet"))
     assert fp.main(["preset", "tiny", "--jobs", "0"]) == 2
+    assert fp.main(["preset", "tiny", "--hours", "0"]) == 2

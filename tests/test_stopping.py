@@ -147,20 +147,36 @@ _SHARDED = textwrap.dedent("""
                        progress=False)
     out["span"] = dict(test=r.test_losses.tolist(), point=r.point_losses.tolist(), outputs=r.outputs.tolist(),
                        train=r.train_history.tolist())
+    from ntkuq.errors import TrainingInterrupted
+    from ntkuq.finite import Checkpoint
+    kw = dict(n_members=6, steps=300, optimizer="momentum", chunk=5, stop=StopRule(0.01, 20), progress=False)
+    whole = train_ensemble(MLPSpec(width=16), x, y, xt, yt, **kw)
+    calls = 0
+    while True:  # interrupted after every 60 steps, resumed on the same devices
+        calls += 1
+        try:
+            r = train_ensemble(MLPSpec(width=16), x, y, xt, yt, **kw,
+                               checkpoint=Checkpoint(sys.argv[1], steps=60, deadline=1.0))
+            break
+        except TrainingInterrupted:
+            pass
+    out["resumed"] = dict(calls=calls, same=all(np.array_equal(getattr(whole, f), getattr(r, f)) for f in
+                                                ("test_losses", "train_history", "point_losses", "stopped_at")))
     json.dump(out, sys.stdout)
 """)
 
 
-def _run_sharded(devices: int) -> dict:
+def _run_sharded(devices: int, folder: Path) -> dict:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
            "PYTHONPATH": str(REPO_ROOT / "lib"), "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", _SHARDED, str(folder / f"run{devices}.npz")], env=env,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
 
-def test_members_sharded_over_four_devices_match_one():
-    one, four = _run_sharded(1), _run_sharded(4)
+def test_members_sharded_over_four_devices_match_one(tmp_path):
+    one, four = _run_sharded(1, tmp_path), _run_sharded(4, tmp_path)
     assert one["devices"] == 1 and four["devices"] == 4
     assert one["padded"] == 6 and four["padded"] == 8  # 6 members on 4 devices: 2 copies, dropped
     for opt in ("gd", "momentum"):  # chunks of 6 (padded to 8) and of 5 + 1 (padded to 8 and 4)
@@ -171,6 +187,8 @@ def test_members_sharded_over_four_devices_match_one():
         assert four[opt]["stop"]["converged"] == one[opt]["stop"]["converged"]
     for field in ("test", "point", "outputs", "train"):
         np.testing.assert_allclose(np.array(four["span"][field]), np.array(one["span"][field]), rtol=1e-5, atol=1e-7)
+    for run in (one, four):  # a run resumed from snapshots gives the uninterrupted numbers, sharded or not
+        assert run["resumed"]["calls"] > 3 and run["resumed"]["same"]
 
 
 def test_study_with_the_rule_records_it_and_resumes(tmp_path):

@@ -35,9 +35,17 @@ class PresetError(ValueError):
     """A preset names an unknown chapter or parameter, gives a value of the wrong type, or cannot be written."""
 
 
+class TrainingInterrupted(RuntimeError):
+    """A training run reached its checkpoint's deadline; its state is saved and a rerun continues from it."""
+
+
+class CheckpointWarning(UserWarning):
+    """A training snapshot belonged to another run or could not be read; it was set aside, training starts over."""
+
+
 class PointFileWarning(UserWarning):
     """A point file was truncated, edited or foreign; it was set aside and its point will be recomputed."""
 
 
-__all__ = ["DataError", "DataIntegrityError", "DataUnavailableError", "InputTypeError", "NotPositiveDefinite",
-           "PointFileWarning", "PresetError", "TooLargeError"]
+__all__ = ["CheckpointWarning", "DataError", "DataIntegrityError", "DataUnavailableError", "InputTypeError",
+           "NotPositiveDefinite", "PointFileWarning", "PresetError", "TooLargeError", "TrainingInterrupted"]

@@ -2,15 +2,15 @@
 
 Ensembles are trained from independent initializations; their statistics carry bootstrap errors over members.
 """
-from ntkuq.finite.ensembles import (
+from ntkuq.finite.checkpoint import Checkpoint
+from ntkuq.finite.ensembles import record_steps, train_ensemble
+from ntkuq.finite.memory import (
                                     CHUNK_MEMORY_BYTES,
                                     ensemble_bytes,
                                     ensemble_member_bytes,
                                     ensemble_seconds,
-                                    record_steps,
                                     require_ensemble,
                                     require_ensemble_memory,
-                                    train_ensemble,
 )
 from ntkuq.finite.network import (
                                     alive_fraction,
@@ -42,10 +42,10 @@ from ntkuq.finite.training import (
 )
 from ntkuq.finite.widths import STATS, WidthFit, WidthSweep, fit_widths, mean_deviation_slopes, width_sweep
 
-__all__ = ["AXIS", "CHUNK_MEMORY_BYTES", "EXACT_EIGEN_MAX", "EnsembleResult", "EnsembleStats", "FULL_BATCH",
-           "LossSplit", "OPTIMIZERS", "QUARTER", "SPAN_OPTIMIZERS", "STATS", "SpanBasis", "StopRecord", "StopRule",
-           "WidthFit", "WidthSweep", "alive_fraction", "apply_mlp", "bootstrap_stats", "check_steps", "default_eta",
-           "describe_stop", "empirical_nngp", "empirical_ntk", "ensemble_bytes", "ensemble_member_bytes",
+__all__ = ["AXIS", "CHUNK_MEMORY_BYTES", "Checkpoint", "EXACT_EIGEN_MAX", "EnsembleResult", "EnsembleStats",
+           "FULL_BATCH", "LossSplit", "OPTIMIZERS", "QUARTER", "SPAN_OPTIMIZERS", "STATS", "SpanBasis", "StopRecord",
+           "StopRule", "WidthFit", "WidthSweep", "alive_fraction", "apply_mlp", "bootstrap_stats", "check_steps",
+           "default_eta", "describe_stop", "empirical_nngp", "empirical_ntk", "ensemble_bytes", "ensemble_member_bytes",
            "ensemble_seconds", "fit_widths", "init_members", "init_mlp", "layer_sizes", "learning_rate_scales",
            "loss_split", "make_optimizer", "make_step", "mean_deviation_slopes", "member_mesh", "ntk_lambda_max",
            "padded_count", "record_steps", "reduce_inputs", "reduce_members", "relative_fall", "replicate",

@@ -3,22 +3,28 @@
 `train_ensemble` trains them (`ntkuq.finite.training` has the optimizers, steps and learning rates) and
 records at log-spaced steps each member's train loss L_train = 1 / (2 N_D) sum (z - y)^2 and test loss
 L = 1 / (N_T k) sum_d sum_i (z_i(x_d) - y_id)^2, and at the end each member's loss on every test point
-(`ntkuq.finite.stats`).  Its memory is estimated before anything is allocated (`ensemble_bytes`, beside
-the trainer whose memory it counts) and a run that would not fit is refused, naming what would.
+(`ntkuq.finite.stats`).  Its memory is estimated before anything is allocated (`ntkuq.finite.memory`) and a
+run that would not fit is refused, naming what would; a long run can save its state and resume
+(`ntkuq.finite.checkpoint`).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Sequence, Tuple, Union
+import time
+from typing import Optional, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from ntkuq._src.budget import FLOPS_PER_S, OVERHEAD_BYTES, WORD, largest, memory_limit_bytes, require
 from ntkuq._src.checks import check_inputs, check_int, check_positive
-from ntkuq.errors import InputTypeError
+from ntkuq.errors import InputTypeError, TrainingInterrupted
+from ntkuq.finite.checkpoint import Checkpoint, fingerprint
+from ntkuq.finite.checkpoint import load as load_checkpoint
+from ntkuq.finite.checkpoint import remove as remove_checkpoint
+from ntkuq.finite.checkpoint import save as save_checkpoint
+from ntkuq.finite.memory import auto_chunk, require_ensemble_memory
 from ntkuq.finite.network import layer_sizes
 from ntkuq.finite.sharding import member_mesh, padded_count, replicate, shard_members, to_host
 from ntkuq.finite.span import reduce_inputs, reduce_members, span_basis, use_span
@@ -38,10 +44,6 @@ from ntkuq.infinite.gains import check_optimizer
 from ntkuq.spec import MLPSpec
 
 Array = jax.Array
-CHUNK_MEMORY_BYTES = 4 * 2**30
-"""Working-memory budget for one chunk of members when `chunk` is not given (a rough estimate)."""
-
-
 def record_steps(steps: int, n_record: int = 20) -> np.ndarray:
     """Unique rounded log-spaced steps from 0 to `steps`, both included.
 
@@ -56,58 +58,14 @@ def record_steps(steps: int, n_record: int = 20) -> np.ndarray:
     return np.unique(np.concatenate([[0, steps], inner])).astype(np.int64)
 
 
-def _auto_chunk(sizes: Tuple[int, ...], n_train: int, n_test: int, itemsize: int, optimizer: str) -> int:
-    """Members per chunk so that parameters, optimizer state and activations fit CHUNK_MEMORY_BYTES."""
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    per_member = itemsize * (n_params * {"adam": 5, "momentum": 4, "nesterov": 4}.get(optimizer, 3)
-                             + 3 * (n_train + n_test) * sum(sizes[1:]))
-    return max(1, CHUNK_MEMORY_BYTES // per_member)
-
-
-def require_ensemble_memory(spec: MLPSpec, n_in: int, n_out: int, n_train: int, n_test: int, n_members: int, *,
-                            steps: int, optimizer: str = "gd", dtype=jnp.float32, chunk: Optional[int] = None,
-                            keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
-    """Refuse before training if the ensemble would not fit in memory (see ntkuq._src.budget).
-
-    The estimate is `budget.ensemble_bytes` for the chunk of members trained at once (`chunk`, or the
-    automatic CHUNK_MEMORY_BYTES rule); the message names M, the width, N_D, N_T, a rough time and a smaller
-    chunk or width that fits.
-
-    Args:
-        spec: the architecture, with the members' finite width.
-        n_in: the input dimension (number of features).
-        n_out: the output dimension k.
-        n_train: N_D, the number of training points.
-        n_test: N_T, the number of test points.
-        n_members: M, the number of networks in the ensemble.
-        steps: the number of training steps; only for the time quoted in the message.
-        optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
-        dtype: the parameters' dtype (default float32); sets the bytes per number.
-        chunk: members trained at once; None (default) for the automatic CHUNK_MEMORY_BYTES rule.
-        keep_outputs: True counts the test outputs of every member (default False).
-        n_record: the number of recorded points of each member's loss history (default 20).
-        what: the name of the computation in the message (default "train_ensemble").
-
-    Raises:
-        TooLargeError: if the estimate exceeds the memory budget (estimate.TooLargeError).
-    """
-    itemsize = jnp.dtype(dtype).itemsize
-
-    def sizes_of(width: int) -> Tuple[int, ...]:
-        return layer_sizes(spec.with_width(width), n_in, n_out)
-
-    c = chunk if chunk is not None else _auto_chunk(sizes_of(spec.width), n_train, n_test, itemsize, optimizer)
-    require_ensemble(sizes_of, int(spec.width), n_train, n_test, n_members, steps=steps, itemsize=itemsize,
-                     optimizer=optimizer, chunk=c, keep_outputs=keep_outputs, n_record=n_record, what=what)
-
-
 def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members: int, steps: int,
                    eta: Optional[float] = None, seed: int = 0, optimizer: str = "gd",
                    momentum: Optional[float] = None,
                    batch_size: Optional[int] = None, tol: Optional[float] = None, n_record: int = 20,
                    chunk: Optional[int] = None, dtype=jnp.float32, keep_outputs: bool = False,
                    allow_unstable: bool = False, warmup: int = 0, stop: Optional[StopRule] = None,
-                   span: Union[bool, str] = "auto", progress: bool = True) -> EnsembleResult:
+                   span: Union[bool, str] = "auto", checkpoint: Optional[Checkpoint] = None,
+                   progress: bool = True) -> EnsembleResult:
     """Train n_members networks of spec.width for at most `steps` steps and record their losses.
 
     Args:
@@ -139,6 +97,9 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         span: train the first layer in the span of the training inputs (`ntkuq.finite.span`: exact for 'gd',
             'momentum', 'nesterov' and 'sgd', cheaper when there are more features than training points):
             "auto" (default) when n_0 > N_D and the optimizer allows it, True to insist, False never.
+        checkpoint: save the training state to checkpoint.path while training and continue from a snapshot of
+            this same run found there (`ntkuq.finite.checkpoint`; the result is the uninterrupted run's, bit for
+            bit); the file is removed when the run finishes.  None (default): no snapshots.
         progress: show a progress bar.
 
     Returns:
@@ -154,8 +115,9 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
             larger than N_D for 'sgd', or given for another optimizer; no eta for 'adam'; eta at or above the
             stable maximum, or training that diverged (both unless allow_unstable); steps = 0 with a stop rule;
             span another string than "auto", or True with 'adam'.
-        InputTypeError: stop is not a StopRule, or span neither a string nor a bool.
+        InputTypeError: stop is not a StopRule, span neither a string nor a bool, or checkpoint not a Checkpoint.
         TooLargeError: the ensemble would not fit in memory (`require_ensemble_memory`).
+        TrainingInterrupted: the checkpoint's deadline passed; the state is saved and the same call continues.
 
     Example:
         >>> import numpy as np
@@ -216,6 +178,9 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         if steps < 1:
             raise ValueError("steps: expected a cap >= 1 with a stop rule, got 0")
     use_span(span, n_in, n_train, optimizer)  # refuses a bad value before anything is computed
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        raise InputTypeError(f"checkpoint: expected a Checkpoint (ntkuq.finite.Checkpoint) or None, got "
+                             f"{type(checkpoint).__name__}")
     if chunk is not None:
         chunk = check_int(chunk, "chunk")
     if eta is None:
@@ -235,7 +200,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     require_ensemble_memory(spec, n_in, k, n_train, x_te.shape[0], n_members, steps=steps, optimizer=optimizer,
                             dtype=dtype, chunk=chunk, keep_outputs=keep_outputs, n_record=n_record)
     if chunk is None:
-        chunk = _auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
+        chunk = auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
     chunk = min(chunk, n_members)
     mesh = member_mesh()  # None on one device: nothing sharded
     basis = span_basis(x_tr) if use_span(span, n_in, n_train, optimizer) else None
@@ -264,9 +229,34 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     outputs = np.empty((n_members, x_te.shape[0], k)) if keep_outputs else None
     point = np.empty((n_members, x_te.shape[0]))
     n_chunks = -(-n_members // chunk)
+    digest, snap, last_save = "", None, time.monotonic()
+    start, before = time.perf_counter(), 0.0  # seconds of this sitting, and of earlier ones (a resumed run)
+    if checkpoint is not None:  # everything the numbers depend on (ntkuq.finite.checkpoint)
+        digest = fingerprint(spec, n_members, steps, float(eta), seed, optimizer, momentum, batch_size, tol, n_record,
+                             chunk, dtype.name, keep_outputs, allow_unstable, warmup, stop, basis is not None,
+                             jax.device_count(), *(to_host(a) for a in (x_tr, y_tr, x_te, y_te)))
+        snap = load_checkpoint(checkpoint.path, digest)
+    lo0 = 0
+    if snap is not None:
+        lo0 = int(snap["lo"])
+        for name, arr in (("train_hist", train_hist), ("test_hist", test_hist), ("alive_hist", alive_hist),
+                          ("stopped", stopped), ("point", point), ("outputs", outputs)):
+            if arr is not None:
+                arr[...] = snap[name]
+        drifts, passed = [float(d) for d in snap["drifts"]], [bool(p) for p in snap["passed"]]
+        before = float(snap["seconds"])
+
+    def save_state(lo, j, t, drift, ok, params, state):
+        """Write the snapshot of chunk lo, before recording step j, at step t."""
+        arrays = dict(lo=lo, j=j, t=t, drift=drift, ok=ok, seconds=before + time.perf_counter() - start,
+                      drifts=np.asarray(drifts, float), passed=np.asarray(passed, bool), train_hist=train_hist,
+                      test_hist=test_hist, alive_hist=alive_hist, stopped=stopped, point=point,
+                      **({"outputs": outputs} if keep_outputs else {}))
+        save_checkpoint(checkpoint.path, digest, arrays, [to_host(v) for v in jax.tree.leaves((params, state))])
+
     with tqdm(total=steps * n_chunks, desc=f"ensemble n={spec.width} M={n_members}", unit="step",
               disable=not progress, delay=2.0, leave=False) as bar:
-        for lo in range(0, n_members, chunk):
+        for lo in range(lo0, n_members, chunk):
             hi = min(lo + chunk, n_members)
             m = hi - lo  # a chunk padded to a multiple of the devices with copies of its last member (dropped)
             idx = np.concatenate([np.arange(lo, hi), np.full(padded_count(m, mesh) - m, hi - 1)])
@@ -275,21 +265,40 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                 params, offset = reduce_members(basis, params, x_perp)
             params, offset = shard_members(params, mesh), shard_members(offset, mesh)
             state = jax.vmap(tx0.init)(params)
-            t, drift, ok = 0, float("nan"), False
-            for j, r in enumerate(rec):
-                if r > t:
+            j0, t, drift, ok = 0, 0, float("nan"), False
+            if snap is not None:  # resume this chunk where the snapshot left it
+                treedef = jax.tree.structure((params, state))
+                params, state = jax.tree.unflatten(treedef, [shard_members(jnp.asarray(v), mesh)
+                                                              for v in snap["leaves"]])
+                j0, t, drift, ok = int(snap["j"]), int(snap["t"]), float(snap["drift"]), bool(snap["ok"])
+                bar.update(lo // chunk * steps + t)
+                snap = None
+            for j in range(j0, rec.size):
+                r = int(rec[j])
+                while r > t:
+                    n = r - t if checkpoint is None else min(r - t, checkpoint.steps)
                     params, state = run(params, state, x_tr, y_tr, jnp.asarray(t, jnp.int32),
-                                        jnp.asarray(r - t, jnp.int32), eta_arr, data_key, warmup_arr)
-                    bar.update(int(r - t))
-                    t = int(r)
+                                        jnp.asarray(n, jnp.int32), eta_arr, data_key, warmup_arr)
+                    bar.update(n)
+                    t += n
+                    if checkpoint is not None:
+                        late = checkpoint.past_deadline()
+                        if late or time.monotonic() - last_save >= checkpoint.every_s:
+                            save_state(lo, j, t, drift, ok, params, state)
+                            last_save = time.monotonic()
+                        if late:
+                            raise TrainingInterrupted(
+                                f"train_ensemble: the checkpoint's deadline passed at step {t} of {steps} (members "
+                                f"{lo}..{hi - 1} of {n_members}); the state is saved in {checkpoint.path}, and the "
+                                "same call continues from it")
                 tr, te, z, alive = _evaluate(spec, params, x_tr, y_tr, x_te, y_te, offset)
                 train_hist[lo:hi, j], test_hist[lo:hi, j] = to_host(tr)[:m], to_host(te)[:m]
                 alive_hist[lo:hi, j] = to_host(alive)[:m]
                 done = tol is not None and r < steps and bool(np.all(train_hist[lo:hi, j] < tol))
-                if int(r) in check_from:
+                if r in check_from:
                     mean = train_hist[lo:hi].mean(axis=0)
-                    drift = relative_fall(mean[check_from[int(r)]], mean[j])
-                    ok = stop.passes(mean[check_from[int(r)]], mean[j], mean[0])
+                    drift = relative_fall(mean[check_from[r]], mean[j])
+                    ok = stop.passes(mean[check_from[r]], mean[j], mean[0])
                     done = done or (ok and r < steps)
                 if done:
                     train_hist[lo:hi, j + 1:] = train_hist[lo:hi, j:j + 1]
@@ -303,6 +312,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
             point[lo:hi] = to_host(jnp.mean((z - y_te) ** 2, axis=-1))[:m]
             if keep_outputs:
                 outputs[lo:hi] = to_host(z)[:m]
+    if checkpoint is not None:
+        remove_checkpoint(checkpoint.path)
     diverged = ~(np.isfinite(test_hist[:, -1]) & np.isfinite(train_hist[:, -1]))
     if diverged.any() and not allow_unstable:  # finite input never gives NaN / inf unless asked for
         raise ValueError(f"eta: training diverged (non-finite losses) for {int(diverged.sum())} of {n_members} "
@@ -315,121 +326,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                             int(stopped.max()), float(worst), all(passed),
                             float(1.0 - alive_hist[:, -1, -1].mean()) if spec.depth > 1 else 0.0)
     return EnsembleResult(test_hist[:, -1].copy(), train_hist[:, -1].copy(), rec, train_hist, test_hist,
-                          stopped, float(eta), outputs, alive_hist, point, record)
+                          stopped, float(eta), outputs, alive_hist, point, record,
+                          before + time.perf_counter() - start)
 
 
-def ensemble_member_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, itemsize: int = 4,
-                          optimizer: str = "gd") -> float:
-    """Estimated bytes of one member of `ensembles.train_ensemble`.
-
-    Parameters, gradients and optimizer state (3 to 5 copies) and the activations of the training and test
-    inputs (3 (N_D + N_T) sum of widths); one copy more than the chunking rule of `ensembles._auto_chunk`
-    counts (the optimizer's update is a temporary of its own).
-
-    Args:
-        layer_sizes: the network's layer widths, input dimension first and output dimension last.
-        n_train: N_D, the number of training inputs whose activations are held.
-        n_test: N_T, the number of test inputs whose activations are held.
-        itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
-        optimizer: "gd" (default; 4 copies of the parameters), "momentum"/"nesterov" (5) or "adam" (6).
-
-    Returns:
-        The estimated bytes of one member.
-    """
-    n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-    copies = {"adam": 6, "momentum": 5, "nesterov": 5}.get(optimizer, 4)
-    return float(itemsize) * (n_params * copies + 3 * (n_train + n_test) * sum(layer_sizes[1:]))
-
-
-def ensemble_bytes(layer_sizes: Sequence[int], n_train: int, n_test: int, n_members: int, *, itemsize: int = 4,
-                   optimizer: str = "gd", chunk: int = 1, keep_outputs: bool = False, n_record: int = 20) -> float:
-    """Estimated peak bytes of `ensembles.train_ensemble`.
-
-    One chunk of members, the analytic NTK on the training inputs for the stable rate (float64 N_D^2, twice
-    for the eigenvalues), the loss histories and optionally the outputs.
-
-    Args:
-        layer_sizes: the network's layer widths, input dimension first and output dimension last.
-        n_train: N_D, the number of training points.
-        n_test: N_T, the number of test points.
-        n_members: M, the number of networks in the ensemble.
-        itemsize: bytes per number of the trained networks (4 for float32, the default; 8 for float64).
-        optimizer: "gd" (default), "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
-        chunk: members trained at once (default 1); at most n_members are counted.
-        keep_outputs: True counts the float64 test outputs of every member (M x N_T x outputs); default False.
-        n_record: the number of recorded points of each member's loss history (default 20).
-
-    Returns:
-        The estimated peak bytes, OVERHEAD_BYTES included.
-    """
-    n, t = float(n_train), float(n_test)
-    member = ensemble_member_bytes(layer_sizes, n_train, n_test, itemsize, optimizer)
-    outputs = WORD * n_members * t * layer_sizes[-1] if keep_outputs else 0.0
-    return (min(chunk, n_members) * member + WORD * 3 * n * n + 2 * WORD * n_members * n_record + outputs
-            + WORD * (n + t) * (layer_sizes[0] + layer_sizes[-1]) + OVERHEAD_BYTES)
-
-
-def ensemble_seconds(layer_sizes: Sequence[int], n_train: int, n_members: int, steps: int) -> float:
-    """Rough training time of an ensemble, in seconds.
-
-    Forward and backward passes, about 6 operations per parameter and training point per step, at
-    estimate.FLOPS_PER_S (a GPU is much faster).
-
-    Args:
-        layer_sizes: the network's layer widths, input dimension first and output dimension last.
-        n_train: N_D, the number of training points.
-        n_members: M, the number of networks in the ensemble.
-        steps: the number of training steps.
-
-    Returns:
-        The estimated seconds.
-    """
-    n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-    return 6.0 * n_params * n_train * n_members * steps / FLOPS_PER_S
-
-
-def require_ensemble(sizes_of: Callable[[int], Sequence[int]], width: int, n_train: int, n_test: int,
-                     n_members: int, *, steps: int, itemsize: int, optimizer: str, chunk: int,
-                     keep_outputs: bool = False, n_record: int = 20, what: str = "train_ensemble") -> None:
-    """require() for a trained ensemble; sizes_of(width) gives the layer sizes.
-
-    Suggests a smaller chunk of members trained at once if one member fits, else the largest width that does.
-
-    Args:
-        sizes_of: maps a hidden width to the network's layer sizes (input first, output last).
-        width: the hidden width n of the members.
-        n_train: N_D, the number of training points.
-        n_test: N_T, the number of test points.
-        n_members: M, the number of networks in the ensemble.
-        steps: the number of training steps; only for the time quoted in the message.
-        itemsize: bytes per number of the trained networks (4 for float32, 8 for float64).
-        optimizer: "gd", "momentum", "nesterov" or "adam"; sets the copies of optimizer state.
-        chunk: members trained at once.
-        keep_outputs: True counts the test outputs of every member (default False).
-        n_record: the number of recorded points of each member's loss history (default 20).
-        what: the name of the computation in the message (default "train_ensemble").
-
-    Raises:
-        TooLargeError: if the estimate exceeds memory_limit_bytes().
-    """
-    budget = memory_limit_bytes()
-
-    def est(w: int, c: int) -> float:
-        return ensemble_bytes(sizes_of(w), n_train, n_test, n_members, itemsize=itemsize, optimizer=optimizer,
-                              chunk=c, keep_outputs=keep_outputs, n_record=n_record)
-
-    needed = est(width, chunk)
-    if needed <= budget:
-        return
-    if est(width, 1) <= budget:
-        fits = f"chunk = {largest(lambda c: est(width, c) <= budget, 1, chunk)} members trained at once"
-    else:
-        w = largest(lambda v: est(v, 1) <= budget, 1, width)
-        fits = f"width {w} (M = {n_members}, N_D = {n_train})" if w >= 1 else ""
-    require(needed, f"{what} with M = {n_members} members of width {width}, N_D = {n_train}, N_T = {n_test} "
-            f"({min(chunk, n_members)} at once)", fits=fits,
-            seconds=ensemble_seconds(sizes_of(width), n_train, n_members, steps), budget=budget)
-
-
-__all__ = ["CHUNK_MEMORY_BYTES", "ensemble_bytes", "ensemble_member_bytes", "ensemble_seconds", "record_steps",
-           "require_ensemble", "require_ensemble_memory", "train_ensemble"]
+__all__ = ["record_steps", "train_ensemble"]

@@ -139,6 +139,8 @@ class EnsembleResult:
     the fraction of each hidden layer's units alive on the training inputs (network.alive_fraction).
     `point_losses` (M, N_T): each member's final loss on each test point (mean over the k outputs).
     `stopping`: what a stop rule did (`ntkuq.finite.stopping.StopRecord`), None when none was given.
+    `seconds`: the training's wall-clock seconds, the earlier sittings of a resumed run included
+    (`ntkuq.finite.checkpoint`), None when not measured.
     """
 
     test_losses: np.ndarray
@@ -152,6 +154,7 @@ class EnsembleResult:
     alive_history: Optional[np.ndarray] = None
     point_losses: Optional[np.ndarray] = None
     stopping: Optional[StopRecord] = None
+    seconds: Optional[float] = None
 
     def split(self, n_boot: int = 400, seed: int = 0) -> LossSplit:
         """The two parts of sigma_L^2 from the final per-test-point losses (`loss_split`).

@@ -17,7 +17,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ntkuq._src.checks import check_inputs, check_instance, check_int, check_positive, check_sizes
-from ntkuq.finite.ensembles import require_ensemble_memory, train_ensemble
+from ntkuq.finite.ensembles import train_ensemble
+from ntkuq.finite.memory import require_ensemble_memory
 from ntkuq.finite.stats import EnsembleStats, LossSplit
 from ntkuq.finite.stopping import StopRecord, StopRule
 from ntkuq.infinite.lossstats import LossStats

@@ -15,7 +15,9 @@ import numpy as np
 from ntkuq._src.budget import require_infinite
 from ntkuq._src.checks import check_fraction, check_instance, check_int, check_positive, check_sizes, is_int
 from ntkuq.data.subsets import TaskData
-from ntkuq.finite.ensembles import require_ensemble_memory, train_ensemble
+from ntkuq.finite.checkpoint import Checkpoint
+from ntkuq.finite.ensembles import train_ensemble
+from ntkuq.finite.memory import require_ensemble_memory
 from ntkuq.finite.stopping import StopRule
 from ntkuq.finite.training import FULL_BATCH, OPTIMIZERS, default_eta
 from ntkuq.infinite.convergence import converged_steps, convergence_bytes
@@ -113,7 +115,8 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                        batch_size: Optional[int] = None, warmup: int = 0,
                        converge: Optional[float] = None, max_steps: Optional[int] = None,
                        seed: int = 0, draws: int = 1, store: Optional[ResultStore] = None,
-                       with_infinite: bool = True, progress: bool = False) -> List[dict]:
+                       with_infinite: bool = True, checkpoint: Optional[Checkpoint] = None,
+                       progress: bool = False) -> List[dict]:
     """Train an ensemble at every size and draw, and beside it the exact infinite-width ensemble.
 
     Every row records the optimizer, momentum, T and eta in its params, and the two parts of sigma_L^2
@@ -147,6 +150,9 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
         store: resumable result store (rows keyed by what the user chose, never by derived numbers).
         with_infinite: also store the infinite-width rows (full-batch optimizers): the ensemble after the
             same T steps (steps = T) and at t = infinity (steps = -1).
+        checkpoint: resumable training (`ntkuq.finite.Checkpoint`) with checkpoint.path a folder: each ensemble in
+            training keeps its snapshot there under its point's key, so an interrupted study continues inside
+            the ensemble it was training (the file goes once its point is stored).  None (default): none.
         progress: show progress bars.
 
     Returns:
@@ -156,10 +162,14 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
     Raises:
         ValueError: an infinite width, an unknown optimizer, a warmup with 'adam', steps="auto" with an
             optimizer that is not full-batch, or steps neither an integer >= 0 nor "auto".
+        InputTypeError: checkpoint is not a Checkpoint.
         TooLargeError: the largest size's infinite-width engine or ensemble would not fit in memory.
+        TrainingInterrupted: the checkpoint's deadline passed while an ensemble trained (its state is saved).
     """
     check_instance(data, "data", TaskData, "a TaskData (tasks.load)")
     check_instance(spec, "spec", MLPSpec)
+    if checkpoint is not None:
+        check_instance(checkpoint, "checkpoint", Checkpoint, "a Checkpoint (ntkuq.finite.Checkpoint) or None")
     if spec.width is None:
         raise ValueError("width: expected a spec with a finite width for a trained ensemble, got None (infinite)")
     sizes = check_sizes(sizes, "sizes", maximum=len(data.x_train), what="the task's pool size")
@@ -250,11 +260,11 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
             rule = None if converge is None else StopRule(converge, T)
             cap = None if converge is None else (max_steps if max_steps is not None else max(20 * T, 1000))
             if row is None:
-                start = time.perf_counter()
                 res = train_ensemble(spec, x, y, data.x_test, data.y_test, n_members=members,
                                      steps=T if rule is None else max(cap, T), eta=eta,
                                      seed=seed, optimizer=optimizer, momentum=mom, batch_size=batch_size,
-                                     warmup=warmup, stop=rule, progress=progress)
+                                     warmup=warmup, stop=rule, progress=progress,
+                                     checkpoint=None if checkpoint is None else checkpoint.for_point(key))
                 if rule is not None:
                     T, drift_rec = res.stopping.steps, {"stopping": res.stopping.as_dict()}
                 else:
@@ -274,7 +284,7 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
                     mu_err=st.mu_err, sigma_err=st.sigma_err, eps_err=st.eps_err, members=members, steps=T,
                     var_diag=split.var_diag, var_offdiag=split.var_offdiag, var_diag_err=split.var_diag_err,
                     var_offdiag_err=split.var_offdiag_err,
-                    wall_s=time.perf_counter() - start + setup_s,
+                    wall_s=res.seconds + setup_s,  # a resumed ensemble's earlier sittings included
                     member_losses=[float(v) for v in res.test_losses], params={**params, **drift}))
             elif rule is not None:
                 T = int(row["steps"])  # the steps the stored ensemble took

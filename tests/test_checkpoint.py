@@ -1,0 +1,147 @@
+"""Resumable training (ntkuq.finite.checkpoint): an interrupted run continues to the uninterrupted run's numbers."""
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+from ntkuq import MLPSpec
+from ntkuq.errors import CheckpointWarning, InputTypeError, TrainingInterrupted
+from ntkuq.finite import Checkpoint, StopRule, train_ensemble
+
+FIELDS = ("test_losses", "train_losses", "steps", "train_history", "test_history", "stopped_at", "alive_history",
+          "point_losses", "outputs")
+
+
+def _data(n=30, n_test=9, n_in=4, k=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, n_in)), rng.normal(size=(n, k)), rng.normal(size=(n_test, n_in)),
+            rng.normal(size=(n_test, k)))
+
+
+def _assert_same(a, b):
+    for f in FIELDS:
+        x, y = getattr(a, f), getattr(b, f)
+        assert (x is None) == (y is None), f
+        if x is not None:
+            np.testing.assert_array_equal(x, y, err_msg=f)  # bit for bit, not to a tolerance
+    assert a.eta == b.eta and a.stopping == b.stopping
+
+
+def _interrupted(data, kwargs, path, seg):
+    """Train with a deadline already passed: every call trains one segment, saves and stops; count the calls."""
+    calls = 0
+    while True:
+        calls += 1
+        assert calls < 500
+        try:
+            return train_ensemble(*data, **kwargs, progress=False,
+                                  checkpoint=Checkpoint(path, every_s=1e9, steps=seg, deadline=1.0)), calls
+        except TrainingInterrupted as err:
+            assert path.exists() and str(path) in str(err)
+
+
+CASES = {
+    "gd, stop rule, three chunks": (dict(spec=MLPSpec(width=6), n_members=5, steps=400, chunk=2,
+                                         stop=StopRule(0.02, 30)), {}),
+    "momentum, warmup, tol": (dict(spec=MLPSpec(width=5), n_members=3, steps=90, optimizer="momentum", warmup=10,
+                                   tol=0.5), {}),
+    "sgd mini-batches": (dict(spec=MLPSpec(width=5), n_members=3, steps=70, optimizer="sgd", batch_size=7), {}),
+    "in the span of the inputs": (dict(spec=MLPSpec(width=5), n_members=3, steps=60), dict(n=12, n_in=40)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_interrupted_run_continues_to_the_same_numbers(case, tmp_path):
+    kwargs, shape = CASES[case]
+    kwargs = dict(kwargs)
+    spec = kwargs.pop("spec")
+    data = (spec, *_data(**shape))
+    whole = train_ensemble(*data, **kwargs, keep_outputs=True, progress=False)
+    path = tmp_path / "run.npz"
+    resumed, calls = _interrupted(data, dict(kwargs, keep_outputs=True), path, seg=13)
+    assert calls > 3  # it was interrupted, more than once, and resumed each time
+    _assert_same(whole, resumed)
+    assert not path.exists()  # removed once finished
+    assert resumed.seconds is not None and resumed.seconds > 0
+
+
+def test_segments_and_snapshots_do_not_change_the_numbers(tmp_path):
+    spec, *xy = (MLPSpec(width=6), *_data())
+    kw = dict(n_members=4, steps=300, stop=StopRule(0.02, 20), progress=False)
+    whole = train_ensemble(spec, *xy, **kw)
+    for every in (0.0, 1e9):  # a snapshot after every 7 steps, or none at all
+        again = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(tmp_path / "a.npz", every_s=every, steps=7))
+        _assert_same(whole, again)
+        assert not (tmp_path / "a.npz").exists()
+
+
+def test_a_snapshot_of_another_run_or_a_broken_file_is_set_aside(tmp_path):
+    spec, *xy = (MLPSpec(width=6), *_data())
+    kw = dict(n_members=3, steps=80, progress=False)
+    path = tmp_path / "run.npz"
+    with pytest.raises(TrainingInterrupted):
+        train_ensemble(spec, *xy, **kw, seed=1, checkpoint=Checkpoint(path, steps=10, deadline=1.0))
+    assert path.exists()
+    fresh = train_ensemble(spec, *xy, **kw)
+    with pytest.warns(CheckpointWarning, match="other arguments"):  # seed 0 now: the seed-1 snapshot is not used
+        got = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(path))
+    _assert_same(fresh, got)
+    assert (tmp_path / "run.npz.stale").exists() and not path.exists()
+    path.write_bytes(b"not a snapshot")
+    with pytest.warns(CheckpointWarning, match="cannot be read"):
+        got = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(path))
+    _assert_same(fresh, got)
+
+
+def test_the_study_resumes_inside_an_ensemble(tmp_path):
+    from ntkuq.data import TaskData
+    from ntkuq.study import ResultStore, finite_width_study
+    rng = np.random.default_rng(4)
+    data = TaskData("synthetic", rng.normal(size=(40, 5)), rng.normal(size=(40, 2)), rng.normal(size=(10, 5)),
+                    rng.normal(size=(10, 2)), {"kind": "test"})
+    spec = MLPSpec(depth=2, C_b=0.1, width=4)
+    kw = dict(members=3, steps=40, optimizer="gd", converge=0.02, max_steps=600)
+    plain = finite_width_study(data, spec, [20], **kw, store=ResultStore(tmp_path / "plain"))
+    folder = tmp_path / "partial"
+    late = Checkpoint(folder, steps=25, deadline=1.0)
+    store = ResultStore(tmp_path / "points")
+    calls = 0
+    while True:
+        calls += 1
+        try:
+            rows = finite_width_study(data, spec, [20], **kw, store=store, checkpoint=late)
+            break
+        except TrainingInterrupted:
+            assert len(list(folder.glob("*.npz"))) == 1  # one snapshot, named by the point's key
+    assert calls > 2 and not list(folder.glob("*.npz"))
+    assert [r["mu"] for r in rows] == [r["mu"] for r in plain] and rows[0]["steps"] == plain[0]["steps"]
+    assert rows[0]["wall_s"] > 0
+    with pytest.raises(InputTypeError, match="checkpoint"):
+        finite_width_study(data, spec, [20], **kw, checkpoint=str(folder))
+
+
+@pytest.mark.parametrize("kwargs,err", [
+    (dict(path=3), InputTypeError), (dict(path="a", every_s=-1), ValueError), (dict(path="a", every_s="5"), ValueError),
+    (dict(path="a", every_s=float("nan")), ValueError), (dict(path="a", steps=0), ValueError),
+    (dict(path="a", steps=2.5), ValueError), (dict(path="a", deadline="soon"), ValueError),
+    (dict(path="a", deadline=float("inf")), ValueError)])
+def test_bad_checkpoint_settings_are_refused(kwargs, err):
+    with pytest.raises(err):
+        Checkpoint(**kwargs)
+
+
+def test_train_ensemble_refuses_a_path_for_a_checkpoint(tmp_path):
+    spec, *xy = (MLPSpec(width=4), *_data())
+    with pytest.raises(InputTypeError, match="checkpoint"):
+        train_ensemble(spec, *xy, n_members=2, steps=5, checkpoint=str(tmp_path / "a.npz"), progress=False)
+
+
+def test_for_point_names_one_file_per_key():
+    c = Checkpoint("folder", every_s=10, steps=50, deadline=5.0)
+    p = c.for_point("abc")
+    assert p.path.name == "abc.npz" and p.path.parent.name == "folder"
+    assert dataclasses.replace(p, path=c.path) == c
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not Checkpoint("x").past_deadline() and p.past_deadline()
