@@ -8,7 +8,9 @@ import pytest
 
 import ntkuq
 from ntkuq import MLPSpec
+from ntkuq.book import floor_share_clause, format_pm
 from ntkuq.data import load
+from ntkuq.errors import InputTypeError
 from ntkuq.study import (
     PARTS,
     ResultStore,
@@ -71,7 +73,8 @@ def test_parts_are_the_rows_parts_and_the_exact_values():
     var = np.array([r["var_diag"] + r["var_offdiag"] for r in sorted(rows[1:], key=lambda r: r["width"])])
     eps2 = parts.eps_floor() ** 2 + (N_T - 1) / N_T * parts.eps_population() ** 2
     np.testing.assert_allclose(eps2, var / mu**2, rtol=1e-12)
-    np.testing.assert_allclose(parts.eps2(), eps2, rtol=1e-12)
+    np.testing.assert_allclose(parts.eps2, eps2, rtol=1e-12)
+    np.testing.assert_allclose(parts.eps2 - parts.eps2_exact, sum(parts.excess()), rtol=1e-12)
     # the floor's share of the excess, by hand from the rows' variances
     inf = rows[0]
     excess = var / mu**2 - (inf["var_diag"] + inf["var_offdiag"]) / inf["mu"] ** 2
@@ -143,6 +146,9 @@ def test_fit_refuses_a_bad_stat_too_few_widths_and_missing_errors():
         fit_inverse_width(parts, "eps")
     with pytest.raises(ValueError, match="min_width"):
         fit_inverse_width(parts, "mu", min_width=512)
+    for bad in ("30", 30.5, -1, None):
+        with pytest.raises(ValueError, match="min_width"):  # InputTypeError is a ValueError too
+            fit_inverse_width(parts, "mu", min_width=bad)
     no_err = width_parts([{k: v for k, v in r.items() if not k.endswith("_err")} for r in _rows()])
     with pytest.raises(ValueError, match="positive error"):
         fit_inverse_width(no_err, "mu")
@@ -252,3 +258,35 @@ def test_floor_share_error_matches_monte_carlo():
     # where the excess is many of its errors (not at width 512, where a + b nears its noise and the ratio's
     # distribution grows heavy tails that a first-order error cannot describe)
     np.testing.assert_allclose(np.std(shares, axis=0)[:4], parts.floor_share_err()[:4], rtol=0.1)
+
+
+@pytest.mark.parametrize("bad,err,match", [
+    ({"task": "mnist"}, ValueError, "without method"),
+    ("a row", InputTypeError, "dicts"),
+    (lambda r: dict(r, params={"n_test": N_T}), ValueError, "lambda_b"),
+    (lambda r: {k: v for k, v in r.items() if k != "steps"}, ValueError, "without steps"),
+])
+def test_rows_that_are_not_study_rows_are_refused_by_name(bad, err, match):
+    rows = _rows()
+    foreign = bad(rows[1]) if callable(bad) else bad
+    for call in (width_groups, width_parts):
+        with pytest.raises(err, match=match):
+            call(rows + [foreign])
+
+
+@pytest.mark.parametrize("a,who,words", [
+    ((3.0, 1.0, 50.0), "population", "% of the excess of ε_L² is the floor's"),  # B's excess far larger
+    ((3.0, 200.0, 0.5), "floor", "% of the excess of ε_L² is the floor's"),  # A's excess far larger
+    ((3.0, 20.0, -5.0), "floor", "the population part's"),  # B below infinite width: a share above one
+    ((3.0, -20.0, -50.0), None, "no excess"),  # both below: nothing to split
+])
+def test_the_floor_share_in_words(a, who, words):
+    parts = width_parts(_rows(a=a))
+    clause, got = floor_share_clause(parts, 0)
+    assert got == who and words in clause
+    share = parts.floor_share()[0]
+    if 0 <= share <= 1:
+        assert clause.startswith(format_pm(100 * share, 100 * parts.floor_share_err()[0]) + " %")
+    elif np.isfinite(share):
+        floor, population = (v[0] for v in parts.excess())
+        assert f"{floor:+.2g}" in clause and f"{population:+.2g}" in clause and population < 0 < floor

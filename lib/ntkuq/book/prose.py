@@ -1,7 +1,12 @@
 """Sentences for the book's pages, built from result tables so that a rerun keeps them true (book-only)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from ntkuq.book.plots import format_pm
+from ntkuq.study.width_parts import WidthParts
 
 
 def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wanted: int = 3) -> str:
@@ -49,4 +54,32 @@ def plateau_summary(table: Sequence[dict], missing: Sequence[str] = (), draws_wa
     return text
 
 
-__all__ = ["plateau_summary"]
+def floor_share_clause(parts: WidthParts, k: int = 0) -> Tuple[str, Optional[str]]:
+    """Which part of eps_L^2's excess over infinite width is the floor's, at one width of a width study, in words.
+
+    Args:
+        parts: the width study (`ntkuq.study.width_parts`).
+        k: the index of the width (default 0, the narrowest).
+
+    Returns:
+        (clause, who).  The clause is "X +- dX % of the excess of ε_L² is the floor's" when the share is in
+        [0, 1]; "of the excess of ε_L², +a is the floor's and +b the population part's" when one part is below
+        its infinite-width value; "there is no excess of ε_L² to split" when eps_L^2 is not above it.  who is
+        'population' or 'floor' when that part carries more than half the excess by more than two standard errors
+        (or is the only part above its infinite-width value), 'both' when neither does, None without an excess.
+
+    Raises:
+        IndexError: k is not an index of parts.widths.
+    """
+    share, err = float(parts.floor_share()[k]), float(parts.floor_share_err()[k])
+    if not np.isfinite(share):
+        return "there is no excess of ε_L² to split", None
+    if not 0 <= share <= 1:  # one part fell below its infinite-width value: say by how much, not a share
+        floor, population = (float(v[k]) for v in parts.excess())
+        return (f"of the excess of ε_L², {floor:+.2g} is the floor's and {population:+.2g} the population part's",
+                "floor" if share > 1 else "population")
+    who = "population" if share + 2 * err < 0.5 else "floor" if share - 2 * err > 0.5 else "both"
+    return f"{format_pm(100 * share, 100 * err)} % of the excess of ε_L² is the floor's", who
+
+
+__all__ = ["floor_share_clause", "plateau_summary"]

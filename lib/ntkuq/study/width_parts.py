@@ -16,6 +16,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from ntkuq._src.checks import check_int
+from ntkuq.errors import InputTypeError
 from ntkuq.study.plateau_model import row_parts
 
 RESOLVED = 2.0
@@ -62,10 +64,24 @@ class WidthParts:
         """The population part of eps_L, sqrt(B) (0 where the estimate of B is negative), per width."""
         return np.sqrt(np.maximum(self.values["B"], 0.0))
 
-    def eps2(self, which: str = "finite") -> np.ndarray:
-        """eps_L^2 = A / n_T + (n_T - 1) / n_T B per width ('finite') or of the exact values ('exact', a 0-d array)."""
-        src = self.values if which == "finite" else self.exact
-        return np.asarray(src["A"] / self.n_test + (self.n_test - 1) / self.n_test * np.asarray(src["B"]))
+    @property
+    def eps2(self) -> np.ndarray:
+        """eps_L^2 = A / n_T + (n_T - 1) / n_T B per width."""
+        return self.values["A"] / self.n_test + (self.n_test - 1) / self.n_test * self.values["B"]
+
+    @property
+    def eps2_exact(self) -> float:
+        """eps_L^2 of the exact infinite-width values at the same n_T."""
+        return float(self.exact["A"] / self.n_test + (self.n_test - 1) / self.n_test * self.exact["B"])
+
+    def excess(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Per width the two parts of eps_L^2's excess over infinite width, (floor, population).
+
+        floor = (A - A_inf) / n_T and population = (n_T - 1) / n_T (B - B_inf); they add up to
+        eps2 - eps2_exact.
+        """
+        floor = (self.values["A"] - self.exact["A"]) / self.n_test
+        return floor, (self.n_test - 1) / self.n_test * (self.values["B"] - self.exact["B"])
 
     def floor_share(self) -> np.ndarray:
         """Per width the floor's share of the excess: ((A - A_inf) / n_T) / (eps_L^2 - eps_L^2(inf)).
@@ -73,19 +89,17 @@ class WidthParts:
         The rest, 1 - share, is the population part's.  NaN where eps_L^2 is not above its infinite-width value
         (no excess to split).
         """
-        excess = self.eps2() - self.eps2("exact")
+        a, b = self.excess()
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = (self.values["A"] - self.exact["A"]) / self.n_test / excess
-        return np.where(excess > 0, share, np.nan)
+            share = a / (a + b)
+        return np.where(a + b > 0, share, np.nan)
 
     def floor_share_err(self) -> np.ndarray:
         """The standard error of `floor_share`, from the errors of A and B (taken as independent); NaN likewise.
 
-        With f = a / (a + b), a = (A - A_inf) / n_T and b = (n_T - 1) / n_T (B - B_inf):
-        var f = (b^2 var a + a^2 var b) / (a + b)^4.
+        With f = a / (a + b) and (a, b) = `excess()`: var f = (b^2 var a + a^2 var b) / (a + b)^4.
         """
-        a = (self.values["A"] - self.exact["A"]) / self.n_test
-        b = (self.n_test - 1) / self.n_test * (self.values["B"] - self.exact["B"])
+        a, b = self.excess()
         va = (self.errors["A"] / self.n_test) ** 2
         vb = ((self.n_test - 1) / self.n_test * self.errors["B"]) ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -127,6 +141,23 @@ class InverseWidthFit:
     def pull(self) -> float:
         """(c0 - exact) / c0_err: how many standard errors the extrapolation misses by (inf with no error)."""
         return (self.c0 - self.exact) / self.c0_err if self.c0_err > 0 else float(np.inf)
+
+
+_ROW_FIELDS = ("method", "task", "n_train", "width", "steps", "params")
+
+
+def _check_row(row: object) -> dict:
+    """`row` if it has the fields of a stored `finite_width_study` row that a width study reads, else ValueError."""
+    if not isinstance(row, dict):
+        raise InputTypeError(f"rows: expected stored finite_width_study rows (dicts), got a {type(row).__name__}")
+    missing = [k for k in _ROW_FIELDS if k not in row]
+    spec = (row.get("params") or {}).get("spec") if isinstance(row.get("params"), dict) else None
+    if not missing and not (isinstance(spec, dict) and "lambda_b" in spec and "lambda_W" in spec):
+        missing = ["params['spec'] with lambda_b and lambda_W"]
+    if missing:
+        raise ValueError(f"rows: expected stored finite_width_study rows, got one without {', '.join(missing)} "
+                         f"(keys {sorted(row)})")
+    return row
 
 
 def _ratio(row: dict) -> float:
@@ -172,10 +203,11 @@ def width_groups(rows: Sequence[dict]) -> Dict[Tuple[str, float, int], List[dict
 
     Raises:
         ValueError: a group whose trained ensembles (or infinite-width rows) differ in a setting besides the width
-            (seed, architecture, data, members, rate, warmup, stopping rule, ...): two studies under one key.
+            (seed, architecture, data, members, rate, warmup, stopping rule, ...): two studies under one key; or a
+            row without the fields of a stored study row (InputTypeError for one that is not a dict).
     """
     groups: Dict[Tuple[str, float, int], List[dict]] = {}
-    for r in rows:
+    for r in map(_check_row, rows):
         if r.get("method") == "ntk" and int(r["steps"]) >= 0:
             continue
         groups.setdefault((str(r["task"]), _ratio(r), int(r["n_train"])), []).append(r)
@@ -201,8 +233,10 @@ def width_parts(rows: Sequence[dict]) -> WidthParts:
     Raises:
         ValueError: fewer than two widths, a width twice, no infinite-width row at t = infinity (or two that
             differ), a row without the two parts (var_diag, var_offdiag), or rows that mix tasks, N_D, n_T, lambda
-            ratios or any other setting besides the width.
+            ratios or any other setting besides the width; a row without the fields of a stored study row
+            (InputTypeError for one that is not a dict).
     """
+    rows = [_check_row(r) for r in rows]
     ens = [r for r in rows if r.get("method") == "ensemble"]
     inf = [r for r in rows if r.get("method") == "ntk" and str(r.get("width")) == "inf" and int(r["steps"]) == -1]
     if not inf:
@@ -261,11 +295,12 @@ def fit_inverse_width(parts: WidthParts, stat: str, *, min_width: int = 0) -> In
         InverseWidthFit.
 
     Raises:
-        ValueError: stat not in PARTS, fewer than two widths >= min_width, or a width without a positive error.
+        ValueError: stat not in PARTS, min_width not an integer >= 0 (InputTypeError for another type), fewer than
+            two widths >= min_width, or a width without a positive error.
     """
     if not isinstance(stat, str) or stat not in PARTS:
         raise ValueError(f"stat: expected one of {PARTS}, got {stat!r}")
-    keep = parts.widths >= min_width
+    keep = parts.widths >= check_int(min_width, "min_width", minimum=0)
     if keep.sum() < 2:
         raise ValueError(f"min_width: expected at least two widths >= {min_width}, got {list(parts.widths)}")
     n = parts.widths[keep].astype(float)
