@@ -28,7 +28,7 @@ import multiprocessing as mp  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Dict, List  # noqa: E402
+from typing import Any, Dict, List, Tuple  # noqa: E402
 
 import ntkuq  # noqa: E402
 from ntkuq import MLPSpec  # noqa: E402
@@ -130,7 +130,7 @@ def cost(job: Job) -> float:
     return job["n_train"] * (n0 * w + (job["depth"] - 2) * w * w + 10 * w)
 
 
-def run_job(job: Job) -> str:
+def run_job(job: Job) -> Tuple[bool, str]:
     """Compute one point (or find it stored) with `finite_width_study`, in this process.
 
     Args:
@@ -138,14 +138,14 @@ def run_job(job: Job) -> str:
             training cleanly, its state saved under partial/ beside the points folder.
 
     Returns:
-        One line: the point, its steps, what the stopping rule did, eps_L and the seconds taken here; or that
-        the deadline stopped it (and at which step the state was saved).
+        (finished, line): whether the point is stored, and one line: the point, its steps, what the stopping
+        rule did, eps_L and the seconds taken; or that the deadline stopped it (and at which step it was saved).
     """
     start = time.perf_counter()
     what = f"{job['task']:11s} N_D {job['n_train']:5d} width {job['width']:4d} ratio {job['lambda_ratio']:g}"
     deadline = job.get("deadline")
     if deadline is not None and time.time() >= deadline:
-        return f"{what}: not started, the deadline has passed"
+        return False, f"{what}: not started, the deadline has passed"
     ntkuq.enable_float64()
     data = load(job["task"], n_pool=job["n_pool"], n_test=job["n_test"], seed=job["seed"],
                 downsample=job["downsample"], grayscale=job["grayscale"],
@@ -161,15 +161,19 @@ def run_job(job: Job) -> str:
                                   max_steps=job["max_steps"], eta_fraction=job["eta_fraction"], seed=job["seed"],
                                   store=ResultStore(job["store"]), checkpoint=checkpoint)
     except TrainingInterrupted as err:
-        return f"{what}: stopped at the deadline after {time.perf_counter() - start:.0f} s here ({err})"
+        return False, f"{what}: stopped at the deadline after {time.perf_counter() - start:.0f} s here ({err})"
     ens = rows[0]
     stop = describe_stop(ens["params"].get("stopping")) or "a fixed T"
-    return (f"{what}: {ens['steps']} steps, {stop}; eps_L {ens['eps']:.4f}; {time.perf_counter() - start:.0f} s "
+    return True, (f"{what}: {ens['steps']} steps, {stop}; eps_L {ens['eps']:.4f}; {time.perf_counter() - start:.0f} s "
             f"here ({ens['wall_s'] / 60:.0f} min in all)")
 
 
 def main(argv: List[str] | None = None) -> int:
-    """Command-line entry point (see the module docstring); returns the exit status (2 for bad arguments)."""
+    """Command-line entry point (see the module docstring).
+
+    Returns the exit status: 0 when every point is stored, 2 for bad arguments, 3 when the deadline (--hours)
+    left points unfinished (their training state saved).
+    """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("preset", help="the finite-width points of a preset's scaling_finite chapter")
@@ -207,10 +211,15 @@ def main(argv: List[str] | None = None) -> int:
         return 2
     print(f"{len(jobs)} points, {args.jobs} processes", flush=True)
     start = time.perf_counter()
+    left = 0
     with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
-        for i, line in enumerate(pool.imap_unordered(run_job, jobs), 1):
+        for i, (finished, line) in enumerate(pool.imap_unordered(run_job, jobs), 1):
+            left += not finished
             print(f"[{i}/{len(jobs)} {(time.perf_counter() - start) / 60:.0f} min] {line}", flush=True)
-    return 0
+    if left:
+        print(f"{left} of {len(jobs)} points not finished by the deadline (their state is saved): run the same "
+              "command again", flush=True)
+    return 3 if left else 0
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def _interrupted(data, kwargs, path, seg):
         assert calls < 500
         try:
             return train_ensemble(*data, **kwargs, progress=False,
-                                  checkpoint=Checkpoint(path, every_s=1e9, steps=seg, deadline=1.0)), calls
+                                  checkpoint=Checkpoint(path, every_s=1e9, segment=seg, deadline=1.0)), calls
         except TrainingInterrupted as err:
             assert path.exists() and str(path) in str(err)
 
@@ -71,7 +71,7 @@ def test_segments_and_snapshots_do_not_change_the_numbers(tmp_path):
     kw = dict(n_members=4, steps=300, stop=StopRule(0.02, 20), progress=False)
     whole = train_ensemble(spec, *xy, **kw)
     for every in (0.0, 1e9):  # a snapshot after every 7 steps, or none at all
-        again = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(tmp_path / "a.npz", every_s=every, steps=7))
+        again = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(tmp_path / "a.npz", every_s=every, segment=7))
         _assert_same(whole, again)
         assert not (tmp_path / "a.npz").exists()
 
@@ -81,17 +81,61 @@ def test_a_snapshot_of_another_run_or_a_broken_file_is_set_aside(tmp_path):
     kw = dict(n_members=3, steps=80, progress=False)
     path = tmp_path / "run.npz"
     with pytest.raises(TrainingInterrupted):
-        train_ensemble(spec, *xy, **kw, seed=1, checkpoint=Checkpoint(path, steps=10, deadline=1.0))
+        train_ensemble(spec, *xy, **kw, seed=1, checkpoint=Checkpoint(path, segment=10, deadline=1.0))
     assert path.exists()
     fresh = train_ensemble(spec, *xy, **kw)
     with pytest.warns(CheckpointWarning, match="other arguments"):  # seed 0 now: the seed-1 snapshot is not used
         got = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(path))
     _assert_same(fresh, got)
     assert (tmp_path / "run.npz.stale").exists() and not path.exists()
-    path.write_bytes(b"not a snapshot")
+    for broken in (b"not a snapshot", b""):
+        path.write_bytes(broken)
+        with pytest.warns(CheckpointWarning, match="cannot be read"):
+            got = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(path))
+        _assert_same(fresh, got)
+    with pytest.raises(TrainingInterrupted):  # a real snapshot, cut in half (a kill during a copy, a full disk)
+        train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(path, segment=10, deadline=1.0))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.warns(CheckpointWarning, match="cannot be read"):
         got = train_ensemble(spec, *xy, **kw, checkpoint=Checkpoint(path))
     _assert_same(fresh, got)
+
+
+def test_a_snapshot_of_another_test_set_is_not_continued_on_the_span_path(tmp_path):
+    """Two test sets that differ only outside the span of the training inputs reduce to the same coefficients;
+    the snapshot must still tell them apart (their first-layer offsets differ)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(8, 30)), rng.normal(size=(8, 1))
+    xt, yt = rng.normal(size=(5, 30)), rng.normal(size=(5, 1))
+    q, _ = np.linalg.qr(x.T)  # an orthonormal basis of the training inputs' span
+    v = rng.normal(size=30)
+    v -= q @ (q.T @ v)  # a direction outside the span
+    spec, kw, path = MLPSpec(width=4), dict(n_members=2, steps=40, progress=False), tmp_path / "s.npz"
+    with pytest.raises(TrainingInterrupted):
+        train_ensemble(spec, x, y, xt, yt, **kw, checkpoint=Checkpoint(path, segment=10, deadline=1.0))
+    other = xt + 3.0 * v
+    with pytest.warns(CheckpointWarning, match="other arguments"):
+        got = train_ensemble(spec, x, y, other, yt, **kw, checkpoint=Checkpoint(path))
+    _assert_same(train_ensemble(spec, x, y, other, yt, **kw), got)
+
+
+def test_a_snapshot_with_other_shapes_is_set_aside(tmp_path):
+    from ntkuq.finite import checkpoint as ck
+    path = tmp_path / "s.npz"
+    ck.save(path, "d", {"train_hist": np.zeros((3, 4))}, [np.zeros(2)])
+    assert ck.load(path, "d", {"train_hist": (3, 4)})["leaves"][0].shape == (2,)
+    with pytest.warns(CheckpointWarning, match="shapes"):
+        assert ck.load(path, "d", {"train_hist": (3, 5)}) is None
+    assert not path.exists() and (tmp_path / "s.npz.stale").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_an_unwritable_checkpoint_is_refused_before_training(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    spec, *xy = (MLPSpec(width=4), *_data())
+    with pytest.raises(ValueError, match="writable"):
+        train_ensemble(spec, *xy, n_members=2, steps=5, progress=False,
+                       checkpoint=Checkpoint(tmp_path / "a_file" / "run.npz"))
 
 
 def test_the_study_resumes_inside_an_ensemble(tmp_path):
@@ -104,7 +148,7 @@ def test_the_study_resumes_inside_an_ensemble(tmp_path):
     kw = dict(members=3, steps=40, optimizer="gd", converge=0.02, max_steps=600)
     plain = finite_width_study(data, spec, [20], **kw, store=ResultStore(tmp_path / "plain"))
     folder = tmp_path / "partial"
-    late = Checkpoint(folder, steps=25, deadline=1.0)
+    late = Checkpoint(folder, segment=25, deadline=1.0)
     store = ResultStore(tmp_path / "points")
     calls = 0
     while True:
@@ -122,9 +166,10 @@ def test_the_study_resumes_inside_an_ensemble(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,err", [
-    (dict(path=3), InputTypeError), (dict(path="a", every_s=-1), ValueError), (dict(path="a", every_s="5"), ValueError),
-    (dict(path="a", every_s=float("nan")), ValueError), (dict(path="a", steps=0), ValueError),
-    (dict(path="a", steps=2.5), ValueError), (dict(path="a", deadline="soon"), ValueError),
+    (dict(path=3), InputTypeError), (dict(path="a", every_s=-1), ValueError),
+    (dict(path="a", every_s="5"), InputTypeError),
+    (dict(path="a", every_s=float("nan")), ValueError), (dict(path="a", segment=0), ValueError),
+    (dict(path="a", segment=2.5), ValueError), (dict(path="a", deadline="soon"), ValueError),
     (dict(path="a", deadline=float("inf")), ValueError)])
 def test_bad_checkpoint_settings_are_refused(kwargs, err):
     with pytest.raises(err):
@@ -138,7 +183,7 @@ def test_train_ensemble_refuses_a_path_for_a_checkpoint(tmp_path):
 
 
 def test_for_point_names_one_file_per_key():
-    c = Checkpoint("folder", every_s=10, steps=50, deadline=5.0)
+    c = Checkpoint("folder", every_s=np.float64(10), segment=50, deadline=5.0)
     p = c.for_point("abc")
     assert p.path.name == "abc.npz" and p.path.parent.name == "folder"
     assert dataclasses.replace(p, path=c.path) == c

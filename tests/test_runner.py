@@ -108,11 +108,13 @@ def test_background_points_are_the_points_the_chapter_finds(tmp_path, monkeypatc
     assert [(j["task"], j["n_train"]) for j in sorted(jobs, key=fp.cost)] == [("calorimeter", 12),
                                                                               ("calorimeter", 20)]
     for job in jobs:
-        assert "steps" in fp.run_job(job)
+        finished, line = fp.run_job(job)
+        assert finished and "steps" in line
     stored = sorted(points.glob("*.json"))
     assert len(stored) == 2 * 3  # per size the ensemble and the infinite width at T and at t = inf
     assert not list((tmp_path / "out" / "partial").glob("*.npz"))  # the snapshots go once their points are stored
-    assert "not started" in fp.run_job(dict(jobs[0], n_train=16, deadline=1.0))  # --hours: past its end
+    finished, line = fp.run_job(dict(jobs[0], n_train=16, deadline=1.0))  # --hours: past its end
+    assert not finished and "not started" in line
     before = {p: p.stat().st_mtime_ns for p in stored}
     runner.run_points("tiny", only=["scaling_finite"], out=tmp_path / "out")
     assert {p: p.stat().st_mtime_ns for p in sorted(points.glob("*.json"))} == before  # all found, none rewritten

@@ -156,7 +156,7 @@ _SHARDED = textwrap.dedent("""
         calls += 1
         try:
             r = train_ensemble(MLPSpec(width=16), x, y, xt, yt, **kw,
-                               checkpoint=Checkpoint(sys.argv[1], steps=60, deadline=1.0))
+                               checkpoint=Checkpoint(sys.argv[1], segment=60, deadline=1.0))
             break
         except TrainingInterrupted:
             pass

@@ -290,3 +290,9 @@ def test_the_floor_share_in_words(a, who, words):
     elif np.isfinite(share):
         floor, population = (v[0] for v in parts.excess())
         assert f"{floor:+.2g}" in clause and f"{population:+.2g}" in clause and population < 0 < floor
+
+
+def test_a_share_without_an_error_gets_no_verdict():
+    rows = [dict(r, var_diag_err=float("nan")) if r["method"] == "ensemble" else r for r in _rows(a=(3.0, 1.0, 50.0))]
+    clause, who = floor_share_clause(width_parts(rows), 0)
+    assert who == "both" and "no error known" in clause and "nan" not in clause

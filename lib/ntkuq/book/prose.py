@@ -66,7 +66,8 @@ def floor_share_clause(parts: WidthParts, k: int = 0) -> Tuple[str, Optional[str
         [0, 1]; "of the excess of ε_L², +a is the floor's and +b the population part's" when one part is below
         its infinite-width value; "there is no excess of ε_L² to split" when eps_L^2 is not above it.  who is
         'population' or 'floor' when that part carries more than half the excess by more than two standard errors
-        (or is the only part above its infinite-width value), 'both' when neither does, None without an excess.
+        (or is the only part above its infinite-width value), 'both' when neither does or the share's error is
+        unknown, None without an excess.
 
     Raises:
         IndexError: k is not an index of parts.widths.
@@ -78,6 +79,8 @@ def floor_share_clause(parts: WidthParts, k: int = 0) -> Tuple[str, Optional[str
         floor, population = (float(v[k]) for v in parts.excess())
         return (f"of the excess of ε_L², {floor:+.2g} is the floor's and {population:+.2g} the population part's",
                 "floor" if share > 1 else "population")
+    if not np.isfinite(err):  # rows without errors: the share, but no verdict
+        return f"{100 * share:.0f} % of the excess of ε_L² is the floor's (no error known)", "both"
     who = "population" if share + 2 * err < 0.5 else "floor" if share - 2 * err > 0.5 else "both"
     return f"{format_pm(100 * share, 100 * err)} % of the excess of ε_L² is the floor's", who
 

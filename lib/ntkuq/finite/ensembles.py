@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ntkuq._src.checks import check_inputs, check_int, check_positive
 from ntkuq.errors import InputTypeError, TrainingInterrupted
-from ntkuq.finite.checkpoint import Checkpoint, fingerprint
+from ntkuq.finite.checkpoint import Checkpoint, fingerprint, set_aside
 from ntkuq.finite.checkpoint import load as load_checkpoint
 from ntkuq.finite.checkpoint import remove as remove_checkpoint
 from ntkuq.finite.checkpoint import save as save_checkpoint
@@ -137,6 +137,7 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         >>> bool(np.all(res.test_losses > 0))
         True
     """
+    start = time.perf_counter()  # the run's seconds, setup included (a resumed run adds its earlier sittings)
     if spec.width is None:
         raise ValueError("width: expected a finite width for a trained ensemble, got None (infinite)")
     if optimizer not in OPTIMIZERS:
@@ -202,6 +203,12 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     if chunk is None:
         chunk = auto_chunk(sizes, n_train, x_te.shape[0], dtype.itemsize, optimizer)
     chunk = min(chunk, n_members)
+    digest = ""
+    if checkpoint is not None:  # everything the numbers depend on (ntkuq.finite.checkpoint), before any training
+        checkpoint.require_writable()
+        digest = fingerprint(spec, n_members, steps, float(eta), seed, optimizer, momentum, batch_size, tol, n_record,
+                             chunk, dtype.name, keep_outputs, warmup, stop, span, jax.device_count(),
+                             jax.process_count(), x_tr, y_tr, x_te, y_te)
     mesh = member_mesh()  # None on one device: nothing sharded
     basis = span_basis(x_tr) if use_span(span, n_in, n_train, optimizer) else None
     if basis is not None and basis.rank >= n_in:
@@ -229,20 +236,31 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     outputs = np.empty((n_members, x_te.shape[0], k)) if keep_outputs else None
     point = np.empty((n_members, x_te.shape[0]))
     n_chunks = -(-n_members // chunk)
-    digest, snap, last_save = "", None, time.monotonic()
-    start, before = time.perf_counter(), 0.0  # seconds of this sitting, and of earlier ones (a resumed run)
-    if checkpoint is not None:  # everything the numbers depend on (ntkuq.finite.checkpoint)
-        digest = fingerprint(spec, n_members, steps, float(eta), seed, optimizer, momentum, batch_size, tol, n_record,
-                             chunk, dtype.name, keep_outputs, allow_unstable, warmup, stop, basis is not None,
-                             jax.device_count(), *(to_host(a) for a in (x_tr, y_tr, x_te, y_te)))
-        snap = load_checkpoint(checkpoint.path, digest)
+    def fresh_chunk(lo):
+        """The initial parameters, first-layer offsets and optimizer state of the chunk starting at member lo."""
+        hi = min(lo + chunk, n_members)
+        idx = np.concatenate([np.arange(lo, hi), np.full(padded_count(hi - lo, mesh) - (hi - lo), hi - 1)])
+        params, offset = init_members(spec, n_in, k, idx, seed=seed, dtype=dtype), None
+        if basis is not None:
+            params, offset = reduce_members(basis, params, x_perp)
+        params, offset = shard_members(params, mesh), shard_members(offset, mesh)
+        return params, offset, jax.vmap(tx0.init)(params)
+
+    snap, last_save, before = None, time.monotonic(), 0.0  # before: seconds of the earlier sittings
+    if checkpoint is not None:
+        arrays = dict(train_hist=train_hist, test_hist=test_hist, alive_hist=alive_hist, stopped=stopped,
+                      point=point, **({"outputs": outputs} if keep_outputs else {}))
+        snap = load_checkpoint(checkpoint.path, digest, {name: a.shape for name, a in arrays.items()})
+        if snap is not None:  # its training state must have this run's leaves, shapes and dtypes
+            p0, _, s0 = fresh_chunk(int(snap["lo"]))
+            want = [(np.shape(v), np.dtype(v.dtype)) for v in jax.tree.leaves((p0, s0))]
+            if [(v.shape, v.dtype) for v in snap["leaves"]] != want:
+                snap = set_aside(checkpoint.path, "its training state does not have this run's shapes")
     lo0 = 0
     if snap is not None:
         lo0 = int(snap["lo"])
-        for name, arr in (("train_hist", train_hist), ("test_hist", test_hist), ("alive_hist", alive_hist),
-                          ("stopped", stopped), ("point", point), ("outputs", outputs)):
-            if arr is not None:
-                arr[...] = snap[name]
+        for name, arr in arrays.items():
+            arr[...] = snap[name]
         drifts, passed = [float(d) for d in snap["drifts"]], [bool(p) for p in snap["passed"]]
         before = float(snap["seconds"])
 
@@ -259,24 +277,18 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
         for lo in range(lo0, n_members, chunk):
             hi = min(lo + chunk, n_members)
             m = hi - lo  # a chunk padded to a multiple of the devices with copies of its last member (dropped)
-            idx = np.concatenate([np.arange(lo, hi), np.full(padded_count(m, mesh) - m, hi - 1)])
-            params, offset = init_members(spec, n_in, k, idx, seed=seed, dtype=dtype), None
-            if basis is not None:
-                params, offset = reduce_members(basis, params, x_perp)
-            params, offset = shard_members(params, mesh), shard_members(offset, mesh)
-            state = jax.vmap(tx0.init)(params)
+            params, offset, state = fresh_chunk(lo)
             j0, t, drift, ok = 0, 0, float("nan"), False
             if snap is not None:  # resume this chunk where the snapshot left it
-                treedef = jax.tree.structure((params, state))
-                params, state = jax.tree.unflatten(treedef, [shard_members(jnp.asarray(v), mesh)
-                                                              for v in snap["leaves"]])
+                leaves = [shard_members(v, mesh) if mesh is not None else jnp.asarray(v) for v in snap["leaves"]]
+                params, state = jax.tree.unflatten(jax.tree.structure((params, state)), leaves)
                 j0, t, drift, ok = int(snap["j"]), int(snap["t"]), float(snap["drift"]), bool(snap["ok"])
                 bar.update(lo // chunk * steps + t)
                 snap = None
             for j in range(j0, rec.size):
                 r = int(rec[j])
                 while r > t:
-                    n = r - t if checkpoint is None else min(r - t, checkpoint.steps)
+                    n = r - t if checkpoint is None else min(r - t, checkpoint.segment)
                     params, state = run(params, state, x_tr, y_tr, jnp.asarray(t, jnp.int32),
                                         jnp.asarray(n, jnp.int32), eta_arr, data_key, warmup_arr)
                     bar.update(n)

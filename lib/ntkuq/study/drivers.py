@@ -152,7 +152,9 @@ def finite_width_study(data: TaskData, spec: MLPSpec, sizes: Sequence[int], *, m
             same T steps (steps = T) and at t = infinity (steps = -1).
         checkpoint: resumable training (`ntkuq.finite.Checkpoint`) with checkpoint.path a folder: each ensemble in
             training keeps its snapshot there under its point's key, so an interrupted study continues inside
-            the ensemble it was training (the file goes once its point is stored).  None (default): none.
+            the ensemble it was training (the file goes when that ensemble has finished training, a moment
+            before its point is stored).  None (default): none.  A resumed row's wall_s is its training over
+            every sitting plus this sitting's setup.
         progress: show progress bars.
 
     Returns:

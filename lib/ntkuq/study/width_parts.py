@@ -151,7 +151,7 @@ def _check_row(row: object) -> dict:
     if not isinstance(row, dict):
         raise InputTypeError(f"rows: expected stored finite_width_study rows (dicts), got a {type(row).__name__}")
     missing = [k for k in _ROW_FIELDS if k not in row]
-    spec = (row.get("params") or {}).get("spec") if isinstance(row.get("params"), dict) else None
+    spec = row["params"].get("spec") if isinstance(row.get("params"), dict) else None
     if not missing and not (isinstance(spec, dict) and "lambda_b" in spec and "lambda_W" in spec):
         missing = ["params['spec'] with lambda_b and lambda_W"]
     if missing:
