@@ -148,3 +148,46 @@ def test_ensembles_stopped_at_their_cap_are_ringed_with_one_legend_entry():
     assert NOT_CONVERGED not in [t.get_text() for t in plain.legends[0].get_texts()]
     assert not [ln for ln in plain.axes[0].lines if ln.get_markeredgecolor() == "red"]
     plt.close(plain)
+
+
+def _trajectory(task="cifar10"):
+    steps = np.array([0, 1, 10, 100, 1000, 4000, 16000])
+    mu = np.linspace(1.0, 0.1, steps.size)
+    return {"task": task, "n_train": 946, "width": 30, "members": 64, "steps": steps.tolist(), "min_steps": 4000,
+            "mu": mu.tolist(), "mu_err": (0.01 * mu).tolist(), "eps": (0.1 * mu).tolist(),
+            "eps_err": (0.001 * mu).tolist(), "mu_inf": mu.tolist(), "eps_inf": (0.1 * mu).tolist(),
+            "mu_limit": 0.1, "eps_limit": 0.01, "warmup": 1000, "train_loss": (0.5 * mu).tolist()}
+
+
+def test_trajectory_figure_rows_labels_and_legend():
+    from ntkuq.book import trajectory_figure
+    fig = trajectory_figure([(_trajectory(), 4000), (_trajectory("mnist"), None)])
+    axes = fig.get_axes()
+    assert len(axes) == 4
+    for ax in axes:
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and ax.get_xlabel() == "training steps"
+        assert "dimensionless" in ax.get_ylabel() and "N_" in ax.get_title()
+        assert all(np.min(line.get_xdata()) >= 1 for line in ax.get_lines() if len(line.get_xdata()) > 2)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["trained ensemble, width 30, M = 64", "infinite width after the same steps",
+                      "infinite width at $t = \\infty$", "the rule's first check", "the stopping rule passes"]
+    plt.close(fig)
+    fig = trajectory_figure([(_trajectory(), None)])  # no pass: no such legend entry
+    assert "the stopping rule passes" not in [t.get_text() for t in fig.legends[0].get_texts()]
+    plt.close(fig)
+
+
+def test_trajectory_summary_says_where_the_rule_passed_and_what_training_on_did():
+    from ntkuq.book import trajectory_summary
+    rec = _trajectory()  # steps 0, 1, 10, 100, 1000, 4000, 16000; first check at 4,000
+    text = trajectory_summary(rec, 4000)
+    assert text.startswith("On CIFAR-10 at N_D = 946 the rule passes at step 4,000 (its first check)")
+    assert "trained on to 16,000 steps" in text and f"factor of {rec['eps'][-1] / rec['eps'][5]:.2f}" in text
+    later = trajectory_summary(dict(rec, min_steps=1000, warmup=0), 4000)  # passes after its first check
+    assert "at the rule's first check (step 1,000)" in later and "(its first check)" not in later
+    assert f"factor of {rec['eps'][5] / rec['eps'][4]:.2f} between the two" in later
+    none = trajectory_summary(rec, None)
+    assert "does not pass within the 16,000 steps" in none and "first check (step 4,000)" in none
+    assert "trained on" not in trajectory_summary(rec, 16000)
+    with pytest.raises(ValueError, match="passed"):
+        trajectory_summary(rec, 5)

@@ -130,3 +130,56 @@ def test_background_points_are_the_points_the_chapter_finds(tmp_path, monkeypatc
         fp.cost(dict(jobs[0], task="imagenet"))
     assert fp.main(["preset", "tiny", "--jobs", "0"]) == 2
     assert fp.main(["preset", "tiny", "--hours", "0"]) == 2
+
+
+def test_a_trajectory_past_the_rule_passes_through_the_studys_point(tmp_path, monkeypatch):
+    """scripts/trajectory.py trains a point of a preset's scaling_finite chapter past its stopping rule; where
+    the rule passes on the trajectory (ntkuq.finite.first_pass), the chapter's stored point lies: same step,
+    same mu_L and eps_L."""
+    import importlib.util
+    import json
+    import os
+    import sys
+
+    import numpy as np
+
+    from ntkuq.finite import StopRule, first_pass
+    from ntkuq.study import committed_rows
+
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    modules = {}
+    for name in ("finite_points", "trajectory"):
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        modules[name] = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, modules[name])
+        spec.loader.exec_module(modules[name])
+    fp, tr = modules["finite_points"], modules["trajectory"]
+    tiny = {"all": {"seed": 1, "calorimeter_cells": 4, "calorimeter_layers": 4, "tasks": ["calorimeter"]},
+            "scaling_finite": {"n_min": 12, "n_max": 20, "n_sizes": 2, "n_test": 10, "members": 3,
+                               "min_steps": 5, "warmup": 3, "converge": 0.2, "max_steps": 400}}
+    monkeypatch.setattr(fp, "load_preset", lambda name, root=ROOT: tiny)
+    monkeypatch.setenv("NTKUQ_CACHE_DIR", str(tmp_path / "cache"))
+    job = [j for j in fp.preset_jobs("tiny", tmp_path / "points") if j["n_train"] == 20][0]
+    finished, line = fp.run_job(job)
+    assert finished, line
+    (point,) = committed_rows(tmp_path / "points", method="ensemble")
+    assert point["params"]["stopping"]["converged"] and point["steps"] < 400, point["params"]["stopping"]
+    path = tr.trajectory("tiny", "calorimeter", 20, 400, out=tmp_path / "traj", progress=False)
+    rec = json.loads(path.read_text())
+    assert rec["min_steps"] == point["params"]["stopping"]["min_steps"]
+    step, _ = first_pass(StopRule(0.2, rec["min_steps"]), rec["steps"], rec["train_loss"], 400, rec["warmup"])
+    j = rec["steps"].index(step)
+    assert step == point["steps"]
+    np.testing.assert_allclose([rec["mu"][j], rec["eps"][j]], [point["mu"], point["eps"]], rtol=1e-9)
+    assert len(rec["mu_inf"]) == len(rec["steps"]) and rec["eps_limit"] > 0
+    assert not list((tmp_path / "traj" / "partial").glob("*.npz"))
+    from ntkuq.book import committed_trajectories
+    ((back, passed),) = committed_trajectories(tmp_path / "traj")
+    assert back == rec and passed == point["steps"]
+    assert committed_trajectories(tmp_path / "nowhere") == []
+    (tmp_path / "traj" / "broken.json").write_text('{"task": "mnist"}')
+    with pytest.raises(ValueError, match="broken.json.*missing"):
+        committed_trajectories(tmp_path / "traj")
+    with pytest.raises(ValueError, match="task, n_train"):
+        tr.trajectory("tiny", "mnist", 20, 10, out=tmp_path / "traj")

@@ -11,7 +11,7 @@ import pytest
 
 from ntkuq import MLPSpec
 from ntkuq.errors import InputTypeError
-from ntkuq.finite import StopRule, check_steps, member_mesh, padded_count, train_ensemble
+from ntkuq.finite import StopRule, check_steps, first_pass, member_mesh, padded_count, train_ensemble
 from ntkuq.finite.stopping import relative_fall
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +82,28 @@ def test_stops_at_the_first_passing_check(width, optimizer):
     assert rec.as_dict()["converged"] == rec.converged and json.dumps(rec.as_dict())
     if rec.converged and rec.steps < cap:  # the histories keep the stopped values
         assert np.all(res.train_history[:, -1] == res.train_history[:, list(res.steps).index(rec.steps)])
+
+
+@pytest.mark.parametrize("optimizer,warmup", [("gd", 0), ("momentum", 50)])
+def test_first_pass_on_a_run_past_the_rule_is_where_the_rule_stops(optimizer, warmup):
+    """A run trained past the rule (one that never passes) records every check; first_pass on its history finds
+    the step where a run under the rule stopped, with the same drift."""
+    x, y, xt, yt = _data()
+    rule, cap = StopRule(0.05, 30), 3000
+    kw = dict(n_members=4, optimizer=optimizer, warmup=warmup, progress=False)
+    ruled = train_ensemble(MLPSpec(width=2), x, y, xt, yt, steps=cap, stop=rule, **kw)
+    assert ruled.stopping.converged and ruled.stopping.steps < cap  # a real stop, not the cap
+    past = train_ensemble(MLPSpec(width=2), x, y, xt, yt, steps=cap, stop=StopRule(1e-12, 30, 1e-300), **kw)
+    step, drift = first_pass(StopRule(0.05, max(30, warmup)), past.steps, past.train_history.mean(axis=0), cap,
+                             warmup)
+    assert step == ruled.stopping.steps and drift == pytest.approx(ruled.stopping.drift, rel=1e-12)
+    half = past.steps <= step - 1  # recorded only up to before the pass: none found yet
+    assert first_pass(rule, past.steps[half], past.train_history.mean(axis=0)[half], cap, warmup) is None
+    with pytest.raises(ValueError, match="check step"):  # log-spaced records alone miss the check steps
+        plain = train_ensemble(MLPSpec(width=2), x, y, xt, yt, steps=cap, **kw)
+        first_pass(rule, plain.steps, plain.train_history.mean(axis=0), cap, warmup)
+    with pytest.raises(ValueError, match="increasing"):
+        first_pass(rule, [1, 2], [1.0, 0.5], cap)
 
 
 def test_narrow_net_converges_and_a_strict_rule_does_not():

@@ -24,6 +24,7 @@ from ntkuq.book.plots import (
                                plateau_figure,
                                scaling_figure,
                                table_markdown,
+                               trajectory_figure,
 )
 from ntkuq.book.presets import (
                                  EXTRA_TYPES,
@@ -37,10 +38,12 @@ from ntkuq.book.presets import (
                                  repo_path,
                                  validate_preset,
 )
-from ntkuq.book.prose import floor_share_clause, plateau_summary
+from ntkuq.book.prose import floor_share_clause, plateau_summary, trajectory_summary
+from ntkuq.book.trajectories import committed_trajectories
 
 __all__ = ["ALIKE", "COLUMN_INCHES", "DRIFT_TOL", "EXTRA_TYPES", "MIN_FONT_PT", "NOT_CONVERGED", "PULL", "ROOT",
-           "RUNNER_PARAMETERS", "TASK_COLORS", "TASK_NAMES", "chapters", "check_writable", "finite_predicted",
-           "fit_column", "floor_share_clause", "format_pm", "has_code", "load_preset", "ntk_like_nngp",
-           "parameter_defaults", "plateau_figure", "plateau_finite", "plateau_infinite", "plateau_summary",
-           "power_laws", "repo_path", "scaling_figure", "table_markdown", "validate_preset"]
+           "RUNNER_PARAMETERS", "TASK_COLORS", "TASK_NAMES", "chapters", "check_writable", "committed_trajectories",
+           "finite_predicted", "fit_column", "floor_share_clause", "format_pm", "has_code", "load_preset",
+           "ntk_like_nngp", "parameter_defaults", "plateau_figure", "plateau_finite", "plateau_infinite",
+           "plateau_summary", "power_laws", "repo_path", "scaling_figure", "table_markdown", "trajectory_figure",
+           "trajectory_summary", "validate_preset"]

@@ -306,5 +306,57 @@ def plateau_figure(panels: Sequence[Tuple[str, object, Optional[object]]], test_
     return fig
 
 
+def trajectory_figure(panels: Sequence[Tuple[dict, Optional[int]]]):
+    """mu_L and eps_L of a trained ensemble against the training steps, beside the infinite width, one row a run.
+
+    Per run (a record of scripts/trajectory.py): the ensemble's mu_L and eps_L with their bootstrap errors
+    (points and band), the infinite-width ensemble after the same steps (black line) and at t = infinity
+    (dotted), the stopping rule's first check (its minimum steps, grey) and the step where it passes (green),
+    if it does within the steps trained.
+
+    Args:
+        panels: (record, pass step or None) per run; a record holds 'task', 'n_train', 'width', 'members',
+            'steps', 'mu', 'mu_err', 'eps', 'eps_err', 'mu_inf', 'eps_inf', 'mu_limit', 'eps_limit' and
+            'min_steps'.
+
+    Returns:
+        The matplotlib figure (sized for the column).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 2, figsize=(COLUMN_INCHES, 2.5 * len(panels) + 1.0), squeeze=False,
+                             layout="constrained")
+    handles = {}
+    for row, (rec, passed) in zip(axes, panels):
+        steps = np.asarray(rec["steps"], float)
+        keep = steps >= 1  # a log axis: step 0 (the initialization) is left out
+        color = TASK_COLORS.get(rec["task"], "tab:purple")
+        for ax, stat, label in zip(row, ("mu", "eps"), (r"$\mu_\mathcal{L}$", r"$\epsilon_\mathcal{L}$")):
+            y, err = np.asarray(rec[stat], float)[keep], np.asarray(rec[f"{stat}_err"], float)[keep]
+            h = ax.errorbar(steps[keep], y, yerr=err, color=color, ls="none", marker="o", ms=3, capsize=1.5)
+            ax.fill_between(steps[keep], y - err, y + err, color=color, alpha=0.15, lw=0)
+            handles.setdefault(f"trained ensemble, width {rec['width']}, M = {rec['members']}", h)
+            handles.setdefault("infinite width after the same steps",
+                               ax.plot(steps[keep], np.asarray(rec[f"{stat}_inf"], float)[keep], color="black",
+                                       lw=1.2)[0])
+            handles.setdefault("infinite width at $t = \\infty$",
+                               ax.axhline(rec[f"{stat}_limit"], color="black", ls=":", lw=1.0))
+            handles.setdefault("the rule's first check", ax.axvline(rec["min_steps"], color="0.5", ls="--", lw=1.0))
+            if passed is not None:
+                handles.setdefault("the stopping rule passes", ax.axvline(passed, color="tab:green", lw=1.5))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            _log_axis(ax.xaxis)
+            _log_axis(ax.yaxis)
+            ax.set_xlabel("training steps")
+            ax.set_ylabel(label + " (dimensionless)", fontsize=9.5)
+            ax.set_title(f"{TASK_NAMES.get(rec['task'], rec['task'])}, $N_\\mathcal{{D}}$ = {rec['n_train']:,}",
+                         fontsize=10)
+            ax.grid(True, which="major", alpha=0.3)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=2, fontsize=9.5,
+               frameon=False, handlelength=1.5, columnspacing=1.0)
+    return fig
+
+
 __all__ = ["COLUMN_INCHES", "MIN_FONT_PT", "NOT_CONVERGED", "TASK_COLORS", "TASK_NAMES", "fit_column", "format_pm",
-           "plateau_figure", "scaling_figure", "table_markdown"]
+           "plateau_figure", "scaling_figure", "table_markdown", "trajectory_figure"]

@@ -5,7 +5,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ntkuq.book.plots import format_pm
+from ntkuq.book.plots import TASK_NAMES, format_pm
 from ntkuq.study.width_parts import WidthParts
 
 
@@ -85,4 +85,50 @@ def floor_share_clause(parts: WidthParts, k: int = 0) -> Tuple[str, Optional[str
     return f"{format_pm(100 * share, 100 * err)} % of the excess of ε_L² is the floor's", who
 
 
-__all__ = ["floor_share_clause", "plateau_summary"]
+def trajectory_summary(record: dict, passed: Optional[int]) -> str:
+    """One sentence on a run trained past the stopping rule (scripts/trajectory.py), beside the infinite width.
+
+    Where the rule passed, what mu_L and eps_L were there and at the last step, each beside the infinite-width
+    ensemble after the same steps.
+
+    Args:
+        record: the run's record ('task', 'n_train', 'steps', 'mu', 'eps', 'eps_err', 'mu_inf', 'eps_inf',
+            'train_loss', 'min_steps', 'warmup').
+        passed: the step where the rule passes (`ntkuq.finite.first_pass`), one of record['steps'], or None.
+
+    Returns:
+        The sentence, ending with a full stop.
+
+    Raises:
+        ValueError: passed is not one of the recorded steps.
+    """
+    steps = list(record["steps"])
+    if passed is not None and passed not in steps:
+        raise ValueError(f"passed: expected one of the recorded steps, got {passed!r}")
+    last = len(steps) - 1
+    head = f"On {TASK_NAMES.get(record['task'], record['task'])} at N_D = {record['n_train']:,}"
+
+    def state(j: int) -> str:
+        return (f"ε_L = {format_pm(record['eps'][j], record['eps_err'][j])} (infinite width after the same steps: "
+                f"{record['eps_inf'][j]:.3g}) and μ_L = {record['mu'][j]:.3g} (infinite width: "
+                f"{record['mu_inf'][j]:.3g})")
+    start = max(record["min_steps"], record["warmup"])  # the rule's first check, recorded like every check
+    early = (f", at the rule's first check (step {start:,}) {state(steps.index(start))}"
+             if start in steps and (passed is None or passed > start) else "")
+    if passed is None:
+        return (f"{head}{early}; the rule does not pass within the {steps[-1]:,} steps trained, and at the last "
+                f"step {state(last)}.")
+    j = steps.index(passed)
+    if early:
+        text = (f"{head}{early}; the rule passes at step {passed:,}, with {state(j)}: ε_L changed by a factor of "
+                f"{record['eps'][j] / record['eps'][steps.index(start)]:.2f} between the two")
+    else:
+        text = f"{head} the rule passes at step {passed:,} (its first check), with {state(j)}"
+    if last > j:
+        text += (f"; trained on to {steps[last]:,} steps, {state(last)}: ε_L changed by a factor of "
+                 f"{record['eps'][last] / record['eps'][j]:.2f} after the pass and the training loss by "
+                 f"{record['train_loss'][last] / record['train_loss'][j]:.2f}")
+    return text + "."
+
+
+__all__ = ["floor_share_clause", "plateau_summary", "trajectory_summary"]

@@ -24,7 +24,15 @@ from ntkuq.finite.network import (
 from ntkuq.finite.sharding import AXIS, member_mesh, padded_count, replicate, shard_members, to_host
 from ntkuq.finite.span import SPAN_OPTIMIZERS, SpanBasis, reduce_inputs, reduce_members, span_basis, use_span
 from ntkuq.finite.stats import EnsembleResult, EnsembleStats, LossSplit, bootstrap_stats, loss_split
-from ntkuq.finite.stopping import QUARTER, StopRecord, StopRule, check_steps, describe_stop, relative_fall
+from ntkuq.finite.stopping import (
+                                    QUARTER,
+                                    StopRecord,
+                                    StopRule,
+                                    check_steps,
+                                    describe_stop,
+                                    first_pass,
+                                    relative_fall,
+)
 from ntkuq.finite.training import (
                                     EXACT_EIGEN_MAX,
                                     FULL_BATCH,
@@ -46,8 +54,9 @@ __all__ = ["AXIS", "CHUNK_MEMORY_BYTES", "Checkpoint", "EXACT_EIGEN_MAX", "Ensem
            "FULL_BATCH", "LossSplit", "OPTIMIZERS", "QUARTER", "SPAN_OPTIMIZERS", "STATS", "SpanBasis", "StopRecord",
            "StopRule", "WidthFit", "WidthSweep", "alive_fraction", "apply_mlp", "bootstrap_stats", "check_steps",
            "default_eta", "describe_stop", "empirical_nngp", "empirical_ntk", "ensemble_bytes", "ensemble_member_bytes",
-           "ensemble_seconds", "fit_widths", "init_members", "init_mlp", "layer_sizes", "learning_rate_scales",
-           "loss_split", "make_optimizer", "make_step", "mean_deviation_slopes", "member_mesh", "ntk_lambda_max",
-           "padded_count", "record_steps", "reduce_inputs", "reduce_members", "relative_fall", "replicate",
-           "require_ensemble", "require_ensemble_memory", "run_steps", "shard_members", "shuffle_key", "span_basis",
-           "stable_eta_max", "to_host", "train_ensemble", "train_loss", "use_span", "warmup_factor", "width_sweep"]
+           "ensemble_seconds", "first_pass", "fit_widths", "init_members", "init_mlp", "layer_sizes",
+           "learning_rate_scales", "loss_split", "make_optimizer", "make_step", "mean_deviation_slopes", "member_mesh",
+           "ntk_lambda_max", "padded_count", "record_steps", "reduce_inputs", "reduce_members", "relative_fall",
+           "replicate", "require_ensemble", "require_ensemble_memory", "run_steps", "shard_members", "shuffle_key",
+           "span_basis", "stable_eta_max", "to_host", "train_ensemble", "train_loss", "use_span", "warmup_factor",
+           "width_sweep"]

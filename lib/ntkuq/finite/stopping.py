@@ -181,4 +181,43 @@ def relative_fall(before: float, after: float) -> float:
     return float((before - after) / after)
 
 
-__all__ = ["QUARTER", "StopRecord", "StopRule", "check_steps", "describe_stop", "relative_fall"]
+def first_pass(rule: StopRule, steps, mean_train, cap: int, warmup: int = 0) -> Optional[Tuple[int, float]]:
+    """The first check at which the rule passes on a recorded mean training loss, as `train_ensemble` applies it.
+
+    For a run trained past the rule (e.g. with a rule that never passes, which records every check step): the
+    step at which a run under `rule` with this cap would have stopped.  Only the checks up to the last recorded
+    step are looked at (the cap's own check too when it was reached).
+
+    Args:
+        rule: the StopRule (its min_steps as the trainer used it).
+        steps: the recorded steps, increasing from 0 (`EnsembleResult.steps`).
+        mean_train: the members' mean training loss at those steps.
+        cap: the cap the rule is applied with (it sets the check steps with min_steps and warmup).
+        warmup: the trainer's warmup (no check before it).
+
+    Returns:
+        (step, drift) of the first passing check, drift the relative fall over its last quarter; None when no
+        check up to the last recorded step passes.
+
+    Raises:
+        ValueError: steps and mean_train of different lengths, steps not increasing from 0, or a check step up
+            to the last recorded step (or the start of its quarter) that was not recorded.
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    mean = np.asarray(mean_train, dtype=np.float64)
+    if steps.ndim != 1 or steps.shape != mean.shape or steps.size < 1 or steps[0] != 0 or np.any(np.diff(steps) <= 0):
+        raise ValueError(f"steps, mean_train: expected increasing steps from 0 and one loss per step, got shapes "
+                         f"{steps.shape} and {mean.shape}")
+    at = {int(s): j for j, s in enumerate(steps)}
+    for c, q in zip(*check_steps(rule, cap, warmup)):
+        if c > steps[-1]:
+            break
+        if int(c) not in at or int(q) not in at:
+            raise ValueError(f"steps: expected the check step {int(c)} and the start of its quarter {int(q)} among "
+                             "the recorded steps (train past the rule with a rule that never passes to record them)")
+        if rule.passes(mean[at[int(q)]], mean[at[int(c)]], mean[0]):
+            return int(c), relative_fall(mean[at[int(q)]], mean[at[int(c)]])
+    return None
+
+
+__all__ = ["QUARTER", "StopRecord", "StopRule", "check_steps", "describe_stop", "first_pass", "relative_fall"]
