@@ -323,6 +323,7 @@ def trajectory_figure(panels: Sequence[Tuple[dict, Optional[int]]]):
         The matplotlib figure (sized for the column).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
     fig, axes = plt.subplots(len(panels), 2, figsize=(COLUMN_INCHES, 2.5 * len(panels) + 1.0), squeeze=False,
                              layout="constrained")
@@ -346,8 +347,10 @@ def trajectory_figure(panels: Sequence[Tuple[dict, Optional[int]]]):
                 handles.setdefault("the stopping rule passes", ax.axvline(passed, color="tab:green", lw=1.5))
             ax.set_xscale("log")
             ax.set_yscale("log")
-            _log_axis(ax.xaxis)
+            ax.set_xlim(0.8, 1.25 * steps.max())
             _log_axis(ax.yaxis)
+            ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
+            ax.xaxis.set_major_formatter(LogFormatterSciNotation())  # 10^4, not 10000: short labels at the edge
             ax.set_xlabel("training steps")
             ax.set_ylabel(label + " (dimensionless)", fontsize=9.5)
             ax.set_title(f"{TASK_NAMES.get(rec['task'], rec['task'])}, $N_\\mathcal{{D}}$ = {rec['n_train']:,}",
