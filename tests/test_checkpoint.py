@@ -190,3 +190,24 @@ def test_for_point_names_one_file_per_key():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not Checkpoint("x").past_deadline() and p.past_deadline()
+
+
+def test_snapshots_are_taken_while_a_long_interval_trains(tmp_path, monkeypatch):
+    """Between two recording steps the training runs in many segments; a snapshot is due every every_s seconds
+    of training, so a slow interval is saved segment by segment, not once (JAX dispatches the segments
+    asynchronously: the clock must wait for them)."""
+    import ntkuq.finite.ensembles as ens
+    saved = []
+    real = ens.save_checkpoint
+
+    def spy(path, digest, arrays, leaves):
+        saved.append(int(arrays["t"]))
+        return real(path, digest, arrays, leaves)
+
+    monkeypatch.setattr(ens, "save_checkpoint", spy)
+    spec, *xy = (MLPSpec(width=30), *_data(n=200, n_test=20, n_in=50))
+    steps, seg = 3000, 100
+    train_ensemble(spec, *xy, n_members=16, steps=steps, n_record=2, progress=False,
+                   checkpoint=Checkpoint(tmp_path / "a.npz", every_s=1e-3, segment=seg))
+    # n_record=2 records only steps 0 and 3000: one interval of 30 segments, each far longer than 1 ms
+    assert len(saved) >= 0.8 * steps / seg, saved

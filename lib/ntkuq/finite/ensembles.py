@@ -293,7 +293,8 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                                         jnp.asarray(n, jnp.int32), eta_arr, data_key, warmup_arr)
                     bar.update(n)
                     t += n
-                    if checkpoint is not None:
+                    if checkpoint is not None:  # wait for the segment (JAX dispatches asynchronously): the
+                        jax.block_until_ready(params)  # clock must see the training done, not just queued
                         late = checkpoint.past_deadline()
                         if late or time.monotonic() - last_save >= checkpoint.every_s:
                             save_state(lo, j, t, drift, ok, params, state)
