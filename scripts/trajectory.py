@@ -3,9 +3,9 @@
 One (task, N_D) of a preset's scaling_finite chapter, trained exactly as the chapter trains it (the same data,
 architecture, members, rate, warmup and seed) but past the stopping rule, to a fixed number of steps, with the
 members' losses recorded at log-spaced steps and at every check step of the rule; beside them the exact
-infinite-width ensemble after the same steps (`ntk_prediction(..., steps=t)`).  The trajectory up to the step
-where the rule passes is the chapter's run (the rule only stops training), so the chapter's point must sit on
-it; the book checks that.
+infinite-width ensemble after the same steps (`deviation_curve`: `ntk_prediction(..., steps=t)` at every t from
+one eigendecomposition).  The trajectory up to the step where the rule passes is the chapter's run (the rule
+only stops training), so the chapter's point must sit on it; the book checks that.
 
     .venv/bin/python scripts/trajectory.py cifar10 946 --steps 16000     # about 16 minutes on one core
 
@@ -32,7 +32,7 @@ from ntkuq import MLPSpec  # noqa: E402
 from ntkuq.book import ROOT  # noqa: E402
 from ntkuq.data import load  # noqa: E402
 from ntkuq.finite import Checkpoint, StopRule, bootstrap_stats, default_eta, train_ensemble  # noqa: E402
-from ntkuq.infinite import converged_steps, loss_stats, ntk_prediction, train_test_kernels  # noqa: E402
+from ntkuq.infinite import converged_steps, deviation_curve, loss_stats, ntk_prediction, train_test_kernels  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finite_points import preset_jobs  # noqa: E402
@@ -90,11 +90,8 @@ def trajectory(preset: str, task: str, n_train: int, steps: int, n_record: int =
                          n_record=n_record, stop=StopRule(NEVER.rtol, min_steps, NEVER.atol), progress=progress,
                          checkpoint=Checkpoint(out / "partial" / f"{name}.npz"))
     finite = [bootstrap_stats(res.test_history[:, j], n_boot=400, seed=job["seed"]) for j in range(res.steps.size)]
-    infinite = []
-    for t in res.steps:
-        st = loss_stats(ntk_prediction(kern, y, steps=int(t), eta=eta, optimizer=job["optimizer"], momentum=mom,
-                                       warmup=job["warmup"]), data.y_test)
-        infinite.append((st.mu, st.eps))
+    mu_inf, sigma_inf = deviation_curve(kern, y, data.y_test, res.steps, eta=eta, optimizer=job["optimizer"],
+                                        momentum=mom, warmup=job["warmup"])  # one eigendecomposition for all steps
     limit = loss_stats(ntk_prediction(kern, y), data.y_test)
     record = {
         "preset": preset, "task": task, "n_train": n_train, "n_test": job["n_test"], "width": job["width"],
@@ -107,7 +104,7 @@ def trajectory(preset: str, task: str, n_train: int, steps: int, n_record: int =
         "mu": [s.mu for s in finite], "mu_err": [s.mu_err for s in finite],
         "eps": [s.eps for s in finite], "eps_err": [s.eps_err for s in finite],
         "alive_last": res.alive_history[:, :, -1].mean(axis=0).tolist(),
-        "mu_inf": [m for m, _ in infinite], "eps_inf": [e for _, e in infinite],
+        "mu_inf": mu_inf.tolist(), "eps_inf": [s / m if m > 0 else 0.0 for m, s in zip(mu_inf, sigma_inf)],
         "mu_limit": limit.mu, "eps_limit": limit.eps,
         "train_seconds": res.seconds, "seconds_here": time.perf_counter() - start,
     }

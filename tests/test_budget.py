@@ -97,15 +97,16 @@ def test_paper_sweep_fits_20_gib_and_a_smaller_budget_refuses(limit, no_kernels)
     assert "N_D = 25000" in msg and "N_T = 10000" in msg and "Would fit: N_D = " in msg and "N_T = " in msg
 
 
-def test_converged_steps_refuses_before_the_eigendecomposition(limit, monkeypatch):
+@pytest.mark.parametrize("name, extra", [("converged_steps", {}), ("deviation_curve", {"steps": [10, 20]})])
+def test_converged_steps_refuses_before_the_eigendecomposition(limit, monkeypatch, name, extra):
     from ntkuq.infinite import TrainTestKernels, convergence
 
     n, t = 4000, 50
     kern = TrainTestKernels(MLPSpec(), np.zeros((t, 2)), np.eye(n), np.eye(n), np.zeros((n, t)), np.zeros((n, t)))
     monkeypatch.setattr(convergence, "_Evaluator", lambda *a, **k: pytest.fail("eigendecomposition started"))
     limit(0.4)
-    with pytest.raises(TooLargeError, match=r"converged_steps with N_D = 4000, N_T = 50 .*Would fit: N_D = \d+"):
-        convergence.converged_steps(kern, np.zeros((n, 1)), np.zeros((t, 1)), eta=0.1)
+    with pytest.raises(TooLargeError, match=rf"{name} with N_D = 4000, N_T = 50 .*Would fit: N_D = \d+"):
+        getattr(convergence, name)(kern, np.zeros((n, 1)), np.zeros((t, 1)), eta=0.1, **extra)
 
 
 def test_train_ensemble_refuses_huge_members_and_suggests_a_width(limit):

@@ -41,3 +41,17 @@ def test_deviation_curve_matches_single_predictions():
     for t, m, s in zip([1, 10, 100], mu, sigma):
         st = loss_stats(ntk_prediction(KERN, Y, steps=t, eta=eta), YT)
         assert m == pytest.approx(st.mu, rel=1e-9) and s == pytest.approx(st.sigma, rel=1e-9)
+
+
+@pytest.mark.parametrize("optimizer, beta, warmup", [("momentum", 0.9, 7), ("nesterov", 0.8, 3), ("gd", None, 5)])
+def test_deviation_curve_with_warmup_matches_single_predictions(optimizer, beta, warmup):
+    eta = 0.5 * max_stable_eta(KERN.Th_XX, optimizer, beta)
+    steps = [0, 1, warmup - 1, warmup, warmup + 1, 40]
+    mu, sigma = deviation_curve(KERN, Y, YT, steps, eta=eta, optimizer=optimizer, momentum=beta, warmup=warmup,
+                                block_size=5)
+    plain, _ = deviation_curve(KERN, Y, YT, steps, eta=eta, optimizer=optimizer, momentum=beta)
+    for t, m, s in zip(steps, mu, sigma):
+        st = loss_stats(ntk_prediction(KERN, Y, steps=t, eta=eta, optimizer=optimizer, momentum=beta,
+                                       warmup=warmup), YT)
+        assert m == pytest.approx(st.mu, rel=1e-9) and s == pytest.approx(st.sigma, rel=1e-9)
+    assert abs(mu[3] / plain[3] - 1) > 1e-3  # the warmup changes the ensemble: the argument is not ignored

@@ -172,8 +172,13 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
 
 
 def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: float, optimizer: str = "momentum",
-                    momentum: Optional[float] = None, diag_reg: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
+                    momentum: Optional[float] = None, diag_reg: float = 0.0, warmup: int = 0,
+                    block_size: int = 1024) -> Tuple[np.ndarray, np.ndarray]:
     """mu_L(T) and sigma_L(T) at each T in `steps` (for plots), from one eigendecomposition.
+
+    The same numbers as `loss_stats(ntk_prediction(kern, y_train, steps=T, ...), y_test)` at every T, for the cost
+    of one eigendecomposition of Theta plus O(N_D^2 N_T + N_D N_T^2) per T (instead of one eigendecomposition
+    per T).
 
     Args:
         kern: train-train and train-test kernels, as in `converged_steps`.
@@ -184,23 +189,31 @@ def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: floa
         optimizer: 'gd', 'momentum' (heavy ball) or 'nesterov', as in `converged_steps`.
         momentum: beta for 'momentum' / 'nesterov' (None: 0.9); None for 'gd'.
         diag_reg: added to the diagonal of Theta.
+        warmup: W >= 0 steps of linear warmup before the full rate (as in `train_ensemble` and `ntk_prediction`).
+        block_size: test rows per block of the covariance.
 
     Returns:
         (mu, sigma): arrays of mu_L(T) and sigma_L(T), one per T in `steps`.
 
     Raises:
         ValueError: no steps given, or eta at or above the optimizer's stable maximum.
+        TooLargeError: the eigendecomposition and covariance blocks would not fit in memory (`convergence_bytes`).
     """
     check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
     beta = check_optimizer(optimizer, momentum)
     grid = [check_int(T, "steps", minimum=0) for T in np.asarray(steps, dtype=object).ravel()]
     if not grid:
         raise ValueError("steps: expected at least one number of steps, got none")
-    ev = _Evaluator(kern, check_inputs(y_train, "y_train", n_rows=kern.n_train),
-                    check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0]), check_positive(eta, "eta"),
-                    optimizer, None if optimizer == "gd" else beta,
-                    check_positive(diag_reg, "diag_reg", allow_zero=True), 1024)
     mom = None if optimizer == "gd" else beta
+    y_train = check_inputs(y_train, "y_train", n_rows=kern.n_train)
+    y_test = check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0])
+    eta = check_positive(eta, "eta")
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    block_size = check_int(block_size, "block_size")
+    require_infinite("deviation_curve", kern.n_train, kern.x_test.shape[0],  # before the eigendecomposition
+                     lambda n, t: convergence_bytes(n, t, block_size))
+    ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size, warmup)
     eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
     if ev.eta >= eta_max:
         raise ValueError(f"eta: expected a learning rate below the stable maximum {eta_max:.4g} of {optimizer!r}, "
@@ -210,7 +223,7 @@ def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: floa
 
 
 def convergence_bytes(n_train: int, n_test: int, block_size: int = 1024) -> float:
-    """Bytes of `convergence.converged_steps` beyond the kernels it is given.
+    """Bytes of `converged_steps` and `deviation_curve` beyond the kernels they are given.
 
     The eigendecomposition of Theta (U and workspace, 3 N^2), B = U^T Theta_Xs, V, W and K_XX V (4 N N_T), the
     t = infinity solve (N^2 + 2 N N_T), the test-test kernel (N_T^2, up to K_SS_LIMIT) and a block of covariance
