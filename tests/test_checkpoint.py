@@ -211,3 +211,21 @@ def test_snapshots_are_taken_while_a_long_interval_trains(tmp_path, monkeypatch)
                    checkpoint=Checkpoint(tmp_path / "a.npz", every_s=1e-3, segment=seg))
     # n_record=2 records only steps 0 and 3000: one interval of 30 segments, each far longer than 1 ms
     assert len(saved) >= 0.8 * steps / seg, saved
+
+
+def test_fit_members_repads_for_other_devices_and_refuses_other_shapes():
+    from ntkuq.finite.checkpoint import fit_members
+
+    rng = np.random.default_rng(0)
+    real = [rng.normal(size=(5, 3, 2)).astype(np.float32), rng.normal(size=(5,)).astype(np.float32)]
+    on_one = real  # 5 members on one device: no copies
+    on_four = [np.concatenate([v, np.repeat(v[-1:], 3, axis=0)]) for v in real]  # padded to 8 with copies
+    want_four = [((8, 3, 2), np.dtype(np.float32)), ((8,), np.dtype(np.float32))]
+    want_one = [((5, 3, 2), np.dtype(np.float32)), ((5,), np.dtype(np.float32))]
+    for got, want in ((fit_members(on_one, 5, want_four), on_four), (fit_members(on_four, 5, want_one), on_one),
+                      (fit_members(on_four, 5, want_four), on_four)):
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert fit_members(on_one, 5, [((5, 3, 3), np.dtype(np.float32)), want_one[1]]) is None  # another width
+    assert fit_members(on_one, 5, [((5, 3, 2), np.dtype(np.float64)), want_one[1]]) is None  # another dtype
+    assert fit_members(on_one, 6, [((6, 3, 2), np.dtype(np.float32)), ((6,), np.dtype(np.float32))]) is None
+    assert fit_members(on_one, 5, want_one[:1]) is None  # another number of leaves

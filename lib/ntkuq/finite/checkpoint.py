@@ -4,10 +4,12 @@ A run that takes longer than a sitting (the `cpu` preset's largest ensembles tra
 one core) saves a snapshot every `every_s` seconds: the members' parameters and optimizer state, the step,
 the loss histories so far and what the stopping rule has decided.  Started again with the same arguments, the
 trainer continues from the snapshot, and the result is the one an uninterrupted run gives, bit for bit (the
-steps are the same updates in the same order; tests/test_checkpoint.py compares them).  A snapshot made with
-other arguments, data, devices or library versions (its fingerprint differs), one whose arrays do not have the
-shapes this run expects, or an unreadable file is set aside with a CheckpointWarning (renamed `<name>.stale`)
-and training starts from step 0.  The file is removed once the run has finished; only process 0 writes it.
+steps are the same updates in the same order; tests/test_checkpoint.py compares them).  On another number of
+devices of the same kind (members sharded over more cores, say) it continues to within float32 rounding of the
+uninterrupted run, as any sharded run agrees with one device (tests/test_stopping.py).  A snapshot made with
+other arguments, data, kind of device or library versions (its fingerprint differs), one whose arrays do not
+have the shapes this run expects, or an unreadable file is set aside with a CheckpointWarning (renamed
+`<name>.stale`) and training starts from step 0.  The file is removed once the run has finished; only process 0 writes it.
 
 With a `deadline` the run saves a snapshot and raises TrainingInterrupted at the first segment boundary past it,
 so that a background job can end cleanly before a sitting does.
@@ -193,6 +195,35 @@ def set_aside(path: Path, reason: str) -> None:
                   CheckpointWarning, stacklevel=3)
 
 
+def fit_members(leaves: list, n_members: int, shapes: list) -> Optional[list]:
+    """A snapshot's member-leading leaves padded for this run's devices (the snapshot may come from other devices).
+
+    A chunk of m members is padded to a multiple of the device count with copies of its last member (which
+    train exactly like it and are dropped), so the same chunk has m, m + 1, ... rows on different numbers of
+    devices.  The real members are kept and the copies made again for the rows wanted.
+
+    Args:
+        leaves: the snapshot's leaves, each with the (padded) members first.
+        n_members: m, the real members of the chunk.
+        shapes: the (shape, dtype) pairs this run's fresh chunk has, leaf by leaf.
+
+    Returns:
+        The leaves with the wanted shapes, or None when they differ in more than the padding.
+    """
+    if len(leaves) != len(shapes):
+        return None
+    out = []
+    for v, (shape, dtype) in zip(leaves, shapes):
+        v = np.asarray(v)
+        if v.dtype != dtype or v.ndim != len(shape) or v.shape[1:] != tuple(shape[1:]) or not (
+                v.ndim and min(v.shape[0], shape[0]) >= n_members):
+            return None
+        v = v[:n_members]
+        out.append(np.concatenate([v, np.repeat(v[-1:], shape[0] - n_members, axis=0)]) if shape[0] > n_members
+                   else v)
+    return out
+
+
 def remove(path: Path) -> None:
     """Delete a finished run's snapshot (nothing if absent).
 
@@ -202,4 +233,4 @@ def remove(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-__all__ = ["FORMAT", "Checkpoint", "fingerprint", "load", "remove", "save", "set_aside"]
+__all__ = ["FORMAT", "Checkpoint", "fingerprint", "fit_members", "load", "remove", "save", "set_aside"]

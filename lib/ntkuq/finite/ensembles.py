@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ntkuq._src.checks import check_inputs, check_int, check_positive
 from ntkuq.errors import InputTypeError, TrainingInterrupted
-from ntkuq.finite.checkpoint import Checkpoint, fingerprint, set_aside
+from ntkuq.finite.checkpoint import Checkpoint, fingerprint, fit_members, set_aside
 from ntkuq.finite.checkpoint import load as load_checkpoint
 from ntkuq.finite.checkpoint import remove as remove_checkpoint
 from ntkuq.finite.checkpoint import save as save_checkpoint
@@ -207,8 +207,10 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
     if checkpoint is not None:  # everything the numbers depend on (ntkuq.finite.checkpoint), before any training
         checkpoint.require_writable()
         digest = fingerprint(spec, n_members, steps, float(eta), seed, optimizer, momentum, batch_size, tol, n_record,
-                             chunk, dtype.name, keep_outputs, warmup, stop, span, jax.device_count(),
-                             jax.process_count(), x_tr, y_tr, x_te, y_te)
+                             chunk, dtype.name, keep_outputs, warmup, stop, span, 1, jax.process_count(), x_tr,
+                             y_tr, x_te, y_te)
+        # not the device count (a run continues on more or fewer devices); the 1 where it stood keeps the snapshots
+        # of one-device runs made before that valid
     mesh = member_mesh()  # None on one device: nothing sharded
     basis = span_basis(x_tr) if use_span(span, n_in, n_train, optimizer) else None
     if basis is not None and basis.rank >= n_in:
@@ -252,9 +254,11 @@ def train_ensemble(spec: MLPSpec, x_train, y_train, x_test, y_test, *, n_members
                       point=point, **({"outputs": outputs} if keep_outputs else {}))
         snap = load_checkpoint(checkpoint.path, digest, {name: a.shape for name, a in arrays.items()})
         if snap is not None:  # its training state must have this run's leaves, shapes and dtypes
-            p0, _, s0 = fresh_chunk(int(snap["lo"]))
+            lo = int(snap["lo"])
+            p0, _, s0 = fresh_chunk(lo)
             want = [(np.shape(v), np.dtype(v.dtype)) for v in jax.tree.leaves((p0, s0))]
-            if [(v.shape, v.dtype) for v in snap["leaves"]] != want:
+            snap["leaves"] = fit_members(snap["leaves"], min(lo + chunk, n_members) - lo, want)  # for these devices
+            if snap["leaves"] is None:
                 snap = set_aside(checkpoint.path, "its training state does not have this run's shapes")
     lo0 = 0
     if snap is not None:
