@@ -9,7 +9,8 @@ devices of the same kind (members sharded over more cores, say) it continues to 
 uninterrupted run, as any sharded run agrees with one device (tests/test_stopping.py).  A snapshot made with
 other arguments, data, kind of device or library versions (its fingerprint differs), one whose arrays do not
 have the shapes this run expects, or an unreadable file is set aside with a CheckpointWarning (renamed
-`<name>.stale`) and training starts from step 0.  The file is removed once the run has finished; only process 0 writes it.
+`<name>.stale`) and training starts from step 0.  The file is removed once the run has finished; only
+process 0 writes it.
 
 With a `deadline` the run saves a snapshot and raises TrainingInterrupted at the first segment boundary past it,
 so that a background job can end cleanly before a sitting does.
