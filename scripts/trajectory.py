@@ -32,7 +32,7 @@ from ntkuq import MLPSpec  # noqa: E402
 from ntkuq.book import ROOT  # noqa: E402
 from ntkuq.data import load  # noqa: E402
 from ntkuq.finite import Checkpoint, StopRule, bootstrap_stats, default_eta, train_ensemble  # noqa: E402
-from ntkuq.infinite import converged_steps, deviation_curve, loss_stats, ntk_prediction, train_test_kernels  # noqa: E402
+from ntkuq.infinite import converged_steps, deviation_curve, train_test_kernels  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finite_points import preset_jobs  # noqa: E402
@@ -92,7 +92,7 @@ def trajectory(preset: str, task: str, n_train: int, steps: int, n_record: int =
     finite = [bootstrap_stats(res.test_history[:, j], n_boot=400, seed=job["seed"]) for j in range(res.steps.size)]
     mu_inf, sigma_inf = deviation_curve(kern, y, data.y_test, res.steps, eta=eta, optimizer=job["optimizer"],
                                         momentum=mom, warmup=job["warmup"])  # one eigendecomposition for all steps
-    limit = loss_stats(ntk_prediction(kern, y), data.y_test)
+    limit = conv.limit  # t = infinity, already computed by converged_steps
     record = {
         "preset": preset, "task": task, "n_train": n_train, "n_test": job["n_test"], "width": job["width"],
         "members": job["members"], "lambda_ratio": job["lambda_ratio"], "optimizer": job["optimizer"],
