@@ -73,7 +73,7 @@ class _Evaluator:
                  momentum: Optional[float], diag_reg: float, block_size: int, warmup: int = 0) -> None:
         self.kern, self.y_train, self.y_test = kern, y_train, y_test
         self.eta, self.optimizer, self.momentum, self.block_size = eta, optimizer, momentum, block_size
-        self.warmup = warmup
+        self.warmup, self.diag_reg = warmup, diag_reg
         lam, U = jnp.linalg.eigh(kern.Th_XX + diag_reg * jnp.eye(kern.n_train))
         self.lam, self.U = np.asarray(lam), U
         self.B = U.T @ kern.Th_Xs
@@ -96,6 +96,32 @@ class _Evaluator:
         """Max relative deviation of mu_L and sigma_L from the limit after `steps` steps."""
         s = self.stats(steps)
         return max(abs(s.mu / limit.mu - 1), abs(s.sigma / limit.sigma - 1))
+
+
+def _checked_evaluator(name: str, kern, y_train, y_test, eta, optimizer, momentum, diag_reg, warmup,
+                       block_size) -> Tuple[_Evaluator, Optional[float]]:
+    """The arguments shared by `converged_steps` and `deviation_curve`, checked, and their evaluator.
+
+    Refuses before the eigendecomposition when it would not fit in memory, and after it when eta is at or above
+    the optimizer's stable maximum. Returns the evaluator (holding the checked arguments) and beta.
+    """
+    check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
+    beta = check_optimizer(optimizer, momentum)
+    mom = None if optimizer == "gd" else beta
+    y_train = check_inputs(y_train, "y_train", n_rows=kern.n_train)
+    y_test = check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0])
+    eta = check_positive(eta, "eta")
+    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    block_size = check_int(block_size, "block_size")
+    require_infinite(name, kern.n_train, kern.x_test.shape[0],  # before the eigendecomposition
+                     lambda n, t: convergence_bytes(n, t, block_size))
+    ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size, warmup)
+    eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
+    if eta >= eta_max:
+        raise ValueError(f"eta: expected a learning rate below the stable maximum {eta_max:.4g} of {optimizer!r}, "
+                         f"got {eta:g}")
+    return ev, beta
 
 
 def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, optimizer: str = "momentum",
@@ -124,28 +150,14 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
     Raises:
         ValueError: ratio <= 1, or eta at or above the optimizer's stable maximum.
     """
-    check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
-    beta = check_optimizer(optimizer, momentum)
-    mom = None if optimizer == "gd" else beta
-    warmup = check_int(warmup, "warmup", minimum=0)
-    y_train = check_inputs(y_train, "y_train", n_rows=kern.n_train)
-    y_test = check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0])
-    eta = check_positive(eta, "eta")
     tol = check_fraction(tol, "tol")
-    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
-    block_size = check_int(block_size, "block_size")
     max_steps = check_int(max_steps, "max_steps")
     ratio = check_positive(ratio, "ratio")
     if ratio <= 1.0:
         raise ValueError(f"ratio: expected a grid ratio > 1, got {ratio!r}")
-    require_infinite("converged_steps", kern.n_train, kern.x_test.shape[0],  # before the eigendecomposition
-                     lambda n, t: convergence_bytes(n, t, block_size))
-    ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size, warmup)
-    eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
-    if eta >= eta_max:
-        raise ValueError(f"eta: expected a learning rate below the stable maximum {eta_max:.4g} of {optimizer!r}, "
-                         f"got {eta:g}")
-    limit = loss_stats(ntk_prediction(kern, y_train, diag_reg=diag_reg), y_test, block_size=block_size)
+    ev, beta = _checked_evaluator("converged_steps", kern, y_train, y_test, eta, optimizer, momentum, diag_reg,
+                                  warmup, block_size)
+    limit = loss_stats(ntk_prediction(kern, ev.y_train, diag_reg=ev.diag_reg), ev.y_test, block_size=ev.block_size)
     last_fail, quiet, t = 0, 0, 1
     while True:
         dev = ev.deviation(t, limit)
@@ -167,7 +179,7 @@ def converged_steps(kern: TrainTestKernels, y_train, y_test, *, eta: float, opti
                 break
             steps = int(T)
     grid = np.array(sorted(ev.cache))
-    return Convergence(steps if converged else max_steps, converged, tol, optimizer, beta, float(eta), grid,
+    return Convergence(steps if converged else max_steps, converged, tol, optimizer, beta, float(ev.eta), grid,
                        np.array([ev.cache[T].mu for T in grid]), np.array([ev.cache[T].sigma for T in grid]), limit)
 
 
@@ -199,25 +211,11 @@ def deviation_curve(kern: TrainTestKernels, y_train, y_test, steps, *, eta: floa
         ValueError: no steps given, or eta at or above the optimizer's stable maximum.
         TooLargeError: the eigendecomposition and covariance blocks would not fit in memory (`convergence_bytes`).
     """
-    check_instance(kern, "kern", TrainTestKernels, "TrainTestKernels (train_test_kernels)")
-    beta = check_optimizer(optimizer, momentum)
     grid = [check_int(T, "steps", minimum=0) for T in np.asarray(steps, dtype=object).ravel()]
     if not grid:
         raise ValueError("steps: expected at least one number of steps, got none")
-    mom = None if optimizer == "gd" else beta
-    y_train = check_inputs(y_train, "y_train", n_rows=kern.n_train)
-    y_test = check_inputs(y_test, "y_test", n_rows=kern.x_test.shape[0])
-    eta = check_positive(eta, "eta")
-    diag_reg = check_positive(diag_reg, "diag_reg", allow_zero=True)
-    warmup = check_int(warmup, "warmup", minimum=0)
-    block_size = check_int(block_size, "block_size")
-    require_infinite("deviation_curve", kern.n_train, kern.x_test.shape[0],  # before the eigendecomposition
-                     lambda n, t: convergence_bytes(n, t, block_size))
-    ev = _Evaluator(kern, y_train, y_test, eta, optimizer, mom, diag_reg, block_size, warmup)
-    eta_max = stable_eta(float(ev.lam[-1]), kern.n_train, optimizer, mom)
-    if ev.eta >= eta_max:
-        raise ValueError(f"eta: expected a learning rate below the stable maximum {eta_max:.4g} of {optimizer!r}, "
-                         f"got {ev.eta:g}")
+    ev, _ = _checked_evaluator("deviation_curve", kern, y_train, y_test, eta, optimizer, momentum, diag_reg, warmup,
+                               block_size)
     out = [ev.stats(T) for T in grid]
     return np.array([s.mu for s in out]), np.array([s.sigma for s in out])
 
