@@ -20,24 +20,23 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
+from jupyter_cache import get_cache
+from jupyter_cache.base import CacheBundleIn
+from jupyter_cache.executors.utils import single_nb_execution
+from myst_nb.core.read import is_myst_markdown_notebook, myst_nb_reader_plugin
+
+from ntkuq.book import chapters as toc_chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def chapters() -> list:
     """The chapters of _toc.yml that myst-nb executes (MyST markdown notebooks), in the order of the book."""
-    from myst_nb.core.read import is_myst_markdown_notebook
-
-    from ntkuq.book import chapters as toc_chapters
-
     return [p for p in toc_chapters(ROOT) if is_myst_markdown_notebook(p.read_text("utf8"))]
 
 
 def execute(path: str, timeout: int, allow_errors: bool):
     """Run one chapter in its own folder; returns (path, executed notebook or None, seconds, error text)."""
-    from jupyter_cache.executors.utils import single_nb_execution
-    from myst_nb.core.read import myst_nb_reader_plugin
-
     nb = myst_nb_reader_plugin(path)
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=allow_errors,
                                  meta_override=True)
@@ -48,8 +47,6 @@ def execute(path: str, timeout: int, allow_errors: bool):
 
 def store(cache, path: str, nb, seconds: float) -> None:
     """Put an executed chapter into the jupyter-cache `cache` as myst-nb would (matched by its code's hash)."""
-    from jupyter_cache.base import CacheBundleIn
-
     record = cache.add_nb_to_project(path, read_data={"name": "myst_nb_md", "type": "plugin"})
     cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds}),
                                 check_validity=False, overwrite=True)
@@ -63,8 +60,6 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         print(f"error: --jobs: expected a positive number, got {args.jobs}", file=sys.stderr)
         return 2
-    from jupyter_cache import get_cache
-
     config = yaml.safe_load((ROOT / "_config.yml").read_text()).get("execute", {})
     cache = get_cache(str(ROOT / config.get("cache", "_build/.jupyter_cache")))
     timeout, allow_errors = int(config.get("timeout", 30)), bool(config.get("allow_errors", False))
