@@ -7,7 +7,7 @@ code cells and kernel, so the build uses these outputs unchanged and executes no
 failed here is not cached, and the build executes it itself and reports its error as usual. The chapters are run
 exactly as the build runs them: read by myst-nb's reader, in their own folder, with the configured timeout.
 
-Usage: python scripts/execute_chapters.py [--jobs J]   (from the repository root; default J: the CPU count)
+Usage: python scripts/execute_chapters.py [--jobs J]   (from the repository root; default J: the usable CPUs)
 """
 
 from __future__ import annotations
@@ -45,6 +45,14 @@ def execute(path: str, timeout: int, allow_errors: bool):
     return path, nb, result.time, None
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as pytest-xdist's `-n auto` counts), else the CPU count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def store(cache, path: str, nb, seconds: float) -> None:
     """Put an executed chapter into the jupyter-cache `cache` as myst-nb would (matched by its code's hash)."""
     record = cache.add_nb_to_project(path, read_data={"name": "myst_nb_md", "type": "plugin"})
@@ -55,7 +63,7 @@ def store(cache, path: str, nb, seconds: float) -> None:
 def main(argv=None) -> int:
     """Execute every chapter into the cache; returns 0 (a failed chapter is left to the build to report)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="chapters run at once (default: CPUs)")
+    p.add_argument("--jobs", type=int, default=usable_cpus(), help="chapters run at once (default: usable CPUs)")
     args = p.parse_args(argv)
     if args.jobs < 1:
         print(f"error: --jobs: expected a positive number, got {args.jobs}", file=sys.stderr)
